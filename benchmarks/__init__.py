@@ -1,0 +1,1 @@
+"""Benchmark scripts: each prints its numbers and writes them to docs/benchmarks.md."""

@@ -1,0 +1,108 @@
+"""Each bad input stops before training with one clear line, a non-zero exit, and nothing half-written."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import CONFIGS
+
+from tfmodels import cli
+
+DIGITS = str(CONFIGS / "mlp_digits.yaml")
+QUICK = ["--set", "trainer.epochs=1", "--set", "logging.verbose=0", "--set", "model.mlp.hidden_units=[8]"]
+
+def run(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.err.strip()
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2
+    assert err.startswith("error: ") and "\n" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+@pytest.mark.parametrize("overrides, fragments", [
+    (["trainer.epoch=3"], ["unknown config key 'trainer.epoch': did you mean 'epochs'?"]),
+    (["trainer.batch_size=big"], ["config key 'trainer.batch_size': expected int, got 'big'"]),
+    (["data.train=csv:missing.csv"], ["data.train: data file 'missing.csv' does not exist"]),
+    (["model.num_classes=5"], ["data.train ('digits'): label", "is outside 0..4"]),
+    (["trainer.batch_size=5000"], ["has 1257 examples, fewer than one batch of 5000"]),
+    (["trainer.epochs=0"], ["trainer.epochs must be at least 1, got 0"]),
+    (["runtime.strategy=multi_worker"], ["runtime.strategy='multi_worker' is not available"]),
+])
+def test_bad_config_values(workdir, capsys, overrides, fragments):
+    args = [a for kv in overrides for a in ("--set", kv)]
+    code, err = run(capsys, "train", DIGITS, "--run-dir", "run", *QUICK, *args)
+    assert_one_line_error(code, err, *fragments)
+    assert not (workdir / "run").exists()
+
+@pytest.mark.parametrize("content, fragments", [
+    ("1,2,3,4,0\n1,2,3,1\n", ["line 2: 4 columns, but line 1 has 5"]),
+    ("", ["is empty"]),
+    ("\n\n", ["is empty"]),
+    ("1,2,3,4,0\n1,2,3,4,zero\n", ["line 2, column 5: 'zero' is not a number"]),
+])
+def test_bad_data_files(workdir, capsys, content, fragments):
+    (workdir / "data.csv").write_text(content)
+    code, err = run(capsys, "train", DIGITS, "--run-dir", "run", *QUICK, "--set", "data.train=csv:data.csv",
+                    "--set", "data.validation=null", "--set", "data.test=null")
+    assert_one_line_error(code, err, "data.train:", *fragments)
+    assert not (workdir / "run").exists()
+
+def test_unreadable_data_file(workdir, capsys):
+    (workdir / "data.csv").write_bytes(b"\x1f\x8b not really gzip")
+    code, err = run(capsys, "train", DIGITS, "--run-dir", "run", *QUICK, "--set", "data.train=csv:data.csv")
+    assert_one_line_error(code, err, "data file 'data.csv' cannot be read")
+
+def test_missing_and_misspelt_config_file(workdir, capsys):
+    code, err = run(capsys, "train", "configs/nothere.yaml")
+    assert_one_line_error(code, err, "config file 'configs/nothere.yaml' does not exist")
+    (workdir / "bad.yaml").write_text("trainer:\n  optimiser: adam\n")
+    code, err = run(capsys, "train", "bad.yaml")
+    assert_one_line_error(code, err, "bad.yaml: unknown config key 'trainer.optimiser': did you mean 'optimizer'?")
+
+def test_finished_run_folder_is_not_overwritten(workdir, capsys):
+    assert cli.main(["train", DIGITS, "--run-dir", "run", *QUICK]) == 0
+    before = (workdir / "run" / "metrics.json").read_text()
+    code, err = run(capsys, "train", DIGITS, "--run-dir", "run", *QUICK)
+    assert_one_line_error(code, err, "run folder 'run' already holds a finished run; choose another --run-dir")
+    assert (workdir / "run" / "metrics.json").read_text() == before
+    assert json.loads(before)["status"] == "finished"
+
+def test_evaluate_export_predict_on_what_is_not_there(workdir, capsys):
+    code, err = run(capsys, "evaluate", "norun")
+    assert_one_line_error(code, err, "run folder 'norun' does not exist")
+    (workdir / "half").mkdir()
+    code, err = run(capsys, "export", "half")
+    assert_one_line_error(code, err, "holds no finished run")
+    code, err = run(capsys, "predict", "half", "digits")
+    assert_one_line_error(code, err, "'half' is not a SavedModel folder")
+    assert not (workdir / "savedmodels").exists()
+
+def test_debug_shows_the_traceback(workdir, capsys):
+    code = cli.main(["--debug", "train", "nothere.yaml"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" in err and "error: config file 'nothere.yaml' does not exist" in err
+
+def test_errors_on_a_real_run(workdir, capsys):
+    assert cli.main(["train", DIGITS, "--run-dir", "run", *QUICK, "--set", "data.test=null"]) == 0
+    code, err = run(capsys, "evaluate", "run")  # no test set: falls back to validation
+    assert code == 0
+    code, err = run(capsys, "evaluate", "run", "--split", "test")
+    assert_one_line_error(code, err, "this run has no 'test' set (its splits: train, validation)")
+
+    assert cli.main(["export", "run", "--out", "exported"]) == 0
+    np_file = workdir / "wide.npz"
+
+    np.savez(np_file, x=np.zeros((2, 28, 28)), y=np.zeros(2, int))
+    code, err = run(capsys, "predict", "exported", str(np_file))
+    assert_one_line_error(code, err, "the model takes inputs of shape [8, 8], the input has [28, 28]")
+    np.savez(np_file, x=np.zeros((0, 8, 8)), y=np.zeros(0, int))
+    code, err = run(capsys, "predict", "exported", str(np_file))
+    assert_one_line_error(code, err, "holds no examples (an empty data set)")
+
+    (workdir / "run" / "model.keras").write_bytes(b"not a zip file")
+    code, err = run(capsys, "export", "run", "--out", "again")
+    assert_one_line_error(code, err, "model file 'run/model.keras' is damaged or not a .keras file")
+    assert not (workdir / "again").exists()

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from tfmodels.config import AugmentConfig
+from tfmodels.data.images import ImageSet, load_images
+from tfmodels.data.pipeline import image_dataset
+from tfmodels.errors import DataError
+
+
+def small_set(n=10):
+    pixels = np.arange(n * 16, dtype=np.float32).reshape(n, 4, 4) % 17
+    return ImageSet(pixels, np.arange(n, dtype=np.int32) % 3, 16.0, "test")
+
+
+def test_training_batches_are_full_scaled_and_seeded():
+    images = small_set(10)
+    batches = list(image_dataset(images, 4, training=True, seed=7).as_numpy_iterator())
+    assert [len(y) for _, y in batches] == [4, 4]  # drop_remainder: static shapes
+    x = np.concatenate([b[0] for b in batches])
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    again = list(image_dataset(images, 4, training=True, seed=7).as_numpy_iterator())
+    np.testing.assert_array_equal(batches[0][1], again[0][1])
+
+
+def test_evaluation_sees_every_example_in_order():
+    images = small_set(10)
+    ys = np.concatenate([y for _, y in image_dataset(images, 4, training=False, seed=0).as_numpy_iterator()])
+    np.testing.assert_array_equal(ys, images.labels)
+
+
+def test_element_spec_is_static_for_training():
+    ds = image_dataset(load_images("digits", "train"), 32, training=True, seed=0)
+    x_spec, y_spec = ds.element_spec
+    assert x_spec.shape.as_list() == [32, 8, 8] and y_spec.shape.as_list() == [32]
+
+
+def test_augmentation_changes_pixels_but_not_shape_or_range():
+    images = load_images("digits", "train")
+    plain = next(image_dataset(images, 64, training=True, seed=3).as_numpy_iterator())
+    augmented = next(image_dataset(images, 64, training=True, seed=3,
+                                   augment=AugmentConfig(enabled=True, rotation=0.1, shift=0.2, zoom=0.2)).as_numpy_iterator())
+    np.testing.assert_array_equal(plain[1], augmented[1])  # same examples, same order
+    assert augmented[0].shape == plain[0].shape
+    assert augmented[0].min() >= 0.0 and augmented[0].max() <= 1.0
+    assert np.abs(augmented[0] - plain[0]).mean() > 0.01
+
+
+def test_augmentation_needs_2d_images():
+    flat = ImageSet(np.zeros((8, 16), np.float32), np.zeros(8, np.int32), 1.0, "flat")
+    with pytest.raises(DataError, match="data.augment needs 2-D images"):
+        image_dataset(flat, 4, training=True, seed=0, augment=AugmentConfig(enabled=True))
+
+
+def test_training_set_smaller_than_a_batch():
+    with pytest.raises(DataError, match="has 10 examples, fewer than one batch of 64; lower trainer.batch_size"):
+        image_dataset(small_set(10), 64, training=True, seed=0)

@@ -1,0 +1,57 @@
+import json
+
+import pytest
+
+from tfmodels.config import Config, apply_overrides
+from tfmodels.errors import RunDirError
+from tfmodels.training.run_dir import (
+    FINISHED,
+    RunPaths,
+    atomic_write_json,
+    prepare_run_dir,
+    require_finished,
+)
+
+
+def test_new_run_folder_gets_config_and_subfolders(tmp_path):
+    paths, resumed = prepare_run_dir(tmp_path / "run", Config())
+    assert not resumed
+    assert paths.config.is_file() and paths.checkpoints.is_dir() and paths.logs.is_dir()
+
+
+def test_same_config_resumes_other_config_is_refused(tmp_path):
+    prepare_run_dir(tmp_path / "run", Config())
+    _, resumed = prepare_run_dir(tmp_path / "run", Config())
+    assert resumed
+    other = apply_overrides(Config(), ["trainer.epochs=2", "model.mlp.dropout=0.5"])
+    with pytest.raises(RunDirError, match=r"unfinished run of another config \(differs at model.mlp.dropout, trainer.epochs\)"):
+        prepare_run_dir(tmp_path / "run", other)
+
+
+def test_finished_run_is_refused(tmp_path):
+    paths, _ = prepare_run_dir(tmp_path / "run", Config())
+    atomic_write_json(paths.metrics, {"status": FINISHED})
+    with pytest.raises(RunDirError, match="already holds a finished run; choose another --run-dir"):
+        prepare_run_dir(tmp_path / "run", Config())
+
+
+def test_foreign_folder_is_refused(tmp_path):
+    (tmp_path / "stuff").mkdir()
+    (tmp_path / "stuff" / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="is not empty and is not a run folder"):
+        prepare_run_dir(tmp_path / "stuff", Config())
+
+
+def test_require_finished_says_what_is_missing(tmp_path):
+    with pytest.raises(RunDirError, match="does not exist"):
+        require_finished(RunPaths(tmp_path / "none"))
+    paths, _ = prepare_run_dir(tmp_path / "run", Config())
+    with pytest.raises(RunDirError, match=r"holds no finished run \(status: unfinished\)"):
+        require_finished(paths)
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    atomic_write_json(tmp_path / "m.json", {"a": 1})
+    atomic_write_json(tmp_path / "m.json", {"a": 2})
+    assert json.loads((tmp_path / "m.json").read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]

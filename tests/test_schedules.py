@@ -1,0 +1,44 @@
+import keras
+import numpy as np
+import pytest
+
+from tfmodels.config import TrainerConfig
+from tfmodels.errors import ConfigError
+from tfmodels.training.optimizers import build_optimizer
+from tfmodels.training.schedules import WarmupDecay
+
+
+@pytest.mark.parametrize("decay, expected", [
+    ("constant", [0.0, 0.5, 1.0, 1.0, 1.0]),
+    ("linear", [0.0, 0.5, 1.0, 0.5, 0.0]),
+    ("cosine", [0.0, 0.5, 1.0, 0.5, 0.0]),
+])
+def test_warmup_then_decay_values(decay, expected):
+    schedule = WarmupDecay(1.0, total_steps=20, warmup_steps=10, decay=decay)
+    values = [float(schedule(step)) for step in (0, 5, 10, 15, 20)]
+    np.testing.assert_allclose(values, expected, atol=1e-6)
+
+
+def test_cosine_is_not_linear_between_ends():
+    schedule = WarmupDecay(1.0, total_steps=100, warmup_steps=0, decay="cosine")
+    assert float(schedule(25)) == pytest.approx(0.5 * (1 + np.cos(np.pi * 0.25)))
+
+
+def test_schedule_serializes():
+    schedule = WarmupDecay(3e-4, total_steps=100, warmup_steps=10, decay="linear")
+    rebuilt = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
+    assert float(rebuilt(50)) == pytest.approx(float(schedule(50)))
+
+
+def test_optimizer_choices_and_scaling():
+    opt = build_optimizer(TrainerConfig(optimizer="adamw", weight_decay=0.01, learning_rate=1e-3, lr_scaling="linear"),
+                          total_steps=100, num_replicas=2)
+    assert isinstance(opt, keras.optimizers.AdamW) and opt.weight_decay == pytest.approx(0.01)
+    assert float(opt.learning_rate) == pytest.approx(2e-3)
+    opt = build_optimizer(TrainerConfig(schedule="cosine", warmup_steps=10), total_steps=100, num_replicas=1)
+    assert isinstance(opt._learning_rate, WarmupDecay) and opt._learning_rate.decay == "cosine"
+
+
+def test_warmup_longer_than_training_is_a_config_error():
+    with pytest.raises(ConfigError, match="trainer.warmup_steps=500 is not less than the 100 training steps"):
+        build_optimizer(TrainerConfig(warmup_steps=500), total_steps=100, num_replicas=1)

@@ -1,0 +1,80 @@
+"""The training driver in process: resuming after a crash, divergence, starting from another run."""
+
+import csv
+
+import keras
+import numpy as np
+import pytest
+
+from tfmodels.config import apply_overrides, demo_config
+from tfmodels.errors import RunDirError, TrainingDivergedError
+from tfmodels.training import trainer as trainer_module
+from tfmodels.training.run_dir import read_json
+from tfmodels.training.trainer import train
+from tfmodels.training.warm_start import load_initial_weights
+
+SMALL = ["model.mlp.hidden_units=[32]", "logging.verbose=0", "logging.histogram_freq=0"]
+
+
+def small_config(*overrides):
+    return apply_overrides(demo_config(), [*SMALL, *overrides])
+
+
+class CrashAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+def test_rerun_after_a_crash_resumes_where_it_stopped(workdir, monkeypatch):
+    config = small_config("trainer.epochs=5", "trainer.early_stopping_patience=0")
+    standard = trainer_module.standard_callbacks
+    monkeypatch.setattr(trainer_module, "standard_callbacks",
+                        lambda *a: [*standard(*a), CrashAfterEpoch(2)])  # after the backup of epoch 3
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config, "run")
+    assert read_json("run/metrics.json") == {}
+    monkeypatch.setattr(trainer_module, "standard_callbacks", standard)
+
+    result = train(config, "run")
+    assert result.metrics["status"] == "finished"
+    assert result.metrics["epochs_trained"] == 2  # epochs 4 and 5 only
+    with open("run/history.csv") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2, 3, 4]
+    with pytest.raises(RunDirError, match="already holds a finished run"):
+        train(config, "run")
+
+
+def test_non_finite_loss_stops_with_the_step_and_marks_the_run(workdir):
+    config = small_config("trainer.optimizer=sgd", "trainer.learning_rate=1e12", "model.mlp.normalization=none")
+    with pytest.raises(TrainingDivergedError, match=r"the loss became nan at epoch 1, step \d+; likely causes"):
+        train(config, "run")
+    metrics = read_json("run/metrics.json")
+    assert metrics["status"] == "diverged" and metrics["failure"]["epoch"] == 1
+
+
+def test_init_from_run_copies_weights_and_checks_shapes(workdir):
+    first = train(small_config("trainer.epochs=1"), "first")
+    model = trainer_module.build_model(small_config().model, np.zeros((4, 8, 8), np.float32), 10)
+    load_initial_weights(model, "first")
+    for mine, theirs in zip(model.weights, first.model.weights):
+        np.testing.assert_array_equal(np.array(mine), np.array(theirs))
+
+    other = trainer_module.build_model(small_config("model.mlp.hidden_units=[16]").model,
+                                       np.zeros((4, 8, 8), np.float32), 10)
+    with pytest.raises(RunDirError, match=r"has shape \(64, 16\) here but \(64, 32\) in 'first'"):
+        load_initial_weights(other, "first")
+    with pytest.raises(RunDirError, match="run folder 'nowhere' does not exist"):
+        train(small_config("init.from_run=nowhere"), "second")
+    assert not (workdir / "second").exists()
+
+
+def test_same_seed_same_result(workdir):
+    a = train(small_config("trainer.epochs=2", "runtime.deterministic=true"), "a")
+    b = train(small_config("trainer.epochs=2", "runtime.deterministic=true"), "b")
+    for wa, wb in zip(a.model.weights, b.model.weights):
+        np.testing.assert_array_equal(np.array(wa), np.array(wb))

@@ -1,0 +1,159 @@
+"""The `tfmodels` command line: parse arguments, call one library function, print its result."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from tfmodels import __version__
+from tfmodels.errors import TFModelsError
+
+
+def _cmd_train(args) -> int:
+    from tfmodels.config import apply_overrides, dump_config, load_config
+
+    config = apply_overrides(load_config(args.config), args.set)
+    if args.print_config:
+        print(dump_config(config), end="")
+        return 0
+    from tfmodels.training.trainer import train
+
+    result = train(config, args.run_dir, log=print)
+    print(f"run folder: {result.paths.root}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from tfmodels.evaluation import evaluate_run, format_report
+
+    name, result = evaluate_run(args.run_dir, data_spec=args.data, split=args.split)
+    print(format_report(name, result))
+    print(f"written to {os.path.join(args.run_dir, 'metrics.json')} and confusion_matrix_{name}.png")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from tfmodels.export import export_run
+
+    target = export_run(args.run_dir, out=args.out, savedmodels_dir=args.savedmodels_dir)
+    print(f"SavedModel written to {target}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from tfmodels.predict import predict
+
+    result = predict(args.export_dir, args.input)
+    rows = len(result.class_ids) if args.max_rows == 0 else min(args.max_rows, len(result.class_ids))
+    print("example  class  probability" + ("  label" if result.labels is not None else ""))
+    for i in range(rows):
+        label = f"  {result.labels[i]:5d}" if result.labels is not None else ""
+        print(f"{i:7d}  {result.class_ids[i]:5d}  {result.probabilities[i]:11.4f}{label}")
+    if rows < len(result.class_ids):
+        print(f"... {len(result.class_ids) - rows} more (--max-rows 0 prints all)")
+    if result.labels is not None:
+        print(f"accuracy: {(result.class_ids == result.labels).mean():.4f} on {len(result.labels)} examples")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from tfmodels.demo import run_demo
+
+    run_demo(args.runs_dir, args.set, savedmodels_dir=args.savedmodels_dir, log=print)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tfmodels",
+        description="Train, evaluate, export and serve Keras models from YAML configs.",
+        epilog="Each command has its own --help. Data specs: digits | csv:PATH | idx:PREFIX | npz:PATH | "
+               "tfds:NAME, with options after '?', e.g. 'csv:train.csv?label_column=0&header=true'.",
+    )
+    parser.add_argument("--version", action="version", version=f"tfmodels {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's own log lines")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("train", help="train a model from a YAML config in a run folder",
+                            description="Train from a YAML config. Rerunning the same command resumes an "
+                                        "unfinished run in the same run folder.")
+    p.add_argument("config", metavar="CONFIG", help="YAML config file, e.g. configs/mlp_digits.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (dotted, e.g. trainer.epochs=5); repeat for several")
+    p.add_argument("--run-dir", metavar="DIR", help="run folder (default: runs/<config name>)")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit without training")
+    p.set_defaults(func=_cmd_train)
+
+    p = commands.add_parser("evaluate", help="accuracy, per-class P/R/F1 and a confusion matrix for a run",
+                            description="Evaluate a finished run; results go to metrics.json, a PNG, and TensorBoard.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
+    p.add_argument("--data", metavar="SPEC", help="evaluate on this data spec instead of one of the run's sets")
+    p.add_argument("--split", metavar="NAME",
+                   help="which of the run's sets: train, validation or test (default: test if the run has one); "
+                        "with --data, the split of that source")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = commands.add_parser("export", help="write a run's model as a SavedModel (never overwriting)",
+                            description="Export a finished run as a SavedModel with a serving_default signature.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
+    p.add_argument("--out", metavar="DIR", help="export folder, which must not exist "
+                                                "(default: <savedmodels-dir>/<run name>/<next version>)")
+    p.add_argument("--savedmodels-dir", default="savedmodels", metavar="DIR",
+                   help="where versioned exports go when --out is not given (default: savedmodels)")
+    p.set_defaults(func=_cmd_export)
+
+    p = commands.add_parser("predict", help="classify inputs with an exported SavedModel (TensorFlow only)",
+                            description="Load a SavedModel with TensorFlow alone and print class and probability "
+                                        "per example.")
+    p.add_argument("export_dir", metavar="EXPORT_DIR", help="a folder written by `tfmodels export`")
+    p.add_argument("input", metavar="INPUT", help="a data spec (e.g. 'digits?split=test', csv:PATH), a .csv/.npz "
+                                                  "file, or an image file (.png, .jpg)")
+    p.add_argument("--max-rows", type=int, default=0, metavar="N", help="print at most N examples (default 0: all)")
+    p.set_defaults(func=_cmd_predict)
+
+    p = commands.add_parser("demo", help="the main job: train, evaluate and export the built-in default (no network)",
+                            description="Train the MLP on scikit-learn's bundled digits, evaluate it on held-out "
+                                        "digits, export it, and print where everything is.")
+    p.add_argument("--runs-dir", default="runs/demo", metavar="DIR", help="where the demo's run folder goes")
+    p.add_argument("--savedmodels-dir", default="savedmodels", metavar="DIR", help="where the export goes")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _quiet_tensorflow() -> None:
+    """Imports TensorFlow with its C++ start-up lines (written to stderr before logging starts) hidden."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.debug:
+        _quiet_tensorflow()
+    try:
+        return args.func(args)
+    except TFModelsError as e:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume training", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

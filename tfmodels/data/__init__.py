@@ -1,0 +1,1 @@
+"""Data: spec strings, loaders that check what they read, and tf.data pipelines."""

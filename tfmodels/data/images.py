@@ -1,0 +1,411 @@
+"""Labelled images from a data spec, read and checked up front into NumPy arrays.
+
+Every source gives an `ImageSet`: raw pixel values, integer labels, and the largest possible
+pixel value (16 for the UCI digits, 255 for MNIST). Scaling to [0, 1] happens in the tf.data
+pipeline (`tfmodels.data.pipeline`). The files these read are small tables of pixels, so they
+are parsed here with NumPy rather than inside a tf.data graph: every error (a ragged row, a bad
+label, a missing column) is then found and reported before a run folder is made.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfmodels.config import TableOptions
+from tfmodels.data.specs import DataSpec, parse_spec
+from tfmodels.errors import DataError
+
+ROLES = ("train", "validation", "test")
+HOLDOUT_KINDS = ("csv", "idx")  # single-file sources: `?split=train|test` carves a seeded test_fraction
+DATA_SPLIT_SEED = 0  # fixed: carved splits never change with the run's seed
+DIGITS_FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}
+
+
+@dataclass
+class ImageSet:
+    pixels: np.ndarray  # (N, *image_shape) float32, raw values in [0, value_max]
+    labels: np.ndarray  # (N,) int32
+    value_max: float
+    source: str  # the spec it came from, for messages and metrics.json
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.pixels.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def scaled(self) -> np.ndarray:
+        """Pixels in [0, 1]: the input the models and the exported SavedModels take."""
+        return (self.pixels / np.float32(self.value_max)).astype(np.float32)
+
+    def subset(self, index: np.ndarray, source: str) -> "ImageSet":
+        return ImageSet(self.pixels[index], self.labels[index], self.value_max, source)
+
+
+def load_images(spec: str | DataSpec, role: str, table: TableOptions | None = None) -> ImageSet:
+    """Loads the images a spec names; `role` (train/validation/test) picks the default split."""
+    spec = parse_spec(spec) if isinstance(spec, str) else spec
+    table = table or TableOptions()
+    loader = {"digits": _load_digits, "csv": _load_csv, "idx": _load_idx, "npz": _load_npz, "tfds": _load_tfds}
+    if spec.kind in HOLDOUT_KINDS:
+        spec, holdout = _holdout_option(spec)
+    images = loader[spec.kind](spec, role, table)
+    if spec.kind in HOLDOUT_KINDS and holdout:
+        split, fraction = holdout
+        rest, held_out = split_off(images, fraction)
+        images = rest if split == "train" else held_out
+        images.source = spec.text
+    if len(images) == 0:
+        raise DataError(f"data spec '{spec.text}' gives no examples (an empty data set)")
+    if not np.all(np.isfinite(images.pixels)):
+        raise DataError(f"data spec '{spec.text}': pixel values include NaN or infinity")
+    return images
+
+
+def _holdout_option(spec: DataSpec) -> tuple[DataSpec, tuple[str, float] | None]:
+    """Takes `split` and `test_fraction` out of a file spec: (spec without them, (split, fraction))."""
+    options = dict(spec.options)
+    split = options.pop("split", "all")
+    fraction_text = options.pop("test_fraction", "0.2")
+    if split not in ("train", "test", "all"):
+        raise DataError(f"data spec '{spec.text}': split must be train, test or all for a single file, got '{split}'")
+    try:
+        fraction = float(fraction_text)
+    except ValueError:
+        raise DataError(f"data spec '{spec.text}': test_fraction={fraction_text!r} is not a number") from None
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"data spec '{spec.text}': test_fraction must be between 0 and 1, got {fraction}")
+    stripped = DataSpec(spec.kind, spec.argument, options, spec.text)
+    return stripped, (None if split == "all" else (split, fraction))
+
+
+def split_off(images: ImageSet, fraction: float, seed: int = DATA_SPLIT_SEED) -> tuple[ImageSet, ImageSet]:
+    """Carves a seeded `fraction` off `images`: returns (rest, carved)."""
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"the fraction to carve must be between 0 and 1 (exclusive), got {fraction}")
+    n_carved = int(round(len(images) * fraction))
+    if n_carved < 1 or n_carved >= len(images):
+        raise DataError(
+            f"carving {fraction} of the {len(images)} examples of '{images.source}' leaves one side empty; "
+            "use more data or change data.validation_fraction (or the spec's test_fraction)"
+        )
+    order = np.random.default_rng(seed).permutation(len(images))
+    return (
+        images.subset(np.sort(order[n_carved:]), images.source),
+        images.subset(np.sort(order[:n_carved]), f"{images.source} (carved {fraction:.0%} for validation)"),
+    )
+
+
+def check_labels(images: ImageSet, num_classes: int, where: str) -> None:
+    bad = (images.labels < 0) | (images.labels >= num_classes)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise DataError(
+            f"{where} ('{images.source}'): label {images.labels[first]} at example {first} is outside "
+            f"0..{num_classes - 1}; set model.num_classes or fix the labels"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+# ---------------------------------------------------------------------------------------------
+
+
+def _split_option(spec: DataSpec, role: str, available: tuple[str, ...]) -> str:
+    split = spec.option("split", role)
+    if split not in available:
+        raise DataError(f"data spec '{spec.text}': split '{split}' does not exist; available: {', '.join(available)}")
+    return split
+
+
+def _load_digits(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    _reject_options(spec, {"split"})
+    split = _split_option(spec, role, ("train", "validation", "test", "all"))
+    digits = load_digits()
+    pixels = digits.images.astype(np.float32)  # (1797, 8, 8), values 0..16
+    labels = digits.target.astype(np.int32)
+    if split != "all":
+        index = np.arange(len(labels))
+        f = DIGITS_FRACTIONS
+        train, rest = train_test_split(index, train_size=f["train"], stratify=labels, random_state=DATA_SPLIT_SEED)
+        validation, test = train_test_split(rest, test_size=f["test"] / (1 - f["train"]), stratify=labels[rest],
+                                            random_state=DATA_SPLIT_SEED)
+        index = np.sort({"train": train, "validation": validation, "test": test}[split])
+        pixels, labels = pixels[index], labels[index]
+    return ImageSet(pixels, labels, 16.0, spec.text)
+
+
+def _load_csv(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
+    _reject_options(spec, {"label_column", "header", "delimiter", "image_shape", "value_max"})
+    path = _existing_file(spec)
+    delimiter = spec.option("delimiter", table.delimiter)
+    header = _bool_option(spec, "header", table.header)
+    lines = _read_lines(path, spec)
+    rows = [line.split(delimiter) for line in lines]
+    if header is None:
+        header = not all(_is_number(v) for v in rows[0])
+    names = [v.strip() for v in rows[0]] if header else None
+    if header:
+        rows = rows[1:]
+    if not rows:
+        raise DataError(f"'{path}' has no data rows (an empty data set)")
+    width = len(rows[0])
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            line_no = i + 1 + int(header)
+            raise DataError(
+                f"'{path}' line {line_no}: {len(row)} columns, but line {1 + int(header)} has {width}; "
+                "every row must be the pixels and the label"
+                + ("" if header else " (if the first line is a header, set header=true)")
+            )
+    if width < 2:
+        raise DataError(f"'{path}': rows have {width} column; need pixel columns and a label column")
+    label_col = _label_column(spec, table, names, width, path)
+    try:
+        values = np.asarray(rows, dtype=np.float64)
+    except ValueError:
+        line_no, column = _first_non_number(rows)
+        raise DataError(
+            f"'{path}' line {line_no + 1 + int(header)}, column {column + 1}: "
+            f"{rows[line_no][column].strip()!r} is not a number"
+        ) from None
+    labels = _integer_labels(values[:, label_col], path)
+    pixels = np.delete(values, label_col, axis=1).astype(np.float32)
+    shape = _image_shape(spec, table, pixels.shape[1], path)
+    return ImageSet(pixels.reshape((-1, *shape)), labels, _value_max(spec, table, pixels, path), spec.text)
+
+
+def _load_idx(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
+    _reject_options(spec, {"value_max"})
+    prefix = spec.argument
+    images_path = _first_existing(prefix, ("-images-idx3-ubyte", "-images.idx3-ubyte"), spec)
+    labels_path = _first_existing(prefix, ("-labels-idx1-ubyte", "-labels.idx1-ubyte"), spec)
+    pixels = _read_idx(images_path).astype(np.float32)
+    labels = _read_idx(labels_path)
+    if pixels.ndim != 3 or labels.ndim != 1 or len(pixels) != len(labels):
+        raise DataError(
+            f"IDX files '{images_path}' {pixels.shape} and '{labels_path}' {labels.shape} do not match: "
+            "need images (N, H, W) and labels (N,)"
+        )
+    return ImageSet(pixels, labels.astype(np.int32), _value_max(spec, table, pixels, images_path, default=255.0),
+                    spec.text)
+
+
+def _load_npz(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
+    _reject_options(spec, {"x", "y", "split", "image_shape", "value_max"})
+    path = _existing_file(spec)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (OSError, ValueError) as e:
+        raise DataError(f"'{path}' is not a readable NumPy .npz file: {e}") from None
+    split = spec.option("split", role)
+    suffix = {"train": "_train", "test": "_test", "validation": "_val"}.get(split, "")
+    x_key = spec.option("x") or next((k for k in (f"x{suffix}", "x", "images") if k in arrays), None)
+    y_key = spec.option("y") or next((k for k in (f"y{suffix}", "y", "labels") if k in arrays), None)
+    if x_key not in arrays or y_key not in arrays:
+        raise DataError(
+            f"'{path}' holds arrays {sorted(arrays)}; name the images and labels with "
+            f"'npz:{spec.argument}?x=NAME&y=NAME'"
+        )
+    pixels, labels = arrays[x_key], arrays[y_key]
+    if len(pixels) != len(labels) or labels.ndim != 1:
+        raise DataError(f"'{path}': '{x_key}' {pixels.shape} and '{y_key}' {labels.shape} do not match")
+    pixels = pixels.astype(np.float32)
+    if pixels.ndim == 2:
+        pixels = pixels.reshape((-1, *_image_shape(spec, table, pixels.shape[1], path)))
+    return ImageSet(pixels, _integer_labels(labels, path), _value_max(spec, table, pixels, path), spec.text)
+
+
+def _load_tfds(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
+    from tfmodels.data.tfds_source import load_tfds_arrays
+
+    _reject_options(spec, {"split", "data_dir", "image_key", "label_key"})
+    pixels, labels = load_tfds_arrays(
+        spec.argument,
+        split=spec.option("split", role),
+        data_dir=spec.option("data_dir"),
+        keys=(spec.option("image_key", "image"), spec.option("label_key", "label")),
+        spec_text=spec.text,
+    )
+    if pixels.ndim == 4 and pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]  # (N, H, W, 1) -> (N, H, W)
+    return ImageSet(pixels.astype(np.float32), labels.astype(np.int32), 255.0, spec.text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _reject_options(spec: DataSpec, allowed: set[str]) -> None:
+    unknown = sorted(set(spec.options) - allowed)
+    if unknown:
+        raise DataError(
+            f"data spec '{spec.text}': unknown option '{unknown[0]}' for '{spec.kind}'; "
+            f"valid: {', '.join(sorted(allowed)) or 'none'}"
+        )
+
+
+def _existing_file(spec: DataSpec) -> str:
+    path = spec.argument
+    if not os.path.exists(path):
+        raise DataError(f"data file '{path}' does not exist (from data spec '{spec.text}')")
+    if os.path.isdir(path):
+        raise DataError(f"data file '{path}' is a folder, not a file (from data spec '{spec.text}')")
+    return path
+
+
+def _first_existing(prefix: str, suffixes: tuple[str, ...], spec: DataSpec) -> str:
+    tried = [prefix + s + gz for s in suffixes for gz in ("", ".gz")]
+    for path in tried:
+        if os.path.isfile(path):
+            return path
+    raise DataError(f"data spec '{spec.text}': no IDX file found; tried {', '.join(tried)}")
+
+
+def _open(path: str):
+    with open(path, "rb") as f:
+        is_gzip = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if is_gzip else open(path, "rb")
+
+
+def _read_lines(path: str, spec: DataSpec) -> list[str]:
+    try:
+        with _open(path) as f:
+            text = f.read().decode("utf-8")
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"data file '{path}' cannot be read: {e}") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"data file '{path}' is not UTF-8 text (byte {e.start}); is it a CSV file?") from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"data file '{path}' is empty (from data spec '{spec.text}')")
+    return lines
+
+
+def _read_idx(path: str) -> np.ndarray:
+    try:
+        with _open(path) as f:
+            data = f.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"IDX file '{path}' cannot be read: {e}") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DataError(f"'{path}' is not an IDX file of unsigned bytes (bad magic number)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"IDX file '{path}' is truncated (header)")
+    shape = struct.unpack(f">{ndim}I", data[4:header])
+    if len(data) - header != math.prod(shape):
+        raise DataError(f"IDX file '{path}' is truncated or too long: header says {shape}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _first_non_number(rows: list[list[str]]) -> tuple[int, int]:
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            if not _is_number(value):
+                return i, j
+    return 0, 0  # pragma: no cover - only called after NumPy failed to convert
+
+
+def _bool_option(spec: DataSpec, key: str, default):
+    if key not in spec.options:
+        return default
+    value = spec.options[key].lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    if value == "auto":
+        return None
+    raise DataError(f"data spec '{spec.text}': option {key}={spec.options[key]!r} must be true, false or auto")
+
+
+def _label_column(spec: DataSpec, table: TableOptions, names: list[str] | None, width: int, path: str) -> int:
+    column = spec.option("label_column", table.label_column)
+    if isinstance(column, str) and column.lstrip("-").isdigit():
+        column = int(column)
+    if isinstance(column, str):
+        if names is None:
+            raise DataError(f"'{path}': label column '{column}' is a name but the file has no header")
+        if column not in names:
+            raise DataError(f"'{path}': no column named '{column}'; columns are {', '.join(names[:8])}...")
+        return names.index(column)
+    if not -width <= column < width:
+        raise DataError(f"'{path}': label column {column} does not exist; rows have {width} columns")
+    return column % width
+
+
+def _integer_labels(values: np.ndarray, path: str) -> np.ndarray:
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values) | (values != np.round(values))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(f"'{path}': label {values[i]} of example {i} is not an integer")
+    elif values.dtype.kind not in "iu":
+        raise DataError(f"'{path}': labels are of type {values.dtype}, not integers")
+    labels = values.astype(np.int64)
+    if (labels < 0).any():
+        i = int(np.argmax(labels < 0))
+        raise DataError(f"'{path}': label {labels[i]} of example {i} is negative; labels are 0..num_classes-1")
+    return labels.astype(np.int32)
+
+
+def _image_shape(spec: DataSpec, table: TableOptions, n_pixels: int, path: str) -> tuple[int, ...]:
+    shape = spec.option("image_shape", table.image_shape)
+    if isinstance(shape, str):
+        try:
+            shape = [int(s) for s in shape.replace("x", ",").split(",")]
+        except ValueError:
+            raise DataError(f"data spec '{spec.text}': image_shape={shape!r} is not like 28,28") from None
+    if shape is None:
+        side = math.isqrt(n_pixels)
+        return (side, side) if side * side == n_pixels else (n_pixels,)
+    if math.prod(shape) != n_pixels or any(s < 1 for s in shape):
+        raise DataError(f"'{path}': image_shape {list(shape)} does not hold the {n_pixels} pixels of a row")
+    return tuple(shape)
+
+
+def _value_max(spec, table, pixels: np.ndarray, path: str, default: float | None = None) -> float:
+    if pixels.size == 0:
+        raise DataError(f"'{path}' holds no examples (an empty data set)")
+    finite = np.isfinite(pixels.reshape(len(pixels), -1)).all(axis=1)
+    if not finite.all():
+        raise DataError(f"'{path}': pixel values of example {int(np.argmin(finite))} include NaN or infinity")
+    value = spec.option("value_max", table.value_max if default is None else default)
+    if value is not None:
+        try:
+            value = float(value)
+        except ValueError:
+            raise DataError(f"data spec '{spec.text}': value_max={value!r} is not a number") from None
+        if value <= 0:
+            raise DataError(f"data spec '{spec.text}': value_max must be positive, got {value}")
+        return value
+    low, high = float(pixels.min()), float(pixels.max())
+    if low < 0:
+        raise DataError(f"'{path}': pixel values go down to {low}; set value_max to scale them yourself")
+    for candidate in (1.0, 16.0, 255.0):
+        if high <= candidate:
+            return candidate
+    raise DataError(f"'{path}': pixel values go up to {high}; set value_max (the largest possible value)")

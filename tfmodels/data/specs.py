@@ -1,0 +1,72 @@
+"""Data spec strings: `KIND[:ARGUMENT][?key=value&key=value]`.
+
+    digits                      scikit-learn's bundled 8x8 digits (a fixed, seeded split)
+    digits?split=all            all 1,797 of them (the UCI optdigits test split)
+    csv:PATH                    one image a row: pixel columns and a label column (.csv or .csv.gz)
+    idx:PREFIX                  MNIST IDX files PREFIX-images-idx3-ubyte[.gz], PREFIX-labels-idx1-ubyte[.gz]
+    npz:PATH                    arrays x/y (or x_train/y_train, x_test/y_test) in a NumPy .npz
+    tfds:NAME                   a TensorFlow Datasets name (needs a network the first time)
+
+`$VAR` and `${VAR}` in a spec are replaced from the environment (e.g. `${TFMODELS_SHARED_DATA}`).
+The `split` option picks a part of a source; without it, a source that has splits gives the one
+named after its role (train, validation or test).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from tfmodels.errors import DataError
+
+KINDS = ("digits", "csv", "idx", "npz", "tfds")
+_NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    kind: str
+    argument: str = ""
+    options: dict = field(default_factory=dict)
+    text: str = ""  # the spec as the user wrote it, for messages
+
+    def option(self, key: str, default=None):
+        return self.options.get(key, default)
+
+
+def parse_spec(text: str) -> DataSpec:
+    """Parses a spec string; raises DataError with the valid forms when it is malformed."""
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"empty data spec: use one of {', '.join(KINDS)} (e.g. 'digits', 'csv:PATH')")
+    expanded = _expand_env(text.strip())
+    body, _, query = expanded.partition("?")
+    kind, _, argument = body.partition(":")
+    kind = kind.strip().lower()
+    if kind not in KINDS:
+        raise DataError(
+            f"data spec '{text}': unknown kind '{kind}'; use one of {', '.join(KINDS)} "
+            "(e.g. 'digits', 'csv:data/train.csv', 'tfds:mnist')"
+        )
+    if kind in _NEEDS_ARGUMENT and not argument:
+        raise DataError(f"data spec '{text}': '{kind}:' needs a {'name' if kind == 'tfds' else 'path'} after the colon")
+    if kind not in _NEEDS_ARGUMENT and argument:
+        raise DataError(f"data spec '{text}': '{kind}' takes no argument; options go after '?'")
+    options = {}
+    for pair in query.split("&") if query else []:
+        if "=" not in pair:
+            raise DataError(f"data spec '{text}': option '{pair}' is not of the form key=value")
+        key, value = parse_qsl(pair, keep_blank_values=True)[0]
+        options[key.strip()] = value.strip()
+    return DataSpec(kind=kind, argument=argument, options=options, text=text)
+
+
+def _expand_env(text: str) -> str:
+    def replace(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in os.environ:
+            raise DataError(f"data spec '{text}': environment variable {name} is not set")
+        return os.environ[name]
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", replace, text)

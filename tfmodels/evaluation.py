@@ -1,0 +1,99 @@
+"""Evaluating a finished run: accuracy, per-class precision/recall/F1, macro-F1, confusion matrix.
+
+The numbers go into the run's metrics.json (under "evaluation"), the confusion matrix also into
+a PNG in the run folder and an image in TensorBoard (`logs/evaluation`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from tfmodels.data.images import ImageSet, check_labels, load_images
+from tfmodels.data.splits import load_splits
+from tfmodels.errors import DataError
+from tfmodels.plots import confusion_matrix_png
+from tfmodels.saving import load_keras_model
+from tfmodels.training.run_dir import (
+    RunPaths,
+    atomic_write_json,
+    read_json,
+    read_run_config,
+    require_finished,
+)
+
+
+def classification_metrics(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> dict:
+    classes = list(range(num_classes))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predictions, labels=classes, zero_division=0
+    )
+    return {
+        "examples": int(len(labels)),
+        "accuracy": float(np.mean(labels == predictions)),
+        "macro_f1": float(np.mean(f1)),
+        "per_class": [
+            {"class": c, "precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]),
+             "support": int(support[c])}
+            for c in classes
+        ],
+        "confusion_matrix": confusion_matrix(labels, predictions, labels=classes).tolist(),
+    }
+
+
+def evaluate_run(run_dir, data_spec: str | None = None, split: str | None = None) -> tuple[str, dict]:
+    """Evaluates the run's model on one of its splits or on `data_spec`; returns (name, metrics)."""
+    paths = RunPaths(Path(run_dir))
+    require_finished(paths)
+    config = read_run_config(paths)
+    info = read_json(paths.data_info)
+    images, name = _evaluation_images(config, data_spec, split)
+    expected = tuple(info["input"]["shape"])
+    if images.image_shape != expected:
+        raise DataError(f"'{images.source}' has images of shape {list(images.image_shape)}, "
+                        f"but the model takes {list(expected)}")
+    num_classes = int(info["num_classes"])
+    check_labels(images, num_classes, f"evaluation data '{name}'")
+
+    model = load_keras_model(paths.model)
+    logits = model.predict(images.scaled(), batch_size=256, verbose=0)
+    result = classification_metrics(images.labels, np.argmax(logits, axis=-1), num_classes)
+    result["source"] = images.source
+
+    png = confusion_matrix_png(np.array(result["confusion_matrix"]),
+                               f"{paths.name} on {name}: accuracy {result['accuracy']:.4f}")
+    (paths.root / f"confusion_matrix_{name}.png").write_bytes(png)
+    with tf.summary.create_file_writer(str(paths.logs / "evaluation")).as_default():
+        tf.summary.image(f"confusion_matrix/{name}", tf.image.decode_png(png)[None], step=0)
+    metrics = read_json(paths.metrics)
+    metrics.setdefault("evaluation", {})[name] = result
+    atomic_write_json(paths.metrics, metrics)
+    return name, result
+
+
+def _evaluation_images(config, data_spec: str | None, split: str | None) -> tuple[ImageSet, str]:
+    if data_spec:
+        return load_images(data_spec, split or "test", config.data.table), split or "data"
+    split = split or ("test" if config.data.test else "validation")
+    splits = load_splits(config.data)
+    if split not in splits:
+        raise DataError(
+            f"this run has no '{split}' set (its splits: {', '.join(splits)}); "
+            "pass --split with one of them, or --data SPEC"
+        )
+    return splits[split], split
+
+
+def format_report(name: str, result: dict) -> str:
+    lines = [
+        f"{name}: {result['examples']} examples, accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f}",
+        "class  precision  recall     f1  support",
+    ]
+    for row in result["per_class"]:
+        lines.append(f"{row['class']:>5}  {row['precision']:9.4f}  {row['recall']:6.4f}  {row['f1']:.4f}  {row['support']:7d}")
+    lines.append("confusion matrix (rows: true class, columns: predicted class):")
+    lines += ["  " + " ".join(f"{v:4d}" for v in row) for row in result["confusion_matrix"]]
+    return "\n".join(lines)

@@ -1,0 +1,80 @@
+"""Exporting a finished run as a TensorFlow SavedModel that needs no tfmodels code to serve.
+
+    savedmodels/<run name>/<version>/      the SavedModel (`serving_default`), a copy of model.keras,
+                                           and tfmodels_export.json describing the input and outputs
+
+The signature takes one named input (`pixels`, float32 in [0, 1], the run's image shape) and
+returns `probabilities` (B, num_classes) and `class_id` (B,). A version folder is never
+overwritten; it is written beside its final place and renamed into it, so a crash never leaves
+a half-written folder where `predict` would look.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from tfmodels.errors import ExportError
+from tfmodels.saving import load_keras_model
+from tfmodels.training.run_dir import (
+    RunPaths,
+    atomic_write_json,
+    read_json,
+    require_finished,
+)
+
+DEFAULT_SAVEDMODELS_DIR = "savedmodels"
+
+
+def next_version_dir(model_dir: Path) -> Path:
+    """`model_dir/<n+1>` where n is the highest integer version already there (TF Serving's layout)."""
+    versions = [int(p.name) for p in model_dir.glob("*") if p.name.isdigit()] if model_dir.is_dir() else []
+    return model_dir / str(max(versions, default=0) + 1)
+
+
+def export_run(run_dir, out: str | os.PathLike | None = None,
+               savedmodels_dir: str | os.PathLike = DEFAULT_SAVEDMODELS_DIR) -> Path:
+    paths = RunPaths(Path(run_dir))
+    require_finished(paths)
+    info = read_json(paths.data_info)
+    target = Path(out) if out else next_version_dir(Path(savedmodels_dir) / paths.name)
+    if target.exists():
+        raise ExportError(f"export folder '{target}' exists already; exports never overwrite: choose another --out")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".tmp-{target.name}-{os.getpid()}"
+    model = load_keras_model(paths.model)
+    try:
+        write_saved_model(model, staging, info["input"])
+        shutil.copy2(paths.model, staging / "model.keras")
+        atomic_write_json(staging / "tfmodels_export.json", {
+            "run": str(paths.root.resolve()),
+            "signature": "serving_default",
+            "input": info["input"],
+            "outputs": {"probabilities": ["batch", info["num_classes"]], "class_id": ["batch"]},
+            "num_classes": info["num_classes"],
+        })
+        if target.exists():
+            raise ExportError(f"export folder '{target}' appeared while exporting; nothing was overwritten")
+        os.rename(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return target
+
+
+def write_saved_model(model: keras.Model, path: Path, input_info: dict) -> None:
+    """Writes `model` as a SavedModel whose `serving_default` returns probabilities and class ids."""
+    spec = tf.TensorSpec((None, *input_info["shape"]), tf.float32, name=input_info["name"])
+
+    def serve(pixels):
+        probabilities = tf.nn.softmax(tf.cast(model(pixels, training=False), tf.float32), axis=-1)
+        return {"probabilities": probabilities, "class_id": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(name="serving_default", fn=serve, input_signature=[spec])
+    archive.write_out(str(path), verbose=False)

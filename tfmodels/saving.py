@@ -1,0 +1,23 @@
+"""Loading `.keras` files: with the project's classes registered and Keras's safe mode on."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import keras
+
+import tfmodels.models  # noqa: F401  (registers the project's layers and models for deserialization)
+from tfmodels.errors import RunDirError
+
+
+def load_keras_model(path: str | Path) -> keras.Model:
+    """Loads a `.keras` file with `safe_mode=True`: no code from the file (e.g. lambdas) is run."""
+    if not Path(path).is_file():
+        raise RunDirError(f"model file '{path}' does not exist")
+    if not zipfile.is_zipfile(path):
+        raise RunDirError(f"model file '{path}' is damaged or not a .keras file (not a zip archive)")
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise RunDirError(f"model file '{path}' is damaged or not a .keras file: {e}") from None

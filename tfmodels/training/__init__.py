@@ -1,0 +1,1 @@
+"""Training: strategy, optimizer and schedule, callbacks, run folders, and the fit driver."""

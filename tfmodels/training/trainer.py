@@ -1,0 +1,162 @@
+"""Trains the model a config names, in a run folder, through `model.fit`.
+
+Nothing here knows a particular model: the model comes from `tfmodels.models.build_model`, the
+data from `tfmodels.data`. Every check of the config and the data happens before the run folder
+is made, so a bad input leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import keras
+import tensorflow as tf
+
+from tfmodels.config import Config
+from tfmodels.data.pipeline import image_dataset
+from tfmodels.data.splits import infer_num_classes, load_splits
+from tfmodels.errors import ConfigError, TrainingDivergedError
+from tfmodels.models import build_model
+from tfmodels.training.callbacks import (
+    NonFiniteLossGuard,
+    resume_state,
+    standard_callbacks,
+)
+from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
+from tfmodels.training.run_dir import (
+    FINISHED,
+    RunPaths,
+    atomic_write_json,
+    check_run_dir,
+    default_run_dir,
+    prepare_run_dir,
+    require_finished,
+)
+from tfmodels.training.strategy import resolve_strategy
+from tfmodels.training.warm_start import load_initial_weights
+
+INPUT_NAME = "pixels"
+
+
+@dataclass
+class TrainResult:
+    paths: RunPaths
+    metrics: dict
+    model: keras.Model
+
+
+def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callable[[str], None] = lambda _: None):
+    """Trains `config` in `run_dir` (default `runs/<config.name>`); resumes an unfinished run there."""
+    started = time.time()
+    _check_trainer(config)
+    splits = load_splits(config.data)
+    num_classes = infer_num_classes(splits, config.model.num_classes)
+    if config.init.from_run:
+        require_finished(RunPaths(Path(config.init.from_run)))
+    run_dir = Path(run_dir or default_run_dir(config))
+    check_run_dir(run_dir, config)  # fail before any work; prepare_run_dir below creates it
+    keras.utils.set_random_seed(config.runtime.seed)
+    if config.runtime.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_dtype_policy(config.runtime.precision)
+    strategy = resolve_strategy(config.runtime.strategy)
+    replicas = strategy.num_replicas_in_sync
+    global_batch = config.trainer.batch_size * replicas
+
+    data = config.data
+    train_ds = image_dataset(splits["train"], global_batch, training=True, seed=config.runtime.seed,
+                             cache=data.cache, shuffle_buffer=data.shuffle_buffer, augment=data.augment)
+    eval_ds = {role: image_dataset(images, global_batch, training=False, seed=config.runtime.seed, cache=data.cache)
+               for role, images in splits.items() if role != "train"}
+    steps_per_epoch = len(splits["train"]) // global_batch
+
+    with strategy.scope():
+        model = build_model(config.model, splits["train"].scaled(), num_classes)
+        if config.init.from_run:
+            load_initial_weights(model, config.init.from_run)
+        model.compile(
+            optimizer=build_optimizer(config.trainer, steps_per_epoch * config.trainer.epochs, replicas),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            steps_per_execution=config.trainer.steps_per_execution,
+        )
+
+    paths, resumed = prepare_run_dir(run_dir, config)
+    log(f"run folder: {paths.root}" + (" (resuming an unfinished run)" if resumed else ""))
+
+    atomic_write_json(paths.data_info, {
+        "input": {"name": INPUT_NAME, "shape": list(splits["train"].image_shape), "dtype": "float32",
+                  "range": [0.0, 1.0]},
+        "num_classes": num_classes,
+        "value_max": {role: images.value_max for role, images in splits.items()},
+        "examples": {role: len(images) for role, images in splits.items()},
+        "sources": {role: images.source for role, images in splits.items()},
+        "replicas": replicas,
+        "global_batch_size": global_batch,
+        "learning_rate": scaled_learning_rate(config.trainer, replicas),
+    })
+
+    _, best_so_far = resume_state(paths, config.trainer.monitor) if resumed else (0, None)
+    guard = NonFiniteLossGuard()
+    fit_started = time.time()
+    history = model.fit(
+        train_ds,
+        validation_data=eval_ds["validation"],
+        epochs=config.trainer.epochs,
+        shuffle=False,  # the pipeline shuffles, with the run's seed
+        callbacks=[guard, *standard_callbacks(paths, config, best_so_far)],
+        verbose=config.logging.verbose,
+    )
+    fit_seconds = time.time() - fit_started
+    if guard.failure:
+        failure = guard.failure
+        atomic_write_json(paths.metrics, {"status": "diverged", "failure": failure})
+        kept = (f"the best weights so far are in {paths.best_weights}" if paths.best_weights.is_file()
+                else "no epoch finished, so no weights were kept")
+        raise TrainingDivergedError(
+            f"the loss became {failure['loss']} at epoch {failure['epoch']}, step {failure['step']}; "
+            "likely causes: a learning rate too high (trainer.learning_rate), float16 overflow "
+            f"(runtime.precision), or bad values in the data; {kept}"
+        )
+
+    if paths.best_weights.is_file():
+        model.load_weights(paths.best_weights)
+    metrics = {
+        "status": FINISHED,
+        "epochs_trained": len(history.epoch),
+        "wall_seconds": round(time.time() - started, 2),
+        "fit_seconds": round(fit_seconds, 2),
+        "examples_per_second": round(len(history.epoch) * steps_per_epoch * global_batch / max(fit_seconds, 1e-9), 1),
+    }
+    for role, ds in eval_ds.items():
+        metrics[role] = {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}
+    _save_model_atomically(model, paths.model)
+    atomic_write_json(paths.metrics, metrics)  # status "finished": written last
+    log(_summary(paths, metrics))
+    return TrainResult(paths, metrics, model)
+
+
+def _check_trainer(config: Config) -> None:
+    t = config.trainer
+    for key, value in (("epochs", t.epochs), ("batch_size", t.batch_size), ("steps_per_execution", t.steps_per_execution)):
+        if value < 1:
+            raise ConfigError(f"trainer.{key} must be at least 1, got {value}")
+
+
+def _save_model_atomically(model: keras.Model, path: Path) -> None:
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _summary(paths: RunPaths, metrics: dict) -> str:
+    lines = [f"finished {metrics['epochs_trained']} epochs in {metrics['wall_seconds']:.1f}s"]
+    for role in ("validation", "test"):
+        if role in metrics:
+            lines.append(f"{role}: accuracy {metrics[role]['accuracy']:.4f}, loss {metrics[role]['loss']:.4f}")
+    lines.append(f"model: {paths.model}")
+    return "\n".join(lines)
