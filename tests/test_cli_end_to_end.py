@@ -58,6 +58,9 @@ def test_tensorboard_holds_epoch_scalars(trained):
     assert len(train_loss) == 3 and train_loss[-1] < train_loss[0]
     assert len(scalars(work / "run/logs/validation", "epoch_loss")) == 3
     assert scalars(work / "run/logs/train", "epoch_learning_rate") == pytest.approx([1e-3] * 3)
+    accumulator = EventAccumulator(str(work / "run/logs/train"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    assert "mlp_classifier/hidden_0/kernel/histogram" in accumulator.Tags()["tensors"]  # weight histograms
 
 
 def test_evaluate_export_predict(trained):
