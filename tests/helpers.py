@@ -11,7 +11,12 @@ import numpy as np
 
 
 def run_model_battery(make, inputs, expected_output_shape, targets=None, tmp_path=None, prepare=None):
-    """`make()` builds a fresh instance; `prepare(instance)` runs before its first call (e.g. adapt)."""
+    """`make()` builds a fresh instance; `prepare(instance)` runs before its first call (e.g. adapt).
+
+    A layer (not a model) is wrapped in a one-layer model for the save and fit checks, and fitted
+    to zeros. Float targets are fitted with a mean squared error, integer targets (class ids) with
+    cross-entropy on logits.
+    """
     model = make()
     if prepare:
         prepare(model)
@@ -22,7 +27,15 @@ def run_model_battery(make, inputs, expected_output_shape, targets=None, tmp_pat
     # get_config round trip: the config survives JSON and rebuilds an equal config.
     config = model.get_config()
     rebuilt = type(model).from_config(json.loads(json.dumps(config)))
-    assert rebuilt.get_config() == config
+    rebuilt(inputs)  # built as the original is (a nested model's config records its build)
+    as_json = lambda c: json.loads(json.dumps(c))  # noqa: E731  (tuples and lists compare equal)
+    assert as_json(rebuilt.get_config()) == as_json(config)
+
+    is_layer = not isinstance(model, keras.Model)
+    if is_layer:
+        layer = model
+        model = keras.Sequential([keras.Input(inputs.shape[1:], dtype=inputs.dtype), layer])
+        targets = np.zeros(tuple(expected_output_shape), np.float32)
 
     # .keras round trip: the reloaded model gives the same outputs.
     if tmp_path is not None:
@@ -33,13 +46,14 @@ def run_model_battery(make, inputs, expected_output_shape, targets=None, tmp_pat
             keras.ops.convert_to_numpy(reloaded(inputs, training=False)),
             keras.ops.convert_to_numpy(outputs), atol=1e-5, rtol=1e-5,
         )
-        assert type(reloaded) is type(model)
+        assert type(reloaded.layers[-1] if is_layer else reloaded) is type(layer if is_layer else model)
 
     # One fit step moves the weights and gives a finite loss.
     if targets is not None:
         before = [np.array(w) for w in model.trainable_weights]
-        model.compile(optimizer=keras.optimizers.Adam(1e-2),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        targets = np.asarray(targets)
+        loss = "mse" if targets.dtype.kind == "f" else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
         history = model.fit(inputs, targets, batch_size=len(targets), epochs=1, verbose=0)
         assert np.isfinite(history.history["loss"][0])
         after = [np.array(w) for w in model.trainable_weights]

@@ -1,6 +1,9 @@
 """Models: Keras subclasses, registered for `.keras` serialization under the package "tfmodels"."""
 
+from tfmodels.models.bag_of_words import BagOfWordsEncoder
 from tfmodels.models.factory import build_model
 from tfmodels.models.mlp import MLPClassifier
+from tfmodels.models.text_classifier import TextClassifier
+from tfmodels.models.transformer import TransformerEncoder
 
-__all__ = ["MLPClassifier", "build_model"]
+__all__ = ["BagOfWordsEncoder", "MLPClassifier", "TextClassifier", "TransformerEncoder", "build_model"]

@@ -1,0 +1,172 @@
+"""The Transformer's layers and models: the battery, and numbers that prove the wiring."""
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+
+from helpers import run_model_battery
+from tfmodels.layers import MultiHeadSelfAttention, TokenAndPositionEmbedding, TransformerEncoderBlock
+from tfmodels.models import BagOfWordsEncoder, TextClassifier, TransformerEncoder
+
+RNG = np.random.default_rng(0)
+B, T, C, H, V = 3, 12, 32, 4, 50
+VECTORS = RNG.normal(size=(B, T, C)).astype(np.float32)
+TOKENS = RNG.integers(5, V, size=(B, T)).astype(np.int32)
+TOKENS[1, 8:] = 0  # padding
+TOKENS[2, 5:] = 0
+LABELS = np.array([0, 1, 2])
+
+
+def small_encoder(**kwargs):
+    defaults = dict(vocabulary_size=V, sequence_length=T + 8, width=C, num_layers=2, num_heads=H, ffn_dim=64,
+                    dropout=0.0)
+    return TransformerEncoder(**{**defaults, **kwargs})
+
+
+# --- the battery, for every layer and model ----------------------------------------------------
+
+@pytest.mark.parametrize("make, inputs, shape", [
+    (lambda: MultiHeadSelfAttention(num_heads=H, dropout=0.1), VECTORS, (B, T, C)),
+    (lambda: TransformerEncoderBlock(num_heads=H, ffn_dim=64, norm_first=True), VECTORS, (B, T, C)),
+    (lambda: TransformerEncoderBlock(num_heads=2, ffn_dim=16, norm_first=False, activation="relu"), VECTORS, (B, T, C)),
+    (lambda: TokenAndPositionEmbedding(V, T, C, position="learned"), TOKENS, (B, T, C)),
+    (lambda: TokenAndPositionEmbedding(V, T, C, position="sinusoidal", padding_id=1), TOKENS, (B, T, C)),
+    (lambda: small_encoder(norm_first=False, position="sinusoidal"), TOKENS, (B, T, C)),
+    (lambda: BagOfWordsEncoder(V, width=C), TOKENS, (B, T, C)),
+], ids=["attention", "block_pre", "block_post", "embedding", "embedding_sine", "encoder", "bag_of_words"])
+def test_layer_and_encoder_battery(make, inputs, shape, tmp_path):
+    run_model_battery(make, inputs, shape, tmp_path=tmp_path,
+                      targets=np.zeros(shape, np.float32) if isinstance(make(), keras.Model) else None)
+
+
+@pytest.mark.parametrize("pooling, encoder", [
+    ("first", lambda: small_encoder()),
+    ("mean", lambda: small_encoder(norm_first=False)),
+    ("mean", lambda: BagOfWordsEncoder(V, width=C)),
+])
+def test_text_classifier_battery(pooling, encoder, tmp_path):
+    run_model_battery(lambda: TextClassifier(encoder(), num_classes=3, pooling=pooling, dropout=0.2),
+                      TOKENS, (B, 3), targets=LABELS, tmp_path=tmp_path)
+
+
+# --- attention that really attends and a mask that really masks -------------------------------
+
+def test_attention_scores_shape_rows_and_padded_keys():
+    encoder = small_encoder()
+    _, scores = encoder(TOKENS, return_attention_scores=True)
+    assert len(scores) == 2
+    for layer_scores in scores:
+        s = np.asarray(layer_scores)
+        assert s.shape == (B, H, T, T)
+        np.testing.assert_allclose(s.sum(axis=-1), 1.0, atol=1e-5)
+        assert s[1, :, :, 8:].max() == 0.0 and s[2, :, :, 5:].max() == 0.0  # padded keys
+        assert s[0].min() > 0.0  # no padding: every key gets weight
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_appending_padding_changes_nothing_at_real_positions(norm_first):
+    encoder = small_encoder(norm_first=norm_first)
+    classifier = TextClassifier(encoder, num_classes=3, pooling="mean", dropout=0.0)
+    short = TOKENS[:, :8].copy()
+    short[1, 6:] = 0
+    padded = np.concatenate([short, np.zeros((B, 8), np.int32)], axis=1)  # (B, 16)
+    out_short, out_padded = np.asarray(encoder(short)), np.asarray(encoder(padded))
+    real = short != 0
+    np.testing.assert_allclose(out_padded[:, :8][real], out_short[real], atol=1e-5)
+    np.testing.assert_allclose(np.asarray(classifier(padded)), np.asarray(classifier(short)), atol=1e-5)
+
+
+def test_first_token_pooling_is_padding_invariant_too():
+    classifier = TextClassifier(small_encoder(), num_classes=3, pooling="first", dropout=0.0)
+    padded = np.concatenate([TOKENS, np.zeros((B, 6), np.int32)], axis=1)
+    np.testing.assert_allclose(np.asarray(classifier(padded)), np.asarray(classifier(TOKENS)), atol=1e-5)
+
+
+def test_swapping_two_tokens_changes_other_positions():
+    encoder = small_encoder()
+    swapped = TOKENS.copy()
+    swapped[0, [2, 3]] = swapped[0, [3, 2]]
+    a, b = np.asarray(encoder(TOKENS))[0], np.asarray(encoder(swapped))[0]
+    others = [i for i in range(T) if i not in (2, 3)]
+    assert np.abs(a[others] - b[others]).max() > 1e-3  # order matters through positions and attention
+    bag = BagOfWordsEncoder(V, width=C)
+    pooled = TextClassifier(bag, 3, pooling="mean", dropout=0.0)
+    np.testing.assert_allclose(np.asarray(pooled(TOKENS))[0], np.asarray(pooled(swapped))[0], atol=1e-6)
+
+
+def test_attention_equals_the_formula():
+    layer = MultiHeadSelfAttention(num_heads=2)
+    x = VECTORS[:1, :5]
+    mask = np.array([[True, True, True, False, False]])
+    y, weights = layer(x, padding_mask=mask, return_attention_scores=True)
+    kernel, bias = (np.asarray(w) for w in layer.c_attn.weights)
+    q, k, v = np.split(x[0] @ kernel + bias, 3, axis=-1)  # (T, C) each
+    hs = C // 2
+    expected_heads = []
+    for h in range(2):
+        qh, kh, vh = (m[:, h * hs:(h + 1) * hs] for m in (q, k, v))
+        scores = qh @ kh.T / np.sqrt(hs)
+        scores[:, ~mask[0]] = -np.inf
+        w = np.exp(scores - scores.max(-1, keepdims=True))
+        w /= w.sum(-1, keepdims=True)
+        np.testing.assert_allclose(np.asarray(weights)[0, h], w, atol=1e-5)
+        expected_heads.append(w @ vh)
+    proj_kernel, proj_bias = (np.asarray(w) for w in layer.c_proj.weights)
+    np.testing.assert_allclose(np.asarray(y)[0], np.concatenate(expected_heads, -1) @ proj_kernel + proj_bias, atol=1e-4)
+
+
+# --- parity with keras-hub ---------------------------------------------------------------------
+
+def copy_keras_hub_weights(ours: TransformerEncoderBlock, theirs) -> None:
+    attention = theirs._self_attention_layer
+    q, k, v, o = (attention._query_dense, attention._key_dense, attention._value_dense, attention._output_dense)
+    flat = lambda w: np.asarray(w).reshape(C, C)  # noqa: E731  (C, H, D) -> (C, H*D)
+    ours.attn.c_attn.kernel.assign(np.concatenate([flat(q.kernel), flat(k.kernel), flat(v.kernel)], axis=1))
+    ours.attn.c_attn.bias.assign(np.concatenate([np.asarray(d.bias).reshape(C) for d in (q, k, v)]))
+    ours.attn.c_proj.kernel.assign(np.asarray(o.kernel).reshape(C, C))  # (H, D, C) -> (H*D, C)
+    ours.attn.c_proj.bias.assign(np.asarray(o.bias))
+    for mine, other in ((ours.ln_1, theirs._self_attention_layer_norm), (ours.ln_2, theirs._feedforward_layer_norm),
+                        (ours.c_fc, theirs._feedforward_intermediate_dense),
+                        (ours.c_proj, theirs._feedforward_output_dense)):
+        for w_mine, w_other in zip(mine.weights, other.weights):
+            w_mine.assign(np.asarray(w_other))
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_parity_with_keras_hub_transformer_encoder(norm_first):
+    theirs = keras_hub.layers.TransformerEncoder(intermediate_dim=64, num_heads=H, dropout=0.0, activation="gelu",
+                                                 layer_norm_epsilon=1e-5, normalize_first=norm_first)
+    ours = TransformerEncoderBlock(num_heads=H, ffn_dim=64, dropout=0.0, activation="gelu", norm_first=norm_first,
+                                   layer_norm_epsilon=1e-5)
+    # Give their biases and norms non-default values, so that a wrong mapping cannot pass.
+    theirs.build(VECTORS.shape)
+    for w in theirs.weights:
+        w.assign(RNG.normal(scale=0.3, size=w.shape).astype(np.float32) + (1.0 if "gamma" in w.path else 0.0))
+    ours.build(VECTORS.shape)
+    copy_keras_hub_weights(ours, theirs)
+    mask = TOKENS != 0
+    expected = np.asarray(theirs(VECTORS, padding_mask=mask))
+    np.testing.assert_allclose(np.asarray(ours(VECTORS, padding_mask=mask)), expected, atol=1e-5)
+    assert sum(int(np.prod(w.shape)) for w in ours.weights) == sum(int(np.prod(w.shape)) for w in theirs.weights)
+
+
+# --- sizes and errors --------------------------------------------------------------------------
+
+def test_width_not_divisible_by_heads_says_how_to_fix():
+    with pytest.raises(ValueError, match=r"width 100 is not divisible by num_heads 3 .*e\.g\. 99"):
+        MultiHeadSelfAttention(num_heads=3).build((None, 8, 100))
+    with pytest.raises(ValueError, match="width 130 is not divisible by num_heads 4"):
+        small_encoder(width=130)
+
+
+def test_mixed_bfloat16_keeps_logits_and_softmax_in_float32():
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        classifier = TextClassifier(small_encoder(), num_classes=3)
+        logits = classifier(TOKENS)
+        _, scores = classifier.encoder(TOKENS, return_attention_scores=True)
+        assert logits.dtype == "float32" and scores[0].dtype == "float32"
+        assert classifier.encoder.blocks[0].c_fc.compute_dtype == "bfloat16"
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")

@@ -1,0 +1,7 @@
+"""Layers: the pieces models are made of. Nothing here imports from `tfmodels.models`."""
+
+from tfmodels.layers.attention import MultiHeadSelfAttention
+from tfmodels.layers.embeddings import TokenAndPositionEmbedding
+from tfmodels.layers.encoder_block import TransformerEncoderBlock
+
+__all__ = ["MultiHeadSelfAttention", "TokenAndPositionEmbedding", "TransformerEncoderBlock"]

@@ -1,0 +1,70 @@
+"""Token embedding plus position embedding (learned, or sinusoidal as in Vaswani et al.)."""
+
+from __future__ import annotations
+
+import keras
+import keras_hub
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class TokenAndPositionEmbedding(keras.layers.Layer):
+    """`token_ids (B, T)` -> `token embedding + position embedding (B, T, C)`.
+
+    The padding id gives the mask (`compute_mask`: True at real tokens). Positions are learned
+    (keras-hub's `PositionEmbedding`) or fixed sinusoids (keras-hub's `SinePositionEncoding`).
+
+    Args:
+        vocabulary_size: number of token ids.
+        sequence_length: the longest sequence (size of the learned position table).
+        width: embedding width C.
+        position: "learned" or "sinusoidal".
+        padding_id: the token id of padding.
+    """
+
+    def __init__(self, vocabulary_size, sequence_length, width, position="learned", padding_id=0, **kwargs):
+        super().__init__(**kwargs)
+        if position not in ("learned", "sinusoidal"):
+            raise ValueError(f"position must be 'learned' or 'sinusoidal', got {position!r}")
+        if not 0 <= padding_id < vocabulary_size:
+            raise ValueError(f"padding_id {padding_id} is not a token id of a vocabulary of {vocabulary_size}")
+        self.vocabulary_size = int(vocabulary_size)
+        self.sequence_length = int(sequence_length)
+        self.width = int(width)
+        self.position = position
+        self.padding_id = int(padding_id)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        self.wte = keras.layers.Embedding(self.vocabulary_size, self.width, dtype=self.dtype_policy,
+                                          name="token_embedding")
+        self.wte.build(input_shape)
+        embedded_shape = (*input_shape, self.width)
+        if self.position == "learned":
+            self.wpe = keras_hub.layers.PositionEmbedding(self.sequence_length, dtype=self.dtype_policy,
+                                                          name="position_embedding")
+        else:
+            self.wpe = keras_hub.layers.SinePositionEncoding(dtype=self.dtype_policy, name="position_encoding")
+        self.wpe.build(embedded_shape)
+        self.built = True
+
+    def call(self, token_ids):
+        tokens = self.wte(token_ids)  # (B, T, C)
+        return tokens + self.wpe(tokens)  # (B, T, C), the position term broadcast over the batch
+
+    def compute_mask(self, token_ids, mask=None):
+        return ops.not_equal(token_ids, self.padding_id)  # (B, T), True at real tokens
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.width)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "vocabulary_size": self.vocabulary_size,
+            "sequence_length": self.sequence_length,
+            "width": self.width,
+            "position": self.position,
+            "padding_id": self.padding_id,
+        })
+        return config

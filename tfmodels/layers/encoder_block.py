@@ -1,0 +1,82 @@
+"""One Transformer encoder block: self-attention and a feed-forward network, each with a residual and a norm."""
+
+from __future__ import annotations
+
+import keras
+
+from tfmodels.layers.attention import MultiHeadSelfAttention
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class TransformerEncoderBlock(keras.layers.Layer):
+    """Pre-norm (`x + f(LN(x))`, GPT-2) or post-norm (`LN(x + f(x))`, the original Transformer and BERT).
+
+    Args:
+        num_heads: attention heads; must divide the input width (head size = width / num_heads).
+        ffn_dim: inner width of the feed-forward network.
+        dropout: dropout on the attention weights and on each sub-block's output.
+        activation: the feed-forward activation.
+        norm_first: True for pre-norm, False for post-norm.
+        layer_norm_epsilon: epsilon of both layer norms.
+    """
+
+    def __init__(self, num_heads, ffn_dim, dropout=0.1, activation="gelu", norm_first=True,
+                 layer_norm_epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        if ffn_dim < 1:
+            raise ValueError(f"ffn_dim must be at least 1, got {ffn_dim}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.num_heads = int(num_heads)
+        self.ffn_dim = int(ffn_dim)
+        self.dropout = float(dropout)
+        self.activation = activation
+        self.norm_first = bool(norm_first)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        width = int(input_shape[-1])
+        policy = self.dtype_policy
+        self.ln_1 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_1")
+        self.attn = MultiHeadSelfAttention(self.num_heads, dropout=self.dropout, dtype=policy, name="attn")
+        self.attn_out_dropout = keras.layers.Dropout(self.dropout, dtype=policy, name="attn_out_dropout")
+        self.ln_2 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_2")
+        self.c_fc = keras.layers.Dense(self.ffn_dim, activation=self.activation, dtype=policy, name="c_fc")
+        self.c_proj = keras.layers.Dense(width, dtype=policy, name="c_proj")
+        self.ffn_dropout = keras.layers.Dropout(self.dropout, dtype=policy, name="ffn_dropout")
+        for layer in (self.ln_1, self.attn, self.ln_2, self.c_fc):
+            layer.build(input_shape)
+        self.c_proj.build((*input_shape[:-1], self.ffn_dim))
+        self.built = True
+
+    def call(self, x, padding_mask=None, training=False, return_attention_scores=False):
+        # Self-attention sub-block.
+        h = self.ln_1(x) if self.norm_first else x  # (B, T, C)
+        h, scores = self.attn(h, padding_mask=padding_mask, training=training, return_attention_scores=True)
+        x = x + self.attn_out_dropout(h, training=training)  # (B, T, C)
+        if not self.norm_first:
+            x = self.ln_1(x)
+
+        # Feed-forward sub-block.
+        h = self.ln_2(x) if self.norm_first else x
+        h = self.c_proj(self.c_fc(h))  # (B, T, ffn) -> (B, T, C)
+        x = x + self.ffn_dropout(h, training=training)
+        if not self.norm_first:
+            x = self.ln_2(x)
+        return (x, scores) if return_attention_scores else x  # (B, T, C), (B, nh, T, T)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "num_heads": self.num_heads,
+            "ffn_dim": self.ffn_dim,
+            "dropout": self.dropout,
+            "activation": self.activation,
+            "norm_first": self.norm_first,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+        })
+        return config

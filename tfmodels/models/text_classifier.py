@@ -1,0 +1,60 @@
+"""A classifier on top of any encoder that maps token ids to vectors: pool, dropout, logits."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class TextClassifier(keras.Model):
+    """`token_ids (B, T)` -> class logits `(B, num_classes)`.
+
+    Args:
+        encoder: a model mapping `token_ids (B, T)` to `(B, T, C)` with a `padding_mask(token_ids)`
+            method (`TransformerEncoder`, `BagOfWordsEncoder`, or a pretrained encoder).
+        num_classes: number of classes.
+        pooling: "first" (the vector at position 0, the [CLS] token) or "mean" (the mean over real
+            tokens, padding excluded).
+        dropout: dropout on the pooled vector.
+    """
+
+    def __init__(self, encoder, num_classes, pooling="first", dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(encoder, dict):
+            encoder = keras.saving.deserialize_keras_object(encoder)
+        if pooling not in ("first", "mean"):
+            raise ValueError(f"pooling must be 'first' or 'mean', got {pooling!r}")
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        self.encoder = encoder
+        self.num_classes = int(num_classes)
+        self.pooling = pooling
+        self.dropout = float(dropout)
+
+    def build(self, input_shape):
+        if not self.encoder.built:
+            self.encoder.build(input_shape)
+        self.head_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="head_dropout")
+        self.logits = keras.layers.Dense(self.num_classes, dtype="float32", name="logits")
+        self.logits.build((None, self.encoder.width))
+        self.built = True
+
+    def call(self, token_ids, training=False):
+        h = self.encoder(token_ids, training=training)  # (B, T, C)
+        if self.pooling == "first":
+            pooled = h[:, 0, :]  # (B, C)
+        else:
+            mask = ops.cast(self.encoder.padding_mask(token_ids), h.dtype)[:, :, None]  # (B, T, 1)
+            pooled = ops.sum(h * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)  # (B, C)
+        return self.logits(self.head_dropout(pooled, training=training))  # (B, num_classes)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "num_classes": self.num_classes,
+            "pooling": self.pooling,
+            "dropout": self.dropout,
+        })
+        return config
