@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.report import write_section  # noqa: E402
+from benchmarks.runner import train_and_evaluate  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,17 +35,7 @@ def time_demo(work: Path) -> tuple[float, float]:
 
 
 def run_config(config_file: str, seed: int, work: Path) -> dict:
-    from tfmodels.config import apply_overrides, load_config
-    from tfmodels.evaluation import evaluate_run
-    from tfmodels.training.trainer import train
-
-    config = apply_overrides(load_config(REPO / "configs" / config_file), [f"runtime.seed={seed}", "logging.verbose=0"])
-    run_dir = work / f"{config.name}-seed{seed}"
-    started = time.time()
-    result = train(config, run_dir)
-    _, evaluation = evaluate_run(run_dir)
-    return {"seconds": time.time() - started, "accuracy": evaluation["accuracy"], "examples": evaluation["examples"],
-            "epochs": result.metrics["epochs_trained"], "examples_per_second": result.metrics["examples_per_second"]}
+    return train_and_evaluate(config_file, [f"runtime.seed={seed}"], work / f"{config_file}-seed{seed}")
 
 
 def summarise(rows: list[dict]) -> str:

@@ -106,3 +106,39 @@ def test_errors_on_a_real_run(workdir, capsys):
     code, err = run(capsys, "export", "run", "--out", "again")
     assert_one_line_error(code, err, "model file 'run/model.keras' is damaged or not a .keras file")
     assert not (workdir / "again").exists()
+
+
+TEXT = str(CONFIGS / "encoder_synthetic.yaml")
+TEXT_QUICK = [*QUICK, "--set", "data.train=synthetic?size=300"]
+
+
+@pytest.mark.parametrize("overrides, fragments", [
+    (["model.encoder.width=66"], ["model.encoder.width=66 is not divisible by model.encoder.num_heads=4",
+                                  "e.g. width=64"]),
+    (["data.tokenizer.sequence_length=1"], ["data.tokenizer.sequence_length must be at least 2"]),
+    (["data.tokenizer.vocabulary_size=3"], ["vocabulary_size must be larger than the 5 reserved tokens"]),
+    (["model.type=bag_of_words"], ["model.type=bag_of_words averages the word embeddings: set model.head.pooling=mean"]),
+    (["model.type=mlp"], ["data.train: data spec 'synthetic?size=300': 'synthetic' is a text source"]),
+    (["data.train=digits"], ["'digits' is an image source, but this model takes text"]),
+])
+def test_bad_text_configs(workdir, capsys, overrides, fragments):
+    args = [a for kv in overrides for a in ("--set", kv)]
+    code, err = run(capsys, "train", TEXT, "--run-dir", "run", *TEXT_QUICK, *args)
+    assert_one_line_error(code, err, *fragments)
+    assert not (workdir / "run").exists()
+
+
+@pytest.mark.parametrize("content, extra, fragments", [
+    (b"1\tgood\n5\tbad\n", ["model.num_classes=2"], ["label 5 of example 1 is outside 0..1"]),
+    (b"1\tgood\n0\tb\xe9d\n", [], ["line 2: invalid UTF-8"]),
+    (b"", [], ["is empty"]),
+    (b"1\tgood\n\n0\tbad\n", [], ["line 2 is empty"]),
+    (b"label\tsentence\n1\tgood\n", ["data.text.text_column=review"], ["no text column named 'review'"]),
+    (b"1\tgood\nx\tbad\n", ["data.text.header=false"], ["label 'x' is not an integer"]),
+])
+def test_bad_text_files(workdir, capsys, content, extra, fragments):
+    (workdir / "data.tsv").write_bytes(content)
+    args = [a for kv in ["data.train=tsv:data.tsv", "data.validation=synthetic", *extra] for a in ("--set", kv)]
+    code, err = run(capsys, "train", TEXT, "--run-dir", "run", *QUICK, *args)
+    assert_one_line_error(code, err, "data.train", *fragments)
+    assert not (workdir / "run").exists()

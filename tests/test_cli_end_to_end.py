@@ -85,7 +85,7 @@ def test_evaluate_export_predict(trained):
 
     out = tfmodels("predict", "sm/run/1", "digits?split=test", cwd=work)
     lines = out.stdout.strip().splitlines()
-    assert lines[0].split() == ["example", "class", "probability", "label"]
+    assert lines[0].split() == ["example", "class", "probability", "name", "label"]
     assert len(lines) == 1 + 270 + 1
     assert lines[-1] == f"accuracy: {evaluation['accuracy']:.4f} on 270 examples"
 
@@ -111,12 +111,12 @@ def test_saved_model_loads_with_tensorflow_alone(trained):
         "f = m.signatures['serving_default']\n"
         "out = f(pixels=tf.zeros([3, 8, 8]))\n"
         "assert not any(name.startswith('tfmodels') for name in sys.modules)\n"
-        "print(out['probabilities'].shape, out['class_id'].dtype.name)\n"
+        "print(out['probabilities'].shape, out['class_id'].dtype.name, out['class_name'].dtype.name)\n"
     )
     result = subprocess.run([sys.executable, "-c", code, str(work / "sm_alone")], capture_output=True, text=True,
                             cwd="/", timeout=300)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "(3, 10) int32"
+    assert result.stdout.strip() == "(3, 10) int32 string"
 
 
 def test_predict_an_image_file(trained, tmp_path):
@@ -126,19 +126,21 @@ def test_predict_an_image_file(trained, tmp_path):
     png = tf.io.encode_png(tf.cast(digit.scaled()[0][..., None] * 255, tf.uint8)).numpy()
     (tmp_path / "digit.png").write_bytes(png)
     out = tfmodels("predict", "sm_png", tmp_path / "digit.png", cwd=work)
-    assert out.stdout.splitlines()[0].split() == ["example", "class", "probability"]
+    assert out.stdout.splitlines()[0].split() == ["example", "class", "probability", "name"]
     assert int(out.stdout.splitlines()[1].split()[1]) in range(10)
 
 
 def test_demo_runs_the_whole_job(tmp_path):
     # The console script, as the README's first command runs it.
-    result = subprocess.run(["tfmodels", "demo", "--set", "trainer.epochs=2", "--set", "logging.verbose=0"],
+    result = subprocess.run(["tfmodels", "demo", "--set", "trainer.epochs=1", "--set", "logging.verbose=0",
+                             "--set", "trainer.warmup_steps=0"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "test accuracy: " in result.stdout
-    export_line = next(line for line in result.stdout.splitlines() if line.startswith("SavedModel: "))
-    assert (tmp_path / export_line.split(": ", 1)[1] / "saved_model.pb").is_file()
-    assert "tensorboard --logdir runs/demo/" in result.stdout
+    for line in ("digits, MLP:", "synthetic reviews, Transformer:", "synthetic reviews, bag of words:"):
+        assert line in result.stdout
+    exports = [line.split(": ", 1)[1].strip() for line in result.stdout.splitlines() if line.startswith("SavedModel (")]
+    assert len(exports) == 2 and all((tmp_path / e / "saved_model.pb").is_file() for e in exports)
+    assert "tensorboard --logdir runs/demo" in result.stdout
     assert result.stderr.strip() == ""  # TensorFlow's start-up noise is kept out of the user's way
 
 

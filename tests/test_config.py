@@ -5,9 +5,11 @@ from conftest import CONFIGS
 from tfmodels.config import (
     Config,
     apply_overrides,
+    baseline_overrides,
     config_from_dict,
     config_to_dict,
     demo_config,
+    demo_text_config,
     dump_config,
     load_config,
 )
@@ -114,3 +116,15 @@ def test_float_written_1e_minus_3_in_yaml_is_a_float(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("trainer:\n  learning_rate: 3e-4\n")
     assert load_config(path).trainer.learning_rate == pytest.approx(3e-4)
+
+
+def test_encoder_synthetic_yaml_is_the_demo_text_default():
+    assert load_config(CONFIGS / "encoder_synthetic.yaml") == demo_text_config()
+
+
+def test_bow_synthetic_yaml_is_the_baseline_of_the_demo_text_default():
+    baseline = apply_overrides(demo_text_config(), [*baseline_overrides(), "name=bow_synthetic"])
+    loaded = load_config(CONFIGS / "bow_synthetic.yaml")
+    assert loaded.model.type == baseline.model.type and loaded.model.head == baseline.model.head
+    assert loaded.data == baseline.data and loaded.trainer == baseline.trainer
+    assert loaded.model.encoder.width == baseline.model.encoder.width

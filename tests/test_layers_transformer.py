@@ -4,9 +4,13 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
-
 from helpers import run_model_battery
-from tfmodels.layers import MultiHeadSelfAttention, TokenAndPositionEmbedding, TransformerEncoderBlock
+
+from tfmodels.layers import (
+    MultiHeadSelfAttention,
+    TokenAndPositionEmbedding,
+    TransformerEncoderBlock,
+)
 from tfmodels.models import BagOfWordsEncoder, TextClassifier, TransformerEncoder
 
 RNG = np.random.default_rng(0)

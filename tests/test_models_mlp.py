@@ -4,7 +4,7 @@ import pytest
 from helpers import run_model_battery
 
 from tfmodels.config import ModelConfig
-from tfmodels.models import MLPClassifier, build_model
+from tfmodels.models import MLPClassifier, build_image_model
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.random((16, 8, 8), dtype=np.float32)
@@ -26,7 +26,7 @@ def test_mlp_battery(kwargs, tmp_path):
 
 def test_default_parameter_count_is_pinned():
     # 8x8 inputs -> 256 -> 128 -> 10: (64*256 + 256) + (256*128 + 128) + (128*10 + 10)
-    model = build_model(ModelConfig(), IMAGES, num_classes=10)
+    model = build_image_model(ModelConfig(), IMAGES, num_classes=10)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert trainable == 50_826
 

@@ -8,6 +8,7 @@ import pytest
 
 from tfmodels.config import apply_overrides, demo_config
 from tfmodels.errors import RunDirError, TrainingDivergedError
+from tfmodels.models import build_image_model
 from tfmodels.training import trainer as trainer_module
 from tfmodels.training.run_dir import read_json
 from tfmodels.training.trainer import train
@@ -59,12 +60,12 @@ def test_non_finite_loss_stops_with_the_step_and_marks_the_run(workdir):
 
 def test_init_from_run_copies_weights_and_checks_shapes(workdir):
     first = train(small_config("trainer.epochs=1"), "first")
-    model = trainer_module.build_model(small_config().model, np.zeros((4, 8, 8), np.float32), 10)
+    model = build_image_model(small_config().model, np.zeros((4, 8, 8), np.float32), 10)
     load_initial_weights(model, "first")
     for mine, theirs in zip(model.weights, first.model.weights):
         np.testing.assert_array_equal(np.array(mine), np.array(theirs))
 
-    other = trainer_module.build_model(small_config("model.mlp.hidden_units=[16]").model,
+    other = build_image_model(small_config("model.mlp.hidden_units=[16]").model,
                                        np.zeros((4, 8, 8), np.float32), 10)
     with pytest.raises(RunDirError, match=r"has shape \(64, 16\) here but \(64, 32\) in 'first'"):
         load_initial_weights(other, "first")

@@ -47,10 +47,12 @@ def _cmd_predict(args) -> int:
 
     result = predict(args.export_dir, args.input)
     rows = len(result.class_ids) if args.max_rows == 0 else min(args.max_rows, len(result.class_ids))
-    print("example  class  probability" + ("  label" if result.labels is not None else ""))
+    print("example  class  probability  name" + ("  label" if result.labels is not None else "")
+          + ("  text" if result.texts is not None else ""))
     for i in range(rows):
         label = f"  {result.labels[i]:5d}" if result.labels is not None else ""
-        print(f"{i:7d}  {result.class_ids[i]:5d}  {result.probabilities[i]:11.4f}{label}")
+        text = f"  {result.texts[i][:60]}" if result.texts is not None else ""
+        print(f"{i:7d}  {result.class_ids[i]:5d}  {result.probabilities[i]:11.4f}  {result.class_names[i]}{label}{text}")
     if rows < len(result.class_ids):
         print(f"... {len(result.class_ids) - rows} more (--max-rows 0 prints all)")
     if result.labels is not None:
@@ -61,7 +63,7 @@ def _cmd_predict(args) -> int:
 def _cmd_demo(args) -> int:
     from tfmodels.demo import run_demo
 
-    run_demo(args.runs_dir, args.set, savedmodels_dir=args.savedmodels_dir, log=print)
+    run_demo(args.runs_dir, args.set, savedmodels_dir=args.savedmodels_dir, log=print, text=not args.digits_only)
     return 0
 
 
@@ -108,17 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Load a SavedModel with TensorFlow alone and print class and probability "
                                         "per example.")
     p.add_argument("export_dir", metavar="EXPORT_DIR", help="a folder written by `tfmodels export`")
-    p.add_argument("input", metavar="INPUT", help="a data spec (e.g. 'digits?split=test', csv:PATH), a .csv/.npz "
-                                                  "file, or an image file (.png, .jpg)")
+    p.add_argument("input", metavar="INPUT", nargs="+",
+                   help="images: a data spec (e.g. 'digits?split=test', csv:PATH), a .csv/.npz file, or an image file "
+                        "(.png, .jpg); text: the text itself, a file of one text a line, or a labelled text data spec")
     p.add_argument("--max-rows", type=int, default=0, metavar="N", help="print at most N examples (default 0: all)")
     p.set_defaults(func=_cmd_predict)
 
-    p = commands.add_parser("demo", help="the main job: train, evaluate and export the built-in default (no network)",
-                            description="Train the MLP on scikit-learn's bundled digits, evaluate it on held-out "
-                                        "digits, export it, and print where everything is.")
+    p = commands.add_parser("demo", help="the main job: train, evaluate and export the built-in defaults (no network)",
+                            description="Train the MLP on scikit-learn's bundled digits and a Transformer (beside its "
+                                        "bag-of-words baseline) on the built-in synthetic reviews; evaluate on held-out "
+                                        "data, export, and print where everything is.")
     p.add_argument("--runs-dir", default="runs/demo", metavar="DIR", help="where the demo's run folder goes")
     p.add_argument("--savedmodels-dir", default="savedmodels", metavar="DIR", help="where the export goes")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of every demo config (e.g. trainer.epochs=2)")
+    p.add_argument("--digits-only", action="store_true", help="only the MLP on digits (skip the text models)")
     p.set_defaults(func=_cmd_demo)
     return parser
 
@@ -135,8 +141,10 @@ def _quiet_tensorflow() -> None:
         os.dup2(saved, 2)
         os.close(saved)
     import absl.logging
+    import tensorflow as tf
 
     absl.logging.set_verbosity(absl.logging.ERROR)
+    tf.get_logger().setLevel("ERROR")  # e.g. retracing notes when several models predict in one process
 
 
 def main(argv: list[str] | None = None) -> int:

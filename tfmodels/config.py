@@ -38,11 +38,36 @@ class MLPConfig:
 
 
 @dataclass
+class EncoderConfig:
+    """A Transformer encoder (also the width of the bag-of-words baseline's embeddings)."""
+
+    num_layers: int = 2
+    width: int = 128  # a multiple of num_heads; head size = width / num_heads
+    num_heads: int = 4
+    ffn_dim: int = 512
+    dropout: float = 0.1
+    activation: str = "gelu"
+    norm_first: bool = True  # pre-norm (True) or post-norm (False) blocks
+    position: Literal["learned", "sinusoidal"] = "learned"
+
+
+@dataclass
+class HeadConfig:
+    """The classification head on an encoder's sequence output."""
+
+    pooling: Literal["first", "mean"] = "first"  # the [CLS] vector, or the mean over real tokens
+    dropout: float = 0.1
+
+
+@dataclass
 class ModelConfig:
-    type: Literal["mlp"] = "mlp"
+    # mlp: images; transformer and bag_of_words (the baseline): text.
+    type: Literal["mlp", "transformer", "bag_of_words"] = "mlp"
     # None: inferred from the training labels (largest label + 1).
     num_classes: Optional[int] = None
     mlp: MLPConfig = field(default_factory=MLPConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
 
 
 @dataclass
@@ -61,6 +86,29 @@ class TableOptions:
 
 
 @dataclass
+class TextTableOptions:
+    """How to read labelled text tables (`csv:` and `tsv:` specs of text); a spec's `?key=value` wins."""
+
+    text_column: Union[int, str] = -1  # index (negative counts from the end) or header name
+    label_column: Union[int, str] = 0
+    header: Optional[bool] = None  # None: a header if the first row's label is not an integer
+    delimiter: Optional[str] = None  # None: a tab for tsv:, a comma for csv:
+
+
+@dataclass
+class TokenizerConfig:
+    """Text to token ids, learnt from the training text and saved with the run."""
+
+    kind: Literal["wordpiece", "character"] = "wordpiece"
+    vocabulary_size: int = 8000
+    sequence_length: int = 128  # every example is padded or truncated to this ([CLS] included)
+    lowercase: bool = True
+    strip_accents: bool = True
+    split_on_cjk: bool = True  # Chinese, Japanese and Korean characters become tokens of their own
+    vocabulary_sample: int = 50_000  # at most this many training texts (a seeded sample) teach the vocabulary
+
+
+@dataclass
 class AugmentConfig:
     """Random image transforms on training batches (Keras preprocessing layers), never on eval."""
 
@@ -72,13 +120,16 @@ class AugmentConfig:
 
 @dataclass
 class DataConfig:
-    # Data specs: digits | csv:PATH | idx:PREFIX | npz:PATH | tfds:NAME, each with optional
-    # `?split=...&key=value` options. See tfmodels/data/specs.py.
+    # Data specs, each with optional `?split=...&key=value` options (see tfmodels/data/specs.py):
+    # images: digits | csv:PATH | idx:PREFIX | npz:PATH | tfds:NAME
+    # text:   synthetic | csv:PATH | tsv:PATH | dir:PATH | text:PATH | tfds:NAME
     train: str = "digits"
     validation: Optional[str] = None  # None: carved from train (validation_fraction)
     test: Optional[str] = None  # None: no test set
     validation_fraction: float = 0.1
     table: TableOptions = field(default_factory=TableOptions)
+    text: TextTableOptions = field(default_factory=TextTableOptions)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     cache: bool = True
     shuffle_buffer: int = 10_000
@@ -134,6 +185,25 @@ class Config:
 def demo_config() -> Config:
     """The built-in default run of `tfmodels demo` (the same as configs/mlp_digits.yaml)."""
     return Config(data=DataConfig(train="digits", validation="digits", test="digits"))
+
+
+def demo_text_config() -> Config:
+    """The demo's Transformer on the built-in synthetic reviews (the same as configs/encoder_synthetic.yaml)."""
+    return Config(
+        name="encoder_synthetic",
+        model=ModelConfig(type="transformer",
+                          encoder=EncoderConfig(num_layers=2, width=64, num_heads=4, ffn_dim=128, dropout=0.0),
+                          head=HeadConfig(pooling="first", dropout=0.0)),
+        data=DataConfig(train="synthetic", validation="synthetic", test="synthetic",
+                        tokenizer=TokenizerConfig(vocabulary_size=1000, sequence_length=24)),
+        trainer=TrainerConfig(epochs=6, batch_size=64, optimizer="adamw", learning_rate=1e-3, weight_decay=0.01,
+                              schedule="cosine", warmup_steps=200, early_stopping_patience=2),
+    )
+
+
+def baseline_overrides() -> list[str]:
+    """What turns a text config into its bag-of-words baseline (same tokens, data and budget)."""
+    return ["model.type=bag_of_words", "model.head.pooling=mean"]
 
 
 # ---------------------------------------------------------------------------------------------

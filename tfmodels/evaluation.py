@@ -12,11 +12,9 @@ import numpy as np
 import tensorflow as tf
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from tfmodels.data.images import ImageSet, check_labels, load_images
-from tfmodels.data.splits import load_splits
-from tfmodels.errors import DataError
 from tfmodels.plots import confusion_matrix_png
 from tfmodels.saving import load_keras_model
+from tfmodels.tasks import task_for
 from tfmodels.training.run_dir import (
     RunPaths,
     atomic_write_json,
@@ -50,18 +48,12 @@ def evaluate_run(run_dir, data_spec: str | None = None, split: str | None = None
     require_finished(paths)
     config = read_run_config(paths)
     info = read_json(paths.data_info)
-    images, name = _evaluation_images(config, data_spec, split)
-    expected = tuple(info["input"]["shape"])
-    if images.image_shape != expected:
-        raise DataError(f"'{images.source}' has images of shape {list(images.image_shape)}, "
-                        f"but the model takes {list(expected)}")
-    num_classes = int(info["num_classes"])
-    check_labels(images, num_classes, f"evaluation data '{name}'")
+    inputs, labels, name, source = task_for(config).evaluation_data(paths.root, info, data_spec, split)
 
     model = load_keras_model(paths.model)
-    logits = model.predict(images.scaled(), batch_size=256, verbose=0)
-    result = classification_metrics(images.labels, np.argmax(logits, axis=-1), num_classes)
-    result["source"] = images.source
+    logits = model.predict(inputs, batch_size=256, verbose=0)
+    result = classification_metrics(labels, np.argmax(logits, axis=-1), int(info["num_classes"]))
+    result["source"] = source
 
     png = confusion_matrix_png(np.array(result["confusion_matrix"]),
                                f"{paths.name} on {name}: accuracy {result['accuracy']:.4f}")
@@ -72,19 +64,6 @@ def evaluate_run(run_dir, data_spec: str | None = None, split: str | None = None
     metrics.setdefault("evaluation", {})[name] = result
     atomic_write_json(paths.metrics, metrics)
     return name, result
-
-
-def _evaluation_images(config, data_spec: str | None, split: str | None) -> tuple[ImageSet, str]:
-    if data_spec:
-        return load_images(data_spec, split or "test", config.data.table), split or "data"
-    split = split or ("test" if config.data.test else "validation")
-    splits = load_splits(config.data)
-    if split not in splits:
-        raise DataError(
-            f"this run has no '{split}' set (its splits: {', '.join(splits)}); "
-            "pass --split with one of them, or --data SPEC"
-        )
-    return splits[split], split
 
 
 def format_report(name: str, result: dict) -> str:

@@ -3,8 +3,9 @@
     savedmodels/<run name>/<version>/      the SavedModel (`serving_default`), a copy of model.keras,
                                            and tfmodels_export.json describing the input and outputs
 
-The signature takes one named input (`pixels`, float32 in [0, 1], the run's image shape) and
-returns `probabilities` (B, num_classes) and `class_id` (B,). A version folder is never
+The signature takes one named input (`pixels`, float32 in [0, 1] of the run's image shape, or
+`text`, raw strings, tokenized inside the SavedModel) and returns `probabilities` (B, num_classes),
+`class_id` (B,) and `class_name` (B,). A version folder is never
 overwritten; it is written beside its final place and renamed into it, so a crash never leaves
 a half-written folder where `predict` would look.
 """
@@ -24,6 +25,7 @@ from tfmodels.training.run_dir import (
     RunPaths,
     atomic_write_json,
     read_json,
+    read_run_config,
     require_finished,
 )
 
@@ -47,15 +49,19 @@ def export_run(run_dir, out: str | os.PathLike | None = None,
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".tmp-{target.name}-{os.getpid()}"
     model = load_keras_model(paths.model)
+    config = read_run_config(paths)
     try:
-        write_saved_model(model, staging, info["input"])
+        write_saved_model(model, staging, serving_function(model, paths, info, config),
+                          info.get("class_names") or [str(i) for i in range(info["num_classes"])])
         shutil.copy2(paths.model, staging / "model.keras")
         atomic_write_json(staging / "tfmodels_export.json", {
             "run": str(paths.root.resolve()),
             "signature": "serving_default",
             "input": info["input"],
-            "outputs": {"probabilities": ["batch", info["num_classes"]], "class_id": ["batch"]},
+            "outputs": {"probabilities": ["batch", info["num_classes"]], "class_id": ["batch"],
+                        "class_name": ["batch"]},
             "num_classes": info["num_classes"],
+            "class_names": info.get("class_names"),
         })
         if target.exists():
             raise ExportError(f"export folder '{target}' appeared while exporting; nothing was overwritten")
@@ -66,15 +72,32 @@ def export_run(run_dir, out: str | os.PathLike | None = None,
     return target
 
 
-def write_saved_model(model: keras.Model, path: Path, input_info: dict) -> None:
-    """Writes `model` as a SavedModel whose `serving_default` returns probabilities and class ids."""
-    spec = tf.TensorSpec((None, *input_info["shape"]), tf.float32, name=input_info["name"])
+def serving_function(model, paths: RunPaths, info: dict, config):
+    """(fn, input spec, objects to track) for the run's kind of input: pixels, or raw strings."""
+    if info["input"]["dtype"] == "string":
+        from tfmodels.tasks.text_classification import serving_function as text_serving
 
-    def serve(pixels):
-        probabilities = tf.nn.softmax(tf.cast(model(pixels, training=False), tf.float32), axis=-1)
-        return {"probabilities": probabilities, "class_id": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
+        fn, spec, preprocessor = text_serving(model, paths.root, info, config.data.tokenizer)
+        return fn, spec, [preprocessor.tokenizer, preprocessor.packer]
+    from tfmodels.tasks.image_classification import serving_function as image_serving
+
+    fn, spec = image_serving(model, paths.root, info)
+    return fn, spec, []
+
+
+def write_saved_model(model: keras.Model, path: Path, serving, class_names: list[str]) -> None:
+    """Writes `model` as a SavedModel whose `serving_default` returns probabilities, class ids and names."""
+    logits_fn, spec, extra = serving
+    names = tf.constant(class_names)
+
+    def serve(inputs):
+        probabilities = tf.nn.softmax(tf.cast(logits_fn(inputs), tf.float32), axis=-1)
+        class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        return {"probabilities": probabilities, "class_id": class_id, "class_name": tf.gather(names, class_id)}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
+    for trackable in extra:
+        archive.track(trackable)
     archive.add_endpoint(name="serving_default", fn=serve, input_signature=[spec])
     archive.write_out(str(path), verbose=False)

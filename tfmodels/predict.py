@@ -1,8 +1,12 @@
 """Predicting with an exported SavedModel, loaded with TensorFlow alone (no tfmodels classes).
 
-INPUT is a data spec (`digits?split=test`, `csv:PATH`, `idx:PREFIX`, `npz:PATH`, `tfds:NAME`),
-a table file (`.csv`, `.csv.gz`, `.npz`), or an image file (`.png`, `.jpg`, `.bmp`, `.gif`),
-which is read as grayscale, resized to the model's input shape, and scaled from 0..255 to [0, 1].
+For a model of images, each INPUT is a data spec (`digits?split=test`, `csv:PATH`, `idx:PREFIX`,
+`npz:PATH`, `tfds:NAME`), a table file (`.csv`, `.csv.gz`, `.npz`), or an image file (`.png`,
+`.jpg`, `.bmp`, `.gif`), read as grayscale, resized to the model's input shape, scaled to [0, 1].
+
+For a model of text, each INPUT is a text data spec with labels (`tsv:PATH`, `dir:PATH`, ...), a
+text file (one example a line), or the text itself ("a film that is not bad at all"). A text
+model's SavedModel tokenizes inside; TensorFlow needs `tensorflow_text` imported to run its ops.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmodels.data.images import load_images
+from tfmodels.data.specs import parse_spec
 from tfmodels.errors import DataError, ExportError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -25,6 +30,8 @@ class Predictions:
     class_ids: np.ndarray  # (N,)
     probabilities: np.ndarray  # (N,) probability of the predicted class
     labels: np.ndarray | None  # (N,) true labels when the input has them
+    class_names: list[str]  # (N,) names of the predicted classes
+    texts: list[str] | None = None  # the inputs, for a text model
 
 
 class ServingModel:
@@ -34,6 +41,8 @@ class ServingModel:
         if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
             raise ExportError(f"'{export_dir}' is not a SavedModel folder (no saved_model.pb); "
                               "give a folder that `tfmodels export` wrote")
+        import tensorflow_text  # noqa: F401  (registers the tokenizer ops a text model's SavedModel uses)
+
         self._loaded = tf.saved_model.load(str(export_dir))  # keep: the signature needs it alive
         if "serving_default" not in self._loaded.signatures:
             raise ExportError(f"'{export_dir}' has no serving_default signature")
@@ -44,10 +53,19 @@ class ServingModel:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.input_spec.shape[1:])
 
-    def __call__(self, pixels: np.ndarray, batch_size: int = 512) -> dict:
-        pixels = self._conform(pixels)
-        outputs = [self._fn(**{self.input_name: tf.constant(pixels[i:i + batch_size])})
-                   for i in range(0, len(pixels), batch_size)]
+    @property
+    def takes_text(self) -> bool:
+        return self.input_spec.dtype == tf.string
+
+    def __call__(self, inputs, batch_size: int = 512) -> dict:
+        if self.takes_text:
+            if len(inputs) == 0:
+                raise DataError("the input holds no examples")
+            inputs = np.asarray([str(t) for t in inputs], dtype=object)
+        else:
+            inputs = self._conform(inputs)
+        outputs = [self._fn(**{self.input_name: tf.constant(inputs[i:i + batch_size])})
+                   for i in range(0, len(inputs), batch_size)]
         return {key: np.concatenate([o[key].numpy() for o in outputs]) for key in outputs[0]}
 
     def _conform(self, pixels: np.ndarray) -> np.ndarray:
@@ -86,9 +104,38 @@ def _read_image(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
     return image.numpy()[..., 0]
 
 
-def predict(export_dir, text: str) -> Predictions:
+def read_text_inputs(argument: str) -> tuple[list[str], np.ndarray | None]:
+    """Texts (and labels, from a labelled data spec) from a spec, a file of lines, or the text itself."""
+    from tfmodels.data.specs import TEXT_KINDS
+    from tfmodels.data.text import load_text, read_lines_or_text
+
+    try:
+        spec = parse_spec(argument)
+    except DataError:
+        spec = None
+    if spec is not None and spec.kind in TEXT_KINDS and not os.path.exists(argument):
+        texts = load_text(spec, "test", labelled=False)
+        return texts.texts, texts.labels
+    return read_lines_or_text(argument), None
+
+
+def predict(export_dir, arguments: list[str]) -> Predictions:
+    """Runs the SavedModel on every input argument (see the module's docstring for what they can be)."""
     model = ServingModel(export_dir)
-    pixels, labels = read_inputs(text, model.input_shape)
-    outputs = model(pixels)
+    inputs, labels, texts = [], [], None
+    for argument in arguments:
+        if model.takes_text:
+            values, argument_labels = read_text_inputs(argument)
+        else:
+            values, argument_labels = read_inputs(argument, model.input_shape)
+        inputs.append(np.asarray(values, dtype=object if model.takes_text else np.float32))
+        labels.append(argument_labels)
+    batch = np.concatenate(inputs) if inputs else np.zeros((0,))
+    if model.takes_text:
+        texts = [str(t) for t in batch]
+    outputs = model(batch)
     class_ids = outputs["class_id"].astype(np.int64)
-    return Predictions(class_ids, outputs["probabilities"][np.arange(len(class_ids)), class_ids], labels)
+    names = [n.decode("utf-8") for n in outputs["class_name"]]
+    known = labels if all(lab is not None for lab in labels) else None
+    return Predictions(class_ids, outputs["probabilities"][np.arange(len(class_ids)), class_ids],
+                       np.concatenate(known) if known else None, names, texts)

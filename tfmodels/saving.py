@@ -8,16 +8,21 @@ from pathlib import Path
 import keras
 
 import tfmodels.models  # noqa: F401  (registers the project's layers and models for deserialization)
+import tfmodels.training.schedules  # noqa: F401  (and the learning-rate schedule a compiled model names)
 from tfmodels.errors import RunDirError
 
 
-def load_keras_model(path: str | Path) -> keras.Model:
-    """Loads a `.keras` file with `safe_mode=True`: no code from the file (e.g. lambdas) is run."""
+def load_keras_model(path: str | Path, compile: bool = False) -> keras.Model:
+    """Loads a `.keras` file with `safe_mode=True`: no code from the file (e.g. lambdas) is run.
+
+    Without `compile`, the optimizer and loss saved with the model are not rebuilt: evaluation,
+    export and warm starts need only the architecture and the weights.
+    """
     if not Path(path).is_file():
         raise RunDirError(f"model file '{path}' does not exist")
     if not zipfile.is_zipfile(path):
         raise RunDirError(f"model file '{path}' is damaged or not a .keras file (not a zip archive)")
     try:
-        return keras.models.load_model(path, safe_mode=True)
+        return keras.models.load_model(path, safe_mode=True, compile=compile)
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise RunDirError(f"model file '{path}' is damaged or not a .keras file: {e}") from None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfmodels.config import TableOptions
-from tfmodels.data.specs import DataSpec, parse_spec
+from tfmodels.data.specs import IMAGE_KINDS, DataSpec, parse_spec
 from tfmodels.errors import DataError
 
 ROLES = ("train", "validation", "test")
@@ -52,6 +52,9 @@ class ImageSet:
 def load_images(spec: str | DataSpec, role: str, table: TableOptions | None = None) -> ImageSet:
     """Loads the images a spec names; `role` (train/validation/test) picks the default split."""
     spec = parse_spec(spec) if isinstance(spec, str) else spec
+    if spec.kind not in IMAGE_KINDS:
+        raise DataError(f"data spec '{spec.text}': '{spec.kind}' is a text source, but this model takes images "
+                        f"({', '.join(IMAGE_KINDS)})")
     table = table or TableOptions()
     loader = {"digits": _load_digits, "csv": _load_csv, "idx": _load_idx, "npz": _load_npz, "tfds": _load_tfds}
     if spec.kind in HOLDOUT_KINDS:

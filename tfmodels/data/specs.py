@@ -1,11 +1,20 @@
 """Data spec strings: `KIND[:ARGUMENT][?key=value&key=value]`.
 
+Images (models that take images):
     digits                      scikit-learn's bundled 8x8 digits (a fixed, seeded split)
     digits?split=all            all 1,797 of them (the UCI optdigits test split)
     csv:PATH                    one image a row: pixel columns and a label column (.csv or .csv.gz)
     idx:PREFIX                  MNIST IDX files PREFIX-images-idx3-ubyte[.gz], PREFIX-labels-idx1-ubyte[.gz]
     npz:PATH                    arrays x/y (or x_train/y_train, x_test/y_test) in a NumPy .npz
     tfds:NAME                   a TensorFlow Datasets name (needs a network the first time)
+
+Text (models that take text):
+    synthetic                   the built-in synthetic reviews (negation and contrast; no network)
+    csv:PATH, tsv:PATH          one example a row: a text column and a label column
+    dir:PATH                    one folder a class of .txt files (IMDB's layout); PATH may be a .tar.gz
+                                with `?root=FOLDER/IN/ARCHIVE`
+    text:PATH                   a plain corpus, one example a non-empty line (no labels)
+    tfds:NAME                   e.g. tfds:imdb_reviews, tfds:glue/sst2
 
 `$VAR` and `${VAR}` in a spec are replaced from the environment (e.g. `${TFMODELS_SHARED_DATA}`).
 The `split` option picks a part of a source; without it, a source that has splits gives the one
@@ -21,8 +30,10 @@ from urllib.parse import parse_qsl
 
 from tfmodels.errors import DataError
 
-KINDS = ("digits", "csv", "idx", "npz", "tfds")
-_NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds")
+KINDS = ("digits", "csv", "idx", "npz", "tfds", "synthetic", "tsv", "dir", "text")
+IMAGE_KINDS = ("digits", "csv", "idx", "npz", "tfds")
+TEXT_KINDS = ("synthetic", "csv", "tsv", "dir", "text", "tfds")
+_NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds", "tsv", "dir", "text")
 
 
 @dataclass(frozen=True)

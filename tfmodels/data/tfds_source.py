@@ -75,3 +75,24 @@ def load_tfds_arrays(name: str, split: str, data_dir: str | None, keys: tuple[st
 
     arrays = tfds.as_numpy(batch)
     return np.asarray(arrays[image_key]), np.asarray(arrays[label_key])
+
+
+def load_tfds_columns(name: str, split: str, data_dir: str | None, text_key: str | None, label_key: str,
+                      spec_text: str):
+    """Returns (texts as bytes, labels, class names) of one split of a text data set."""
+    builder = prepared_builder(name, data_dir, spec_text)
+    splits = sorted(builder.info.splits.keys())
+    if split not in splits:
+        raise DataError(f"data spec '{spec_text}': split '{split}' does not exist; available: {', '.join(splits)}")
+    features = builder.info.features
+    if text_key is None:
+        text_key = next((k for k in ("text", "sentence", "review", "content") if k in features), None)
+    for key, what in ((text_key, "text_key"), (label_key, "label_key")):
+        if key not in features:
+            raise DataError(f"data spec '{spec_text}': no feature '{key}' (set {what}); features are "
+                            f"{', '.join(features)}")
+    import tensorflow_datasets as tfds
+
+    arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+    names = list(getattr(features[label_key], "names", []) or [])
+    return list(arrays[text_key]), np.asarray(arrays[label_key]), names

@@ -1,9 +1,15 @@
 """Models: Keras subclasses, registered for `.keras` serialization under the package "tfmodels"."""
 
 from tfmodels.models.bag_of_words import BagOfWordsEncoder
-from tfmodels.models.factory import build_model
+from tfmodels.models.factory import (
+           build_image_model,
+           build_text_model,
+           check_text_model_config,
+)
 from tfmodels.models.mlp import MLPClassifier
 from tfmodels.models.text_classifier import TextClassifier
 from tfmodels.models.transformer import TransformerEncoder
 
-__all__ = ["BagOfWordsEncoder", "MLPClassifier", "TextClassifier", "TransformerEncoder", "build_model"]
+__all__ = ["BagOfWordsEncoder", "MLPClassifier", "TextClassifier", "TransformerEncoder", "build_image_model",
+           "build_text_model",
+           "check_text_model_config"]

@@ -1,8 +1,8 @@
 """Trains the model a config names, in a run folder, through `model.fit`.
 
-Nothing here knows a particular model: the model comes from `tfmodels.models.build_model`, the
-data from `tfmodels.data`. Every check of the config and the data happens before the run folder
-is made, so a bad input leaves nothing behind.
+Nothing here knows a particular model or kind of data: the task (`tfmodels.tasks.task_for`)
+loads and preprocesses the data and builds the model. Every check of the config and the data
+happens before the run folder is made, so a bad input leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ import keras
 import tensorflow as tf
 
 from tfmodels.config import Config
-from tfmodels.data.pipeline import image_dataset
-from tfmodels.data.splits import infer_num_classes, load_splits
 from tfmodels.errors import ConfigError, TrainingDivergedError
-from tfmodels.models import build_model
+from tfmodels.tasks import task_for
 from tfmodels.training.callbacks import (
     NonFiniteLossGuard,
     resume_state,
@@ -39,8 +37,6 @@ from tfmodels.training.run_dir import (
 from tfmodels.training.strategy import resolve_strategy
 from tfmodels.training.warm_start import load_initial_weights
 
-INPUT_NAME = "pixels"
-
 
 @dataclass
 class TrainResult:
@@ -53,12 +49,13 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
     """Trains `config` in `run_dir` (default `runs/<config.name>`); resumes an unfinished run there."""
     started = time.time()
     _check_trainer(config)
-    splits = load_splits(config.data)
-    num_classes = infer_num_classes(splits, config.model.num_classes)
+    task = task_for(config)
+    task.load()
     if config.init.from_run:
         require_finished(RunPaths(Path(config.init.from_run)))
     run_dir = Path(run_dir or default_run_dir(config))
-    check_run_dir(run_dir, config)  # fail before any work; prepare_run_dir below creates it
+    resuming = check_run_dir(run_dir, config)  # fail before any work; prepare_run_dir below creates it
+    task.prepare(run_dir if resuming else None)
     keras.utils.set_random_seed(config.runtime.seed)
     if config.runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -67,15 +64,11 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
     replicas = strategy.num_replicas_in_sync
     global_batch = config.trainer.batch_size * replicas
 
-    data = config.data
-    train_ds = image_dataset(splits["train"], global_batch, training=True, seed=config.runtime.seed,
-                             cache=data.cache, shuffle_buffer=data.shuffle_buffer, augment=data.augment)
-    eval_ds = {role: image_dataset(images, global_batch, training=False, seed=config.runtime.seed, cache=data.cache)
-               for role, images in splits.items() if role != "train"}
-    steps_per_epoch = len(splits["train"]) // global_batch
+    train_ds, eval_ds = task.datasets(global_batch, config.runtime.seed)
+    steps_per_epoch = len(task.splits["train"]) // global_batch
 
     with strategy.scope():
-        model = build_model(config.model, splits["train"].scaled(), num_classes)
+        model = task.build_model()
         if config.init.from_run:
             load_initial_weights(model, config.init.from_run)
         model.compile(
@@ -87,14 +80,9 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
 
     paths, resumed = prepare_run_dir(run_dir, config)
     log(f"run folder: {paths.root}" + (" (resuming an unfinished run)" if resumed else ""))
-
+    task.save_assets(paths.root)
     atomic_write_json(paths.data_info, {
-        "input": {"name": INPUT_NAME, "shape": list(splits["train"].image_shape), "dtype": "float32",
-                  "range": [0.0, 1.0]},
-        "num_classes": num_classes,
-        "value_max": {role: images.value_max for role, images in splits.items()},
-        "examples": {role: len(images) for role, images in splits.items()},
-        "sources": {role: images.source for role, images in splits.items()},
+        **task.data_info(),
         "replicas": replicas,
         "global_batch_size": global_batch,
         "learning_rate": scaled_learning_rate(config.trainer, replicas),

@@ -1,0 +1,117 @@
+"""Text -> token ids with keras-hub: a vocabulary learnt from the training text, then WordPiece and packing.
+
+Two kinds share one tokenizer class (keras-hub's `WordPieceTokenizer`), so that they train, save
+and export alike:
+- "wordpiece": a vocabulary learnt with `keras_hub.tokenizers.compute_word_piece_vocabulary`;
+- "character": a vocabulary of single characters and their `##` continuations, so that every
+  word falls apart into its characters (word boundaries stay visible as the missing `##`).
+Chinese, Japanese and Korean characters are split one a token (`split_on_cjk`) in both.
+
+Every sequence is `[CLS] tokens... [PAD]...`, of exactly `sequence_length` ids (static shapes).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import unicodedata
+
+import keras_hub
+import numpy as np
+import tensorflow as tf
+
+from tfmodels.config import TokenizerConfig
+from tfmodels.errors import ConfigError, DataError
+
+RESERVED_TOKENS = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
+PAD, CLS, SEP, UNK, MASK = RESERVED_TOKENS
+VOCABULARY_FILE = "vocabulary.txt"
+
+
+def check_tokenizer_config(config: TokenizerConfig) -> None:
+    if config.sequence_length < 2:
+        raise ConfigError(f"data.tokenizer.sequence_length must be at least 2 ([CLS] and one token), "
+                          f"got {config.sequence_length}")
+    if config.vocabulary_size <= len(RESERVED_TOKENS):
+        raise ConfigError(f"data.tokenizer.vocabulary_size must be larger than the {len(RESERVED_TOKENS)} reserved "
+                          f"tokens, got {config.vocabulary_size}")
+    if config.vocabulary_sample < 1:
+        raise ConfigError(f"data.tokenizer.vocabulary_sample must be at least 1, got {config.vocabulary_sample}")
+
+
+def learn_vocabulary(texts: list[str], config: TokenizerConfig, seed: int = 0) -> list[str]:
+    """A vocabulary of at most `vocabulary_size` tokens, the reserved ones first ([PAD] is id 0)."""
+    check_tokenizer_config(config)
+    if len(texts) > config.vocabulary_sample:
+        index = np.random.default_rng(seed).choice(len(texts), config.vocabulary_sample, replace=False)
+        texts = [texts[i] for i in np.sort(index)]
+    if config.kind == "character":
+        return _character_vocabulary(texts, config)
+    vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
+        tf.data.Dataset.from_tensor_slices(texts).batch(1000),
+        vocabulary_size=config.vocabulary_size,
+        lowercase=config.lowercase,
+        strip_accents=config.strip_accents,
+        split_on_cjk=config.split_on_cjk,
+        reserved_tokens=RESERVED_TOKENS,
+    )
+    if len(vocabulary) <= len(RESERVED_TOKENS):
+        raise DataError("the training text gave no tokens to learn a vocabulary from")
+    return vocabulary
+
+
+def _character_vocabulary(texts: list[str], config: TokenizerConfig) -> list[str]:
+    counts = collections.Counter()
+    for text in texts:
+        if config.lowercase:
+            text = text.lower()
+        if config.strip_accents:
+            text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+        counts.update(c for c in text if not c.isspace())
+    room = (config.vocabulary_size - len(RESERVED_TOKENS)) // 2
+    characters = [c for c, _ in counts.most_common(room)]
+    return RESERVED_TOKENS + characters + [f"##{c}" for c in characters]
+
+
+def save_vocabulary(vocabulary: list[str], folder: str | os.PathLike) -> None:
+    with open(os.path.join(folder, VOCABULARY_FILE), "w", encoding="utf-8") as f:
+        f.write("\n".join(vocabulary) + "\n")
+
+
+def load_vocabulary(folder: str | os.PathLike) -> list[str]:
+    path = os.path.join(folder, VOCABULARY_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            vocabulary = f.read().split("\n")[:-1]
+    except FileNotFoundError:
+        raise DataError(f"'{path}' does not exist; the run folder has no vocabulary") from None
+    if vocabulary[:len(RESERVED_TOKENS)] != RESERVED_TOKENS:
+        raise DataError(f"'{path}' does not start with the reserved tokens {RESERVED_TOKENS}")
+    return vocabulary
+
+
+class TextPreprocessor:
+    """Strings `(B,)` -> token ids `(B, sequence_length)`: `[CLS]`, the WordPiece ids, then `[PAD]`s.
+
+    Holds keras-hub's `WordPieceTokenizer` and `StartEndPacker`; the same object tokenizes the
+    training data (in tf.data) and the raw strings a SavedModel is called with.
+    """
+
+    def __init__(self, vocabulary: list[str], config: TokenizerConfig):
+        self.vocabulary = list(vocabulary)
+        self.sequence_length = config.sequence_length
+        self.tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
+            vocabulary=self.vocabulary, lowercase=config.lowercase, strip_accents=config.strip_accents,
+            split_on_cjk=config.split_on_cjk, oov_token=UNK)
+        self.pad_id = self.vocabulary.index(PAD)
+        self.cls_id = self.vocabulary.index(CLS)
+        self.mask_id = self.vocabulary.index(MASK)
+        self.packer = keras_hub.layers.StartEndPacker(
+            sequence_length=self.sequence_length, start_value=self.cls_id, pad_value=self.pad_id)
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+    def __call__(self, texts):
+        return self.packer(self.tokenizer(texts))  # (B, T) int32

@@ -1,0 +1,20 @@
+"""Tasks: what a kind of data needs around a model (loading, preprocessing, serving inputs).
+
+The trainer, `evaluate` and `export` know only this interface; `task_for` picks the task from
+the config's model type.
+"""
+
+from __future__ import annotations
+
+from tfmodels.config import Config
+
+
+def task_for(config: Config):
+    """The task for `config.model.type`: image classification (mlp) or text classification."""
+    if config.model.type == "mlp":
+        from tfmodels.tasks.image_classification import ImageClassification
+
+        return ImageClassification(config)
+    from tfmodels.tasks.text_classification import TextClassification
+
+    return TextClassification(config)
