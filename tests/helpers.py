@@ -5,9 +5,26 @@ and one `fit` step that changes the weights and gives a finite loss.
 """
 
 import json
+import subprocess
+import sys
 
 import keras
 import numpy as np
+
+
+def run_cli(*args, cwd, check=True):
+    """Runs `python -m tfmodels ARGS` in `cwd`, as a user would; asserts exit 0 unless `check=False`."""
+    result = subprocess.run([sys.executable, "-m", "tfmodels", *map(str, args)], cwd=cwd, capture_output=True,
+                            text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def run_python_alone(code: str, *args) -> subprocess.CompletedProcess:
+    """Runs `code` in a fresh interpreter outside the repository (so nothing of tfmodels is importable by accident)."""
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, cwd="/",
+                          timeout=300)
 
 
 def run_model_battery(make, inputs, expected_output_shape, targets=None, tmp_path=None, prepare=None):

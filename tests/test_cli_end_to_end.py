@@ -9,20 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import CONFIGS, REPO
+from helpers import run_cli, run_python_alone
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tfmodels.data.images import load_images
 from tfmodels.saving import load_keras_model
 
 SHRUNK = ["--set", "trainer.epochs=3", "--set", "model.mlp.hidden_units=[64]", "--set", "logging.verbose=0"]
-
-
-def tfmodels(*args, cwd, check=True):
-    result = subprocess.run([sys.executable, "-m", "tfmodels", *map(str, args)], cwd=cwd, capture_output=True,
-                            text=True, timeout=600)
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def scalars(log_dir, tag):
@@ -34,7 +27,7 @@ def scalars(log_dir, tag):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e")
-    out = tfmodels("train", CONFIGS / "mlp_digits.yaml", "--run-dir", "run", *SHRUNK, cwd=work)
+    out = run_cli("train", CONFIGS / "mlp_digits.yaml", "--run-dir", "run", *SHRUNK, cwd=work)
     return work, out
 
 
@@ -65,7 +58,7 @@ def test_tensorboard_holds_epoch_scalars(trained):
 
 def test_evaluate_export_predict(trained):
     work, _ = trained
-    out = tfmodels("evaluate", "run", cwd=work)
+    out = run_cli("evaluate", "run", cwd=work)
     assert "test: 270 examples, accuracy" in out.stdout
     evaluation = json.loads((work / "run/metrics.json").read_text())["evaluation"]["test"]
     matrix = np.array(evaluation["confusion_matrix"])
@@ -76,14 +69,14 @@ def test_evaluate_export_predict(trained):
     images.Reload()
     assert "confusion_matrix/test" in images.Tags()["tensors"]
 
-    out = tfmodels("export", "run", "--savedmodels-dir", "sm", cwd=work)
+    out = run_cli("export", "run", "--savedmodels-dir", "sm", cwd=work)
     assert "SavedModel written to sm/run/1" in out.stdout
-    assert tfmodels("export", "run", "--savedmodels-dir", "sm", cwd=work).stdout.strip().endswith("sm/run/2")
-    refused = tfmodels("export", "run", "--out", "sm/run/1", cwd=work, check=False)
+    assert run_cli("export", "run", "--savedmodels-dir", "sm", cwd=work).stdout.strip().endswith("sm/run/2")
+    refused = run_cli("export", "run", "--out", "sm/run/1", cwd=work, check=False)
     assert refused.returncode == 2 and "exists already; exports never overwrite" in refused.stderr
     assert sorted(p.name for p in (work / "sm/run").iterdir()) == ["1", "2"]  # no staging folder left
 
-    out = tfmodels("predict", "sm/run/1", "digits?split=test", cwd=work)
+    out = run_cli("predict", "sm/run/1", "digits?split=test", cwd=work)
     lines = out.stdout.strip().splitlines()
     assert lines[0].split() == ["example", "class", "probability", "name", "label"]
     assert len(lines) == 1 + 270 + 1
@@ -92,7 +85,7 @@ def test_evaluate_export_predict(trained):
 
 def test_saved_model_matches_the_keras_model(trained):
     work, _ = trained
-    tfmodels("export", "run", "--out", "sm_check", cwd=work)
+    run_cli("export", "run", "--out", "sm_check", cwd=work)
     pixels = load_images("digits", "test").scaled()
     keras_model = load_keras_model(work / "run/model.keras")
     expected = keras.ops.convert_to_numpy(keras.ops.softmax(keras_model(pixels, training=False)))
@@ -104,7 +97,7 @@ def test_saved_model_matches_the_keras_model(trained):
 
 def test_saved_model_loads_with_tensorflow_alone(trained):
     work, _ = trained
-    tfmodels("export", "run", "--out", "sm_alone", cwd=work)
+    run_cli("export", "run", "--out", "sm_alone", cwd=work)
     code = (
         "import sys, tensorflow as tf\n"
         "m = tf.saved_model.load(sys.argv[1])\n"
@@ -113,19 +106,18 @@ def test_saved_model_loads_with_tensorflow_alone(trained):
         "assert not any(name.startswith('tfmodels') for name in sys.modules)\n"
         "print(out['probabilities'].shape, out['class_id'].dtype.name, out['class_name'].dtype.name)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(work / "sm_alone")], capture_output=True, text=True,
-                            cwd="/", timeout=300)
+    result = run_python_alone(code, work / "sm_alone")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(3, 10) int32 string"
 
 
 def test_predict_an_image_file(trained, tmp_path):
     work, _ = trained
-    tfmodels("export", "run", "--out", "sm_png", cwd=work)
+    run_cli("export", "run", "--out", "sm_png", cwd=work)
     digit = load_images("digits", "test")
     png = tf.io.encode_png(tf.cast(digit.scaled()[0][..., None] * 255, tf.uint8)).numpy()
     (tmp_path / "digit.png").write_bytes(png)
-    out = tfmodels("predict", "sm_png", tmp_path / "digit.png", cwd=work)
+    out = run_cli("predict", "sm_png", tmp_path / "digit.png", cwd=work)
     assert out.stdout.splitlines()[0].split() == ["example", "class", "probability", "name"]
     assert int(out.stdout.splitlines()[1].split()[1]) in range(10)
 
@@ -153,6 +145,6 @@ def test_help_explains_every_command():
 
 
 def test_print_config_shows_resolved_config_without_training(tmp_path):
-    out = tfmodels("train", CONFIGS / "mlp_digits.yaml", "--set", "trainer.epochs=7", "--print-config", cwd=tmp_path)
+    out = run_cli("train", CONFIGS / "mlp_digits.yaml", "--set", "trainer.epochs=7", "--print-config", cwd=tmp_path)
     assert "epochs: 7" in out.stdout
     assert not (tmp_path / "runs").exists()

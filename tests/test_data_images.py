@@ -132,7 +132,7 @@ def test_csv_bad_files(tmp_path, content, spec_suffix, message):
 def test_csv_not_utf8_and_missing_and_folder(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes(b"1,2,\xe9\n")
-    with pytest.raises(DataError, match="is not UTF-8 text"):
+    with pytest.raises(DataError, match=r"line 1: invalid UTF-8 \(byte 4\)"):
         load_images(f"csv:{path}", "train")
     with pytest.raises(DataError, match="does not exist"):
         load_images(f"csv:{tmp_path}/missing.csv", "train")

@@ -81,6 +81,14 @@ def test_appending_padding_changes_nothing_at_real_positions(norm_first):
     np.testing.assert_allclose(np.asarray(classifier(padded)), np.asarray(classifier(short)), atol=1e-5)
 
 
+def test_classifier_shows_its_encoders_attention():
+    classifier = TextClassifier(small_encoder(), num_classes=3)
+    scores = classifier.attention_scores(TOKENS)
+    assert [tuple(s.shape) for s in scores] == [(B, H, T, T)] * 2
+    with pytest.raises(ValueError, match="BagOfWordsEncoder has no attention to show"):
+        TextClassifier(BagOfWordsEncoder(V, width=C), num_classes=3, pooling="mean").attention_scores(TOKENS)
+
+
 def test_first_token_pooling_is_padding_invariant_too():
     classifier = TextClassifier(small_encoder(), num_classes=3, pooling="first", dropout=0.0)
     padded = np.concatenate([TOKENS, np.zeros((B, 6), np.int32)], axis=1)

@@ -1,12 +1,11 @@
 """Text classification end to end: the real entry point, raw-string SavedModels, and the task that needs attention."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from conftest import CONFIGS
+from helpers import run_cli, run_python_alone
 
 from tfmodels.config import apply_overrides, load_config
 from tfmodels.data.text_pipeline import token_ids
@@ -16,14 +15,6 @@ from tfmodels.saving import load_keras_model
 from tfmodels.training.trainer import train
 
 QUICK = ["logging.verbose=0", "logging.histogram_freq=0"]
-
-
-def tfmodels(*args, cwd, check=True):
-    result = subprocess.run([sys.executable, "-m", "tfmodels", *map(str, args)], cwd=cwd, capture_output=True,
-                            text=True, timeout=600)
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def test_default_encoder_parameter_count_is_pinned():
@@ -39,17 +30,18 @@ def test_default_encoder_parameter_count_is_pinned():
 def test_train_evaluate_export_predict_raw_strings(tmp_path):
     args = ["--set", "data.train=synthetic?size=3000", "--set", "trainer.epochs=3", "--set", "trainer.warmup_steps=20"]
     args += [a for kv in QUICK for a in ("--set", kv)]
-    out = tfmodels("train", CONFIGS / "encoder_synthetic.yaml", "--run-dir", "run", *args, cwd=tmp_path)
+    out = run_cli("train", CONFIGS / "encoder_synthetic.yaml", "--run-dir", "run", *args, cwd=tmp_path)
     assert "test: accuracy" in out.stdout
     assert (tmp_path / "run/vocabulary.txt").read_text().startswith("[PAD]\n[CLS]\n[SEP]\n[UNK]\n[MASK]\n")
     info = json.loads((tmp_path / "run/data.json").read_text())
     assert info["input"] == {"name": "text", "shape": [], "dtype": "string"}
     assert info["class_names"] == ["negative", "positive"]
 
-    out = tfmodels("evaluate", "run", cwd=tmp_path)
+    out = run_cli("evaluate", "run", cwd=tmp_path)
     assert "test: 2000 examples" in out.stdout
-    tfmodels("export", "run", "--out", "exported", cwd=tmp_path)
-    out = tfmodels("predict", "exported", "a film that is not bad at all", "the plot is dull", cwd=tmp_path)
+    run_cli("export", "run", "--out", "exported", cwd=tmp_path)
+    assert (tmp_path / "exported/vocabulary.txt").read_text() == (tmp_path / "run/vocabulary.txt").read_text()
+    out = run_cli("predict", "exported", "a film that is not bad at all", "the plot is dull", cwd=tmp_path)
     lines = out.stdout.strip().splitlines()
     assert lines[0].split() == ["example", "class", "probability", "name", "text"]
     assert len(lines) == 3 and lines[1].split()[3] in ("negative", "positive")
@@ -63,8 +55,7 @@ def test_train_evaluate_export_predict_raw_strings(tmp_path):
         "assert not any(name.startswith('tfmodels') for name in sys.modules)\n"
         "print(json.dumps(out['probabilities'].numpy().tolist()))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "exported")], capture_output=True, text=True,
-                            cwd="/", timeout=300)
+    result = run_python_alone(code, tmp_path / "exported")
     assert result.returncode == 0, result.stderr
     served = np.array(json.loads(result.stdout))
     config = load_config(tmp_path / "run/config.yaml")

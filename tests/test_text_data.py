@@ -122,6 +122,14 @@ def test_text_kind_mismatches():
         load_images("synthetic", "train")
 
 
+def test_tfds_text_offline_fails_fast_with_instructions(tmp_path, monkeypatch):
+    from tfmodels.data import tfds_source
+
+    monkeypatch.setattr(tfds_source, "network_reachable", lambda *a, **k: False)
+    with pytest.raises(DataError, match=r"'imdb_reviews' is not downloaded in .* network is unreachable"):
+        load_text(f"tfds:imdb_reviews?data_dir={tmp_path}", "train")
+
+
 def test_corpus_has_no_labels(tmp_path):
     (tmp_path / "corpus.txt").write_text("one line\n\nanother line\n")
     corpus = load_text(f"text:{tmp_path}/corpus.txt", "train", labelled=False)

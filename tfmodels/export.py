@@ -54,6 +54,9 @@ def export_run(run_dir, out: str | os.PathLike | None = None,
         write_saved_model(model, staging, serving_function(model, paths, info, config),
                           info.get("class_names") or [str(i) for i in range(info["num_classes"])])
         shutil.copy2(paths.model, staging / "model.keras")
+        for asset in ("vocabulary.txt",):  # what the .keras file needs beside it to take raw input
+            if (paths.root / asset).is_file():
+                shutil.copy2(paths.root / asset, staging / asset)
         atomic_write_json(staging / "tfmodels_export.json", {
             "run": str(paths.root.resolve()),
             "signature": "serving_default",

@@ -9,7 +9,6 @@ label, a missing column) is then found and reported before a run folder is made.
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
 import struct
@@ -18,7 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfmodels.config import TableOptions
-from tfmodels.data.specs import IMAGE_KINDS, DataSpec, parse_spec
+from tfmodels.data.files import decode_utf8, existing_file, read_bytes
+from tfmodels.data.specs import (
+    IMAGE_KINDS,
+    DataSpec,
+    bool_option,
+    parse_spec,
+    reject_options,
+)
 from tfmodels.errors import DataError
 
 ROLES = ("train", "validation", "test")
@@ -132,7 +138,7 @@ def _load_digits(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    _reject_options(spec, {"split"})
+    reject_options(spec, {"split"})
     split = _split_option(spec, role, ("train", "validation", "test", "all"))
     digits = load_digits()
     pixels = digits.images.astype(np.float32)  # (1797, 8, 8), values 0..16
@@ -149,11 +155,13 @@ def _load_digits(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
 
 
 def _load_csv(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
-    _reject_options(spec, {"label_column", "header", "delimiter", "image_shape", "value_max"})
-    path = _existing_file(spec)
+    reject_options(spec, {"label_column", "header", "delimiter", "image_shape", "value_max"})
+    path = existing_file(spec)
     delimiter = spec.option("delimiter", table.delimiter)
-    header = _bool_option(spec, "header", table.header)
-    lines = _read_lines(path, spec)
+    header = bool_option(spec, "header", table.header)
+    lines = [line for line in decode_utf8(read_bytes(path), path).splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"data file '{path}' is empty (from data spec '{spec.text}')")
     rows = [line.split(delimiter) for line in lines]
     if header is None:
         header = not all(_is_number(v) for v in rows[0])
@@ -189,7 +197,7 @@ def _load_csv(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
 
 
 def _load_idx(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
-    _reject_options(spec, {"value_max"})
+    reject_options(spec, {"value_max"})
     prefix = spec.argument
     images_path = _first_existing(prefix, ("-images-idx3-ubyte", "-images.idx3-ubyte"), spec)
     labels_path = _first_existing(prefix, ("-labels-idx1-ubyte", "-labels.idx1-ubyte"), spec)
@@ -205,8 +213,8 @@ def _load_idx(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
 
 
 def _load_npz(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
-    _reject_options(spec, {"x", "y", "split", "image_shape", "value_max"})
-    path = _existing_file(spec)
+    reject_options(spec, {"x", "y", "split", "image_shape", "value_max"})
+    path = existing_file(spec)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
@@ -233,7 +241,7 @@ def _load_npz(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
 def _load_tfds(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
     from tfmodels.data.tfds_source import load_tfds_arrays
 
-    _reject_options(spec, {"split", "data_dir", "image_key", "label_key"})
+    reject_options(spec, {"split", "data_dir", "image_key", "label_key"})
     pixels, labels = load_tfds_arrays(
         spec.argument,
         split=spec.option("split", role),
@@ -251,24 +259,6 @@ def _load_tfds(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
 # ---------------------------------------------------------------------------------------------
 
 
-def _reject_options(spec: DataSpec, allowed: set[str]) -> None:
-    unknown = sorted(set(spec.options) - allowed)
-    if unknown:
-        raise DataError(
-            f"data spec '{spec.text}': unknown option '{unknown[0]}' for '{spec.kind}'; "
-            f"valid: {', '.join(sorted(allowed)) or 'none'}"
-        )
-
-
-def _existing_file(spec: DataSpec) -> str:
-    path = spec.argument
-    if not os.path.exists(path):
-        raise DataError(f"data file '{path}' does not exist (from data spec '{spec.text}')")
-    if os.path.isdir(path):
-        raise DataError(f"data file '{path}' is a folder, not a file (from data spec '{spec.text}')")
-    return path
-
-
 def _first_existing(prefix: str, suffixes: tuple[str, ...], spec: DataSpec) -> str:
     tried = [prefix + s + gz for s in suffixes for gz in ("", ".gz")]
     for path in tried:
@@ -277,32 +267,8 @@ def _first_existing(prefix: str, suffixes: tuple[str, ...], spec: DataSpec) -> s
     raise DataError(f"data spec '{spec.text}': no IDX file found; tried {', '.join(tried)}")
 
 
-def _open(path: str):
-    with open(path, "rb") as f:
-        is_gzip = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if is_gzip else open(path, "rb")
-
-
-def _read_lines(path: str, spec: DataSpec) -> list[str]:
-    try:
-        with _open(path) as f:
-            text = f.read().decode("utf-8")
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"data file '{path}' cannot be read: {e}") from None
-    except UnicodeDecodeError as e:
-        raise DataError(f"data file '{path}' is not UTF-8 text (byte {e.start}); is it a CSV file?") from None
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
-        raise DataError(f"data file '{path}' is empty (from data spec '{spec.text}')")
-    return lines
-
-
 def _read_idx(path: str) -> np.ndarray:
-    try:
-        with _open(path) as f:
-            data = f.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"IDX file '{path}' cannot be read: {e}") from None
+    data = read_bytes(path)
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DataError(f"'{path}' is not an IDX file of unsigned bytes (bad magic number)")
     ndim = data[3]
@@ -329,19 +295,6 @@ def _first_non_number(rows: list[list[str]]) -> tuple[int, int]:
             if not _is_number(value):
                 return i, j
     return 0, 0  # pragma: no cover - only called after NumPy failed to convert
-
-
-def _bool_option(spec: DataSpec, key: str, default):
-    if key not in spec.options:
-        return default
-    value = spec.options[key].lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    if value == "auto":
-        return None
-    raise DataError(f"data spec '{spec.text}': option {key}={spec.options[key]!r} must be true, false or auto")
 
 
 def _label_column(spec: DataSpec, table: TableOptions, names: list[str] | None, width: int, path: str) -> int:

@@ -81,3 +81,25 @@ def _expand_env(text: str) -> str:
         return os.environ[name]
 
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", replace, text)
+
+
+def reject_options(spec: DataSpec, allowed: set[str]) -> None:
+    """Raises DataError naming the first option of `spec` that its kind does not take."""
+    unknown = sorted(set(spec.options) - allowed)
+    if unknown:
+        raise DataError(f"data spec '{spec.text}': unknown option '{unknown[0]}' for '{spec.kind}'; "
+                        f"valid: {', '.join(sorted(allowed)) or 'none'}")
+
+
+def bool_option(spec: DataSpec, key: str, default):
+    """True, False, or None ("auto") from `?key=...`, else `default`."""
+    if key not in spec.options:
+        return default
+    value = spec.options[key].lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    if value == "auto":
+        return None
+    raise DataError(f"data spec '{spec.text}': option {key}={spec.options[key]!r} must be true, false or auto")

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tfmodels.config import TextTableOptions
-from tfmodels.data.specs import TEXT_KINDS, DataSpec, parse_spec
+from tfmodels.data.files import decode_utf8, existing_file, read_bytes
+from tfmodels.data.specs import (
+    TEXT_KINDS,
+    DataSpec,
+    bool_option,
+    parse_spec,
+    reject_options,
+)
 from tfmodels.data.synthetic import synthetic_reviews
 from tfmodels.errors import DataError
 
@@ -59,7 +66,7 @@ def load_text(spec: str | DataSpec, role: str, options: TextTableOptions | None 
 
 
 def _load_synthetic(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
-    _reject_options(spec, {"split", "size"})
+    reject_options(spec, {"split", "size"})
     split = spec.option("split", role)
     if split not in ("train", "validation", "test"):
         raise DataError(f"data spec '{spec.text}': split '{split}' does not exist; available: train, validation, test")
@@ -73,10 +80,10 @@ def _load_synthetic(spec: DataSpec, role: str, options: TextTableOptions) -> Tex
 
 
 def _load_table(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
-    _reject_options(spec, {"text_column", "label_column", "header", "delimiter"})
-    path = _existing(spec, want_dir=False)
+    reject_options(spec, {"text_column", "label_column", "header", "delimiter"})
+    path = existing_file(spec)
     delimiter = spec.option("delimiter", options.delimiter) or ("\t" if spec.kind == "tsv" else ",")
-    text = _decode(_read_bytes(path), path)
+    text = decode_utf8(read_bytes(path), path)
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()  # trailing blank lines are not examples
@@ -89,7 +96,7 @@ def _load_table(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet
     rows = list(csv.reader(lines, delimiter=delimiter, quoting=quoting))
     label_option = spec.option("label_column", options.label_column)
     text_option = spec.option("text_column", options.text_column)
-    header = _header_option(spec, options)
+    header = bool_option(spec, "header", options.header)
     if header is None:
         first_label = _as_index(label_option, None, rows[0])
         header = not _is_integer(rows[0][first_label] if first_label < len(rows[0]) else "")
@@ -113,7 +120,7 @@ def _load_table(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet
 
 
 def _load_dir(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
-    _reject_options(spec, {"root"})
+    reject_options(spec, {"root"})
     path = spec.argument
     if path.endswith((".tar.gz", ".tgz", ".tar")):
         files = _files_in_archive(path, spec.option("root", ""), spec)
@@ -132,8 +139,8 @@ def _load_dir(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
     texts, labels = [], []
     for label, name in enumerate(class_names):
         for file_path, content in files[name]:
-            data = content if content is not None else _read_bytes(file_path)
-            text = _decode(data, file_path).strip()
+            data = content if content is not None else read_bytes(file_path)
+            text = decode_utf8(data, file_path).strip()
             if not text:
                 raise DataError(f"'{file_path}' is empty")
             texts.append(text)
@@ -165,16 +172,16 @@ def _files_in_archive(path: str, root: str, spec: DataSpec) -> dict[str, list[tu
 
 
 def _load_corpus(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
-    _reject_options(spec, set())
-    path = _existing(spec, want_dir=False)
-    lines = [line.strip() for line in _decode(_read_bytes(path), path).splitlines()]
+    reject_options(spec, set())
+    path = existing_file(spec)
+    lines = [line.strip() for line in decode_utf8(read_bytes(path), path).splitlines()]
     return TextSet([line for line in lines if line], None, spec.text)
 
 
 def _load_tfds(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
     from tfmodels.data.tfds_source import load_tfds_columns
 
-    _reject_options(spec, {"split", "data_dir", "text_key", "label_key"})
+    reject_options(spec, {"split", "data_dir", "text_key", "label_key"})
     texts, labels, class_names = load_tfds_columns(
         spec.argument, split=spec.option("split", role), data_dir=spec.option("data_dir"),
         text_key=spec.option("text_key"), label_key=spec.option("label_key", "label"), spec_text=spec.text)
@@ -185,56 +192,6 @@ def _load_tfds(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def _reject_options(spec: DataSpec, allowed: set[str]) -> None:
-    unknown = sorted(set(spec.options) - allowed)
-    if unknown:
-        raise DataError(f"data spec '{spec.text}': unknown option '{unknown[0]}' for text '{spec.kind}:'; "
-                        f"valid: {', '.join(sorted(allowed)) or 'none'}")
-
-
-def _existing(spec: DataSpec, want_dir: bool) -> str:
-    path = spec.argument
-    if not os.path.exists(path):
-        raise DataError(f"data file '{path}' does not exist (from data spec '{spec.text}')")
-    if os.path.isdir(path) != want_dir:
-        raise DataError(f"'{path}' is a {'file' if want_dir else 'folder'}; data spec '{spec.text}' needs a "
-                        f"{'folder' if want_dir else 'file'}")
-    return path
-
-
-def _read_bytes(path: str) -> bytes:
-    import gzip
-
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-        return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"data file '{path}' cannot be read: {e}") from None
-
-
-def _decode(data: bytes, path: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise DataError(f"'{path}' line {line}: invalid UTF-8 (byte {e.start}); save the file as UTF-8") from None
-
-
-def _header_option(spec: DataSpec, options: TextTableOptions):
-    value = spec.options.get("header")
-    if value is None:
-        return options.header
-    value = value.lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    if value == "auto":
-        return None
-    raise DataError(f"data spec '{spec.text}': option header={value!r} must be true, false or auto")
 
 
 def _as_index(column, names, first_row, path="", what="label") -> int:
@@ -276,7 +233,7 @@ def _label(text: str, path: str, line: int) -> int:
 def read_lines_or_text(argument: str) -> list[str]:
     """For `predict`: a file's non-empty lines, or the argument itself as one text."""
     if os.path.isfile(argument):
-        lines = [line.strip() for line in _decode(_read_bytes(argument), argument).splitlines()]
+        lines = [line.strip() for line in decode_utf8(read_bytes(argument), argument).splitlines()]
         return [line for line in lines if line]
     return [argument]
 

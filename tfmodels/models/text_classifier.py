@@ -49,6 +49,14 @@ class TextClassifier(keras.Model):
             pooled = ops.sum(h * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)  # (B, C)
         return self.logits(self.head_dropout(pooled, training=training))  # (B, num_classes)
 
+    def attention_scores(self, token_ids):
+        """The encoder's attention weights, one `(B, heads, T, T)` tensor a layer, for inspection."""
+        if not isinstance(self.encoder, keras.Model) or "return_attention_scores" not in \
+                self.encoder.call.__code__.co_varnames:
+            raise ValueError(f"{type(self.encoder).__name__} has no attention to show")
+        _, scores = self.encoder(token_ids, training=False, return_attention_scores=True)
+        return scores
+
     def get_config(self):
         config = super().get_config()
         config.update({
