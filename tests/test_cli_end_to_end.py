@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 from conftest import CONFIGS, REPO
 from helpers import run_cli, run_python_alone
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -128,10 +129,13 @@ def test_demo_runs_the_whole_job(tmp_path):
                              "--set", "trainer.warmup_steps=0"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    for line in ("digits, MLP:", "synthetic reviews, Transformer:", "synthetic reviews, bag of words:"):
+    for line in ("digits, MLP:", "synthetic reviews, Transformer:", "synthetic reviews, bag of words:",
+                 "pretrained (masked accuracy", "its SavedModel on 'the film is not bad but the ending is dull': "):
         assert line in result.stdout
     exports = [line.split(": ", 1)[1].strip() for line in result.stdout.splitlines() if line.startswith("SavedModel (")]
     assert len(exports) == 2 and all((tmp_path / e / "saved_model.pb").is_file() for e in exports)
+    finetuned = yaml.safe_load(next((tmp_path / "runs/demo").glob("finetune_synthetic-*/config.yaml")).read_text())
+    assert "mlm_synthetic-" in finetuned["init"]["from_run"]  # the fine-tuned run started from the pretraining run
     assert "tensorboard --logdir runs/demo" in result.stdout
     assert result.stderr.strip() == ""  # TensorFlow's start-up noise is kept out of the user's way
 

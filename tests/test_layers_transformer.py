@@ -182,3 +182,8 @@ def test_mixed_bfloat16_keeps_logits_and_softmax_in_float32():
         assert classifier.encoder.blocks[0].c_fc.compute_dtype == "bfloat16"
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
+
+
+def test_embedding_padding_mask():
+    layer = TokenAndPositionEmbedding(V, T, C, padding_id=0)
+    np.testing.assert_array_equal(np.asarray(layer.padding_mask(TOKENS)), TOKENS != 0)

@@ -42,3 +42,33 @@ def test_optimizer_choices_and_scaling():
 def test_warmup_longer_than_training_is_a_config_error():
     with pytest.raises(ConfigError, match="trainer.warmup_steps=500 is not less than the 100 training steps"):
         build_optimizer(TrainerConfig(warmup_steps=500), total_steps=100, num_replicas=1)
+
+
+def test_warmup_fraction_and_schedule_ends():
+    from tfmodels.training.optimizers import warmup_steps
+
+    config = TrainerConfig(warmup_fraction=0.1, schedule="linear", learning_rate=2e-3)
+    assert warmup_steps(config, 1000) == 100
+    optimizer = build_optimizer(config, total_steps=1000, num_replicas=1)
+    schedule = optimizer._learning_rate
+    assert [float(schedule(s)) for s in (0, 100, 1000)] == pytest.approx([0.0, 2e-3, 0.0], abs=1e-9)
+    with pytest.raises(ConfigError, match="set trainer.warmup_steps or trainer.warmup_fraction, not both"):
+        warmup_steps(TrainerConfig(warmup_steps=5, warmup_fraction=0.1), 100)
+
+
+def test_weight_decay_skips_biases_norms_and_embeddings():
+    import numpy as np
+
+    from tfmodels.models import TextClassifier, TransformerEncoder
+
+    model = TextClassifier(TransformerEncoder(50, 8, width=16, num_layers=1, num_heads=2, ffn_dim=32), 2)
+    model.build((None, 8))
+    optimizer = build_optimizer(TrainerConfig(optimizer="adamw", weight_decay=0.5, learning_rate=0.1),
+                                total_steps=10, num_replicas=1)
+    before = {w.path: np.array(w) for w in model.trainable_weights}
+    optimizer.apply_gradients([(np.zeros(w.shape, np.float32), w) for w in model.trainable_weights])  # decay only
+    decayed = {path for path, value in before.items()
+               if not np.allclose(value, np.array(next(w for w in model.trainable_weights if w.path == path)))}
+    assert decayed, "some kernels must decay"
+    assert all(path.endswith("kernel") for path in decayed), sorted(decayed)
+    assert any("c_attn/kernel" in path for path in decayed)

@@ -199,3 +199,14 @@ def test_table_options_from_config(tmp_path):
     assert texts.texts == ["great film", "awful film"] and list(texts.labels) == [1, 0]
 
 
+
+
+def test_sample_option_draws_a_fixed_subset(tmp_path):
+    path = tmp_path / "d.tsv"
+    path.write_text("".join(f"{i % 2}\ttext number {i}\n" for i in range(100)))
+    a = load_text(f"tsv:{path}?sample=10", "train")
+    b = load_text(f"tsv:{path}?sample=10", "train")
+    assert len(a) == 10 and a.texts == b.texts
+    assert len(load_text(f"tsv:{path}?sample=1000", "train")) == 100
+    with pytest.raises(DataError, match="sample='ten' must be a positive whole number"):
+        load_text(f"tsv:{path}?sample=ten", "train")

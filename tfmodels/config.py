@@ -60,14 +60,26 @@ class HeadConfig:
 
 
 @dataclass
+class MaskedLMConfig:
+    """Masked-language-model pretraining (model.type=masked_lm): which tokens are hidden, and how."""
+
+    mask_rate: float = 0.15  # fraction of (selectable) tokens chosen for prediction
+    mask_token_rate: float = 0.8  # of those: replaced by [MASK]
+    random_token_rate: float = 0.1  # replaced by a random token; the rest stay as they are
+    tie_weights: bool = True  # the output projection is the token embedding matrix
+
+
+@dataclass
 class ModelConfig:
-    # mlp: images; transformer and bag_of_words (the baseline): text.
-    type: Literal["mlp", "transformer", "bag_of_words"] = "mlp"
+    # mlp: images; transformer and bag_of_words (the baseline): text classifiers;
+    # masked_lm: pretraining a Transformer encoder on unlabelled text.
+    type: Literal["mlp", "transformer", "bag_of_words", "masked_lm"] = "mlp"
     # None: inferred from the training labels (largest label + 1).
     num_classes: Optional[int] = None
     mlp: MLPConfig = field(default_factory=MLPConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
+    masked_lm: MaskedLMConfig = field(default_factory=MaskedLMConfig)
 
 
 @dataclass
@@ -123,7 +135,8 @@ class DataConfig:
     # Data specs, each with optional `?split=...&key=value` options (see tfmodels/data/specs.py):
     # images: digits | csv:PATH | idx:PREFIX | npz:PATH | tfds:NAME
     # text:   synthetic | csv:PATH | tsv:PATH | dir:PATH | text:PATH | tfds:NAME
-    train: str = "digits"
+    # A list of text specs is read as one set (e.g. several corpora for pretraining).
+    train: Union[str, list[str]] = "digits"
     validation: Optional[str] = None  # None: carved from train (validation_fraction)
     test: Optional[str] = None  # None: no test set
     validation_fraction: float = 0.1
@@ -144,9 +157,16 @@ class TrainerConfig:
     lr_scaling: Literal["none", "linear"] = "none"  # how the rate follows the replica count
     schedule: Literal["constant", "cosine", "linear"] = "constant"
     warmup_steps: int = 0
-    weight_decay: float = 0.0
-    clipnorm: Optional[float] = None
+    warmup_fraction: float = 0.0  # or: warm up for this fraction of all training steps
+    weight_decay: float = 0.0  # decoupled (AdamW); never on biases, norms and embeddings
+    clipnorm: Optional[float] = None  # clip the global norm of the gradients
     early_stopping_patience: int = 8  # epochs without improvement; 0 turns it off
+    # Fine-tuning from init.from_run: train everything; only the head (encoder frozen); the head,
+    # then one more block every unfreeze_every epochs from the top, the embeddings last (gradual);
+    # or LoRA adapters (rank lora_rank) on the attention and feed-forward projections plus the head.
+    finetune: Literal["full", "frozen", "gradual", "lora"] = "full"
+    unfreeze_every: int = 1
+    lora_rank: int = 8
     monitor: str = "val_loss"
     steps_per_execution: int = 1
 

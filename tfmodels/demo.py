@@ -3,7 +3,9 @@
 1. a dense MLP on scikit-learn's bundled 8x8 digits: train, evaluate on held-out digits, export;
 2. a Transformer encoder on the built-in synthetic reviews (sentiment that depends on word order
    and negation scope), beside the bag-of-words baseline with the same tokens and budget; the
-   Transformer is exported as a SavedModel that takes raw strings.
+   Transformer is exported as a SavedModel that takes raw strings;
+3. the pretrain -> fine-tune path in miniature: masked-LM pretraining on the reviews' text (labels
+   ignored), a classifier fine-tuned from that run, exported, and asked about one sentence.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from tfmodels.config import (
 )
 from tfmodels.evaluation import evaluate_run, format_report
 from tfmodels.export import export_run
+from tfmodels.predict import predict
+
+# The miniature pretrain -> fine-tune path: one epoch each on the synthetic reviews.
+PRETRAIN = ["name=mlm_synthetic", "model.type=masked_lm", "data.validation=null", "data.test=null",
+            "trainer.epochs=1", "trainer.warmup_steps=20"]
+FINETUNE = ["name=finetune_synthetic", "trainer.epochs=1", "trainer.warmup_steps=20"]
+SENTENCE = "the film is not bad but the ending is dull"
 
 
 def run_demo(runs_dir: str = "runs/demo", overrides: list[str] = (), savedmodels_dir: str = "savedmodels",
@@ -31,10 +40,13 @@ def run_demo(runs_dir: str = "runs/demo", overrides: list[str] = (), savedmodels
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results = {}
 
-    def run(name: str, config, export: bool):
+    def run(name: str, config, export: bool, evaluate: bool = True):
         run_dir = Path(runs_dir) / f"{config.name}-{stamp}"
         log(f"\n== {name} ==")
         result = train(config, run_dir, log=log)
+        if not evaluate:
+            results[config.name] = {"run_dir": result.paths.root, "metrics": result.metrics}
+            return results[config.name]
         split, evaluation = evaluate_run(result.paths.root)
         log(format_report(split, evaluation))
         exported = export_run(result.paths.root, savedmodels_dir=savedmodels_dir) if export else None
@@ -50,12 +62,22 @@ def run_demo(runs_dir: str = "runs/demo", overrides: list[str] = (), savedmodels
         baseline = run("the bag-of-words baseline: same tokens, data and budget, no order",
                        apply_overrides(demo_text_config(), [*baseline_overrides(), "name=bow_synthetic",
                                                             *overrides]), export=False)
+        pretrained = run("pretraining: masked-LM on the reviews' text, labels ignored",
+                         apply_overrides(demo_text_config(), [*PRETRAIN, *overrides]), export=False, evaluate=False)
+        finetuned = run("fine-tuning a classifier from the pretrained run",
+                        apply_overrides(demo_text_config(),
+                                        [*FINETUNE, f"init.from_run={pretrained['run_dir']}", *overrides]),
+                        export=True)
+        answer = predict(finetuned["export_dir"], [SENTENCE])
 
     log("\n== summary ==")
     log(f"digits, MLP:                test accuracy {mlp['test_accuracy']:.4f} ({mlp['examples']} held-out digits)")
     if text:
         log(f"synthetic reviews, Transformer:  test accuracy {encoder['test_accuracy']:.4f}")
         log(f"synthetic reviews, bag of words: test accuracy {baseline['test_accuracy']:.4f}")
+        masked = pretrained["metrics"]["validation"]["masked_accuracy"]
+        log(f"pretrained (masked accuracy {masked:.3f}), fine-tuned: test accuracy {finetuned['test_accuracy']:.4f}")
+        log(f"  its SavedModel on {SENTENCE!r}: {answer.class_names[0]} ({answer.probabilities[0]:.3f})")
     log(f"SavedModel (digits):  {mlp['export_dir']}")
     log(f"  try it: tfmodels predict {mlp['export_dir']} 'digits?split=test' --max-rows 5")
     if text:

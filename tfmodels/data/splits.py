@@ -42,7 +42,9 @@ def infer_num_classes(splits: dict[str, ImageSet], num_classes: int | None) -> i
     return num_classes
 
 
-def _load(spec: str, role: str, config: DataConfig) -> ImageSet:
+def _load(spec, role: str, config: DataConfig) -> ImageSet:
+    if not isinstance(spec, str):
+        raise DataError(f"data.{role} takes one data spec for images, got a list: {spec}")
     try:
         return load_images(spec, role, config.table)
     except DataError as e:

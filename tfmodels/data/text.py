@@ -49,15 +49,50 @@ def load_text(spec: str | DataSpec, role: str, options: TextTableOptions | None 
         raise DataError(f"data spec '{spec.text}': '{spec.kind}' is an image source, but this model takes text "
                         f"({', '.join(TEXT_KINDS)})")
     options = options or TextTableOptions()
+    spec, sample = _sample_option(spec)
     loader = {"synthetic": _load_synthetic, "csv": _load_table, "tsv": _load_table, "dir": _load_dir,
               "text": _load_corpus, "tfds": _load_tfds}[spec.kind]
     texts = loader(spec, role, options)
     if len(texts) == 0:
         raise DataError(f"data spec '{spec.text}' gives no examples (an empty data set)")
+    if sample is not None and sample < len(texts):
+        index = np.sort(np.random.default_rng(SAMPLE_SEED).choice(len(texts), sample, replace=False))
+        texts = texts.subset(index, spec.text)
     if labelled and texts.labels is None:
         raise DataError(f"data spec '{spec.text}' has no labels ('{spec.kind}:' is a plain corpus); "
                         "a classifier needs labelled text: use csv:, tsv:, dir: or tfds:")
     return texts
+
+
+SAMPLE_SEED = 0  # `?sample=N` draws the same N examples in every run
+
+
+def _sample_option(spec: DataSpec) -> tuple[DataSpec, int | None]:
+    """Takes `sample=N` (a seeded random subset of N examples, any text source) out of the spec."""
+    if "sample" not in spec.options:
+        return spec, None
+    options = dict(spec.options)
+    text = options.pop("sample")
+    try:
+        sample = int(text)
+    except ValueError:
+        sample = 0
+    if sample < 1:
+        raise DataError(f"data spec '{spec.text}': sample={text!r} must be a positive whole number")
+    return DataSpec(spec.kind, spec.argument, options, spec.text), sample
+
+
+def load_texts(specs: str | list[str], role: str, options: TextTableOptions | None = None,
+               labelled: bool = True) -> TextSet:
+    """One spec, or several read as one set (in order), e.g. two corpora for pretraining."""
+    if isinstance(specs, str):
+        return load_text(specs, role, options, labelled)
+    if not specs:
+        raise DataError("an empty list of data specs; give at least one")
+    parts = [load_text(spec, role, options, labelled) for spec in specs]
+    labels = None if any(p.labels is None for p in parts) else np.concatenate([p.labels for p in parts])
+    return TextSet([t for p in parts for t in p.texts], labels, " + ".join(p.source for p in parts),
+                   parts[0].class_names)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.num_heads = int(num_heads)
         self.dropout = float(dropout)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.supports_masking = True  # the padding mask is passed explicitly as `padding_mask`
 
     def build(self, input_shape):
         width = int(input_shape[-1])

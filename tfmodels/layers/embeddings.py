@@ -11,8 +11,11 @@ from keras import ops
 class TokenAndPositionEmbedding(keras.layers.Layer):
     """`token_ids (B, T)` -> `token embedding + position embedding (B, T, C)`.
 
-    The padding id gives the mask (`compute_mask`: True at real tokens). Positions are learned
-    (keras-hub's `PositionEmbedding`) or fixed sinusoids (keras-hub's `SinePositionEncoding`).
+    The padding id gives the mask (`padding_mask(token_ids)`: True at real tokens); it is passed
+    explicitly to the attention layers rather than attached to tensors, so no layer drops it. Tokens are embedded with
+    keras-hub's `ReversibleEmbedding` (its matrix can also map vectors back to token logits, for a
+    tied masked-LM head). Positions are learned (keras-hub's `PositionEmbedding`) or fixed
+    sinusoids (keras-hub's `SinePositionEncoding`).
 
     Args:
         vocabulary_size: number of token ids.
@@ -33,11 +36,11 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.width = int(width)
         self.position = position
         self.padding_id = int(padding_id)
-        self.supports_masking = True
 
     def build(self, input_shape):
-        self.wte = keras.layers.Embedding(self.vocabulary_size, self.width, dtype=self.dtype_policy,
-                                          name="token_embedding")
+        # Reversible: a masked-LM head can project back to the vocabulary with the same matrix.
+        self.wte = keras_hub.layers.ReversibleEmbedding(self.vocabulary_size, self.width, tie_weights=True,
+                                                        dtype=self.dtype_policy, name="token_embedding")
         self.wte.build(input_shape)
         embedded_shape = (*input_shape, self.width)
         if self.position == "learned":
@@ -52,7 +55,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         tokens = self.wte(token_ids)  # (B, T, C)
         return tokens + self.wpe(tokens)  # (B, T, C), the position term broadcast over the batch
 
-    def compute_mask(self, token_ids, mask=None):
+    def padding_mask(self, token_ids):
         return ops.not_equal(token_ids, self.padding_id)  # (B, T), True at real tokens
 
     def compute_output_shape(self, input_shape):

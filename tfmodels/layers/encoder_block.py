@@ -33,7 +33,6 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.activation = activation
         self.norm_first = bool(norm_first)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.supports_masking = True
 
     def build(self, input_shape):
         width = int(input_shape[-1])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from tfmodels.layers import TokenAndPositionEmbedding, TransformerEncoderBlock
 
@@ -74,7 +73,7 @@ class TransformerEncoder(keras.Model):
         self.built = True
 
     def padding_mask(self, token_ids):
-        return ops.not_equal(token_ids, self.padding_id)  # (B, T), True at real tokens
+        return self.embeddings.padding_mask(token_ids)  # (B, T), True at real tokens
 
     def call(self, token_ids, training=False, return_attention_scores=False):
         mask = self.padding_mask(token_ids)  # (B, T)

@@ -4,32 +4,21 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfmodels.config import Config
 from tfmodels.data.images import check_labels, load_images
 from tfmodels.data.pipeline import image_dataset
 from tfmodels.data.splits import infer_num_classes, load_splits
 from tfmodels.errors import DataError
 from tfmodels.models import build_image_model
+from tfmodels.tasks.base import Task
 
 
-class ImageClassification:
+class ImageClassification(Task):
     input_name = "pixels"
-
-    def __init__(self, config: Config):
-        self.config = config
-        self.splits = {}
-        self.num_classes = 0
 
     def load(self) -> None:
         """Loads and checks train/validation/test; sets `splits` and `num_classes`."""
         self.splits = load_splits(self.config.data)
         self.num_classes = infer_num_classes(self.splits, self.config.model.num_classes)
-
-    def prepare(self, run_dir=None) -> None:
-        """Nothing to learn from the data before training (the model adapts its own normalisation)."""
-
-    def save_assets(self, run_dir) -> None:
-        """Nothing beyond the model."""
 
     def datasets(self, global_batch: int, seed: int):
         data = self.config.data

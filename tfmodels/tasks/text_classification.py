@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmodels.config import Config
-from tfmodels.data.text import TextSet, load_text
+from tfmodels.data.text import TextSet, load_text, load_texts
 from tfmodels.data.text_pipeline import text_dataset, token_ids
 from tfmodels.data.tokenizers import (
     TextPreprocessor,
@@ -17,19 +17,21 @@ from tfmodels.data.tokenizers import (
     load_vocabulary,
     save_vocabulary,
 )
-from tfmodels.errors import DataError
+from tfmodels.errors import ConfigError, DataError, RunDirError
 from tfmodels.models import build_text_model, check_text_model_config
+from tfmodels.models.lora import enable_lora, merged_copy
+from tfmodels.training.callbacks import GradualUnfreezing
+from tfmodels.tasks.base import Task
 
 SPLIT_SEED = 0  # carved validation sets never change with the run's seed
+ENCODER_FILE = "encoder.keras"  # what a pretraining run keeps of its model
 
 
-class TextClassification:
+class TextClassification(Task):
     input_name = "text"
 
     def __init__(self, config: Config):
-        self.config = config
-        self.splits: dict[str, TextSet] = {}
-        self.num_classes = 0
+        super().__init__(config)
         self.preprocessor: TextPreprocessor | None = None
 
     def load(self) -> None:
@@ -48,15 +50,17 @@ class TextClassification:
         self.splits = {"train": train, "validation": validation}
         if data.test:
             self.splits["test"] = self._load(data.test, "test")
+        if self.config.init.from_run:
+            check_pretrained_compatible(self.config, self.config.init.from_run)
         self.num_classes = self.config.model.num_classes or int(train.labels.max()) + 1
         if self.num_classes < 2:
             raise DataError(f"data.train ('{train.source}') has labels of only one class; a classifier needs two or more")
         for role, texts in self.splits.items():
             check_text_labels(texts, self.num_classes, f"data.{role}")
 
-    def _load(self, spec: str, role: str) -> TextSet:
+    def _load(self, spec, role: str) -> TextSet:
         try:
-            return load_text(spec, role, self.config.data.text)
+            return load_texts(spec, role, self.config.data.text)
         except DataError as e:
             raise DataError(f"data.{role}: {e}") from None
 
@@ -65,6 +69,8 @@ class TextClassification:
         tokenizer = self.config.data.tokenizer
         if run_dir is not None and (Path(run_dir) / "vocabulary.txt").is_file():
             vocabulary = load_vocabulary(run_dir)
+        elif self.config.init.from_run:
+            vocabulary = load_vocabulary(self.config.init.from_run)  # the pretrained vocabulary, never a new one
         else:
             vocabulary = learn_vocabulary(self.splits["train"].texts, tokenizer, seed=self.config.runtime.seed)
         self.preprocessor = TextPreprocessor(vocabulary, tokenizer)
@@ -85,6 +91,40 @@ class TextClassification:
         return build_text_model(self.config.model, self.preprocessor.vocabulary_size,
                                 self.config.data.tokenizer.sequence_length, self.num_classes,
                                 padding_id=self.preprocessor.pad_id)
+
+    def warm_start(self, model, run_dir) -> None:
+        """From a pretraining run: its encoder (the head starts fresh); from a classifier run: everything."""
+        from tfmodels.training.warm_start import load_initial_weights
+
+        if (Path(run_dir) / ENCODER_FILE).is_file():
+            load_initial_weights(model.encoder, run_dir, what="encoder")
+        else:
+            load_initial_weights(model, run_dir)
+
+    def configure_training(self, model) -> None:
+        trainer = self.config.trainer
+        self._model = model
+        if trainer.finetune == "gradual" and not hasattr(model.encoder, "blocks"):
+            raise ConfigError("trainer.finetune=gradual unfreezes encoder blocks; the bag-of-words baseline has none")
+        if trainer.finetune == "frozen":
+            model.encoder.trainable = False  # only the head trains
+        elif trainer.finetune == "lora":
+            if trainer.lora_rank < 1:
+                raise ConfigError(f"trainer.lora_rank must be at least 1, got {trainer.lora_rank}")
+            enable_lora(model, trainer.lora_rank)
+
+    def callbacks(self, global_batch: int) -> list:
+        if self.config.trainer.finetune != "gradual":
+            return []
+        if self.config.trainer.unfreeze_every < 1:
+            raise ConfigError(f"trainer.unfreeze_every must be at least 1, got {self.config.trainer.unfreeze_every}")
+        encoder = self._model.encoder
+        rest = [layer for layer in encoder._layers if layer not in encoder.blocks]  # embeddings, norms
+        groups = [[block] for block in reversed(encoder.blocks)] + [rest]
+        return [GradualUnfreezing(groups, every=self.config.trainer.unfreeze_every)]
+
+    def model_for_saving(self, model):
+        return merged_copy(model) if self.config.trainer.finetune == "lora" else model
 
     def data_info(self) -> dict:
         train = self.splits["train"]
@@ -117,6 +157,30 @@ class TextClassification:
         check_text_labels(texts, info["num_classes"], f"evaluation data '{name}'")
         preprocessor = TextPreprocessor(load_vocabulary(run_dir), self.config.data.tokenizer)
         return token_ids(texts.texts, preprocessor), texts.labels, name, texts.source
+
+
+def check_pretrained_compatible(config, run_dir) -> None:
+    """A classifier built on a pretrained run must tokenize and be shaped as that run: say where not."""
+    from tfmodels.training.run_dir import RunPaths, read_run_config, require_finished
+
+    paths = RunPaths(Path(run_dir))
+    require_finished(paths)
+    if not (paths.root / "vocabulary.txt").is_file():
+        raise RunDirError(f"init.from_run: '{run_dir}' has no vocabulary.txt; it is not a text run")
+    pretrained = read_run_config(paths)
+    differences = [f"data.tokenizer.{key}={getattr(config.data.tokenizer, key)!r} (pretrained: "
+                   f"{getattr(pretrained.data.tokenizer, key)!r})"
+                   for key in ("kind", "sequence_length", "lowercase", "strip_accents", "split_on_cjk")
+                   if getattr(config.data.tokenizer, key) != getattr(pretrained.data.tokenizer, key)]
+    if config.model.type == "transformer":
+        differences += [f"model.encoder.{key}={getattr(config.model.encoder, key)!r} (pretrained: "
+                        f"{getattr(pretrained.model.encoder, key)!r})"
+                        for key in ("num_layers", "width", "num_heads", "ffn_dim", "norm_first", "position",
+                                    "activation")
+                        if getattr(config.model.encoder, key) != getattr(pretrained.model.encoder, key)]
+    if differences:
+        raise ConfigError(f"init.from_run: this config does not match the run in '{run_dir}': "
+                          f"{'; '.join(differences)}; set the same values to start from it")
 
 
 def carve(texts: TextSet, fraction: float) -> tuple[TextSet, TextSet]:

@@ -33,6 +33,43 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class GradualUnfreezing(keras.callbacks.Callback):
+    """Trains the head first, then unfreezes one group of layers every `every` epochs, top first.
+
+    `groups` are lists of layers, from the one nearest the head (unfrozen first) to the farthest.
+    The optimizer is built for every variable at the start, so that variables that start to train
+    later have their slots; the train function is rebuilt whenever the set of trainable variables
+    changes. The state follows from the epoch number alone, so a resumed run continues where it was.
+    """
+
+    def __init__(self, groups: list[list], every: int = 1):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be at least 1, got {every}")
+        self.groups = groups
+        self.every = every
+        self.unfrozen = -1
+
+    def on_train_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        if not optimizer.built:
+            for group in self.groups:
+                for layer in group:
+                    layer.trainable = True
+            optimizer.build(self.model.trainable_variables)
+        self.unfrozen = -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        unfrozen = min(epoch // self.every, len(self.groups))  # groups[:unfrozen] train this epoch
+        if unfrozen == self.unfrozen:
+            return
+        for i, group in enumerate(self.groups):
+            for layer in group:
+                layer.trainable = i < unfrozen
+        self.unfrozen = unfrozen
+        self.model.make_train_function(force=True)
+
+
 def resume_state(paths: RunPaths, monitor: str) -> tuple[int, float | None]:
     """For a resumed run: the epoch BackupAndRestore resumes at, and the best `monitor` value so far.
 

@@ -35,7 +35,6 @@ from tfmodels.training.run_dir import (
     require_finished,
 )
 from tfmodels.training.strategy import resolve_strategy
-from tfmodels.training.warm_start import load_initial_weights
 
 
 @dataclass
@@ -65,17 +64,17 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
     global_batch = config.trainer.batch_size * replicas
 
     train_ds, eval_ds = task.datasets(global_batch, config.runtime.seed)
-    steps_per_epoch = len(task.splits["train"]) // global_batch
+    steps_per_epoch = task.train_examples() // global_batch
 
     with strategy.scope():
         model = task.build_model()
         if config.init.from_run:
-            load_initial_weights(model, config.init.from_run)
+            task.warm_start(model, config.init.from_run)
+        task.configure_training(model)
         model.compile(
             optimizer=build_optimizer(config.trainer, steps_per_epoch * config.trainer.epochs, replicas),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             steps_per_execution=config.trainer.steps_per_execution,
+            **task.compile_args(),
         )
 
     paths, resumed = prepare_run_dir(run_dir, config)
@@ -96,7 +95,7 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
         validation_data=eval_ds["validation"],
         epochs=config.trainer.epochs,
         shuffle=False,  # the pipeline shuffles, with the run's seed
-        callbacks=[guard, *standard_callbacks(paths, config, best_so_far)],
+        callbacks=[guard, *task.callbacks(global_batch), *standard_callbacks(paths, config, best_so_far)],
         verbose=config.logging.verbose,
     )
     fit_seconds = time.time() - fit_started
@@ -122,7 +121,8 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
     }
     for role, ds in eval_ds.items():
         metrics[role] = {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}
-    _save_model_atomically(model, paths.model)
+    task.finish(model, paths.root)
+    _save_model_atomically(task.model_for_saving(model), paths.model)
     atomic_write_json(paths.metrics, metrics)  # status "finished": written last
     log(_summary(paths, metrics))
     return TrainResult(paths, metrics, model)
@@ -145,6 +145,7 @@ def _summary(paths: RunPaths, metrics: dict) -> str:
     lines = [f"finished {metrics['epochs_trained']} epochs in {metrics['wall_seconds']:.1f}s"]
     for role in ("validation", "test"):
         if role in metrics:
-            lines.append(f"{role}: accuracy {metrics[role]['accuracy']:.4f}, loss {metrics[role]['loss']:.4f}")
+            values = ", ".join(f"{name} {value:.4f}" for name, value in sorted(metrics[role].items()))
+            lines.append(f"{role}: {values}")
     lines.append(f"model: {paths.model}")
     return "\n".join(lines)

@@ -11,11 +11,16 @@ from tfmodels.saving import load_keras_model
 from tfmodels.training.run_dir import RunPaths, require_finished
 
 
-def load_initial_weights(model: keras.Model, run_dir: str) -> None:
-    """Copies every weight of the finished run's model into `model`; shapes must match one for one."""
+def load_initial_weights(model: keras.Model, run_dir: str, what: str = "model") -> None:
+    """Copies every weight of the finished run's model (or its `encoder.keras`, `what="encoder"`)
+    into `model`; shapes must match one for one."""
     paths = RunPaths(Path(run_dir))
     require_finished(paths)
-    source = load_keras_model(paths.model)
+    source = load_keras_model(paths.model if what == "model" else paths.root / "encoder.keras")
+    copy_weights(source, model, run_dir)
+
+
+def copy_weights(source: keras.Model, model: keras.Model, run_dir: str) -> None:
     theirs, ours = source.weights, model.weights
     if len(theirs) != len(ours):
         raise RunDirError(

@@ -1,0 +1,133 @@
+"""Does pretraining help? Masked-LM pretraining on real text, then fine-tuning on SST-2.
+
+    python benchmarks/pretrain_finetune.py [--shared-data ../shared/data] [--pretrain-epochs 3]
+
+1. Pretrain `configs/encoder_mlm.yaml` on WikiText-2 (validation split) and the IMDB training
+   reviews' text (labels ignored).
+2. Fine-tune `configs/encoder_sst2_finetune.yaml` on SST-2 train.tsv, report dev.tsv: from the
+   pretrained run, from random init (same config and budget, no init.from_run), and the bag-of-words
+   baseline (same budget) -- with all 67k labelled examples and with a fixed sample of 1,000.
+3. LoRA (rank 8) against full fine-tuning: accuracy, trainable parameters, time per step.
+
+Prints the numbers and writes them to the "pretrain-finetune" section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.report import write_section  # noqa: E402
+from benchmarks.runner import train_and_evaluate  # noqa: E402
+from tfmodels.training.run_dir import read_json  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SST2_TRAIN = "tsv:${TFMODELS_SHARED_DATA}/text_cls/sst2/train.tsv"
+
+
+def trainable_parameters(run_dir: Path) -> int:
+    """Counted on the model as trained (adapters and head for LoRA), from the config of the run."""
+    from tfmodels.config import load_config
+    from tfmodels.tasks import task_for
+
+    config = load_config(run_dir / "config.yaml")
+    task = task_for(config)
+    task.load()
+    task.prepare(run_dir)
+    model = task.build_model()
+    task.configure_training(model)
+    return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shared-data", default=os.environ.get("TFMODELS_SHARED_DATA", str(REPO.parent / "shared/data")))
+    parser.add_argument("--pretrain-epochs", type=int, default=3)
+    parser.add_argument("--small-epochs", type=int, default=10, help="fine-tuning epochs with 1,000 examples")
+    args = parser.parse_args()
+    os.environ["TFMODELS_SHARED_DATA"] = str(Path(args.shared_data).resolve())
+    corpora = ("[text:${TFMODELS_SHARED_DATA}/text_lm/wikitext-2/wiki.valid.tokens,"
+               "dir:${TFMODELS_SHARED_DATA}/text_cls/imdb/aclImdb_train_val.tar.gz?root=aclImdb/train]")
+    rows, lines = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        started = time.time()
+        pretrain = train_and_evaluate_pretraining(corpora, args.pretrain_epochs, work / "mlm")
+        print(f"pretraining: {pretrain}", flush=True)
+        for label, sample, epochs in (("all 67,349", None, None), ("1,000", 1000, args.small_epochs)):
+            data = [f"data.train={SST2_TRAIN}?sample={sample}"] if sample else []
+            extra = [*data, *([f"trainer.epochs={epochs}"] if epochs else [])]
+            for name, overrides in (("pretrained, full fine-tuning", [f"init.from_run={work / 'mlm'}"]),
+                                    ("random init", []),
+                                    ("bag of words", ["model.type=bag_of_words"])):
+                result = train_and_evaluate("encoder_sst2_finetune.yaml", [*extra, *overrides],
+                                            work / f"{label}-{name}".replace(" ", "_").replace(",", ""))
+                rows.append((label, name, result))
+                print(label, name, f"{result['accuracy']:.4f}", flush=True)
+        lora = {}
+        for name, overrides in (("full", []), ("LoRA rank 8", ["trainer.finetune=lora", "trainer.lora_rank=8"])):
+            run_dir = work / f"lora-{name}".replace(" ", "_")
+            result = train_and_evaluate("encoder_sst2_finetune.yaml", [f"init.from_run={work / 'mlm'}", *overrides],
+                                        run_dir)
+            info = read_json(run_dir / "data.json")
+            steps = result["epochs"] * (info["examples"]["train"] // info["global_batch_size"])
+            lora[name] = (result, trainable_parameters(run_dir), steps)
+            print(name, f"{result['accuracy']:.4f}", flush=True)
+        total = time.time() - started
+
+    lines = [
+        "## Pretraining, then fine-tuning (`benchmarks/pretrain_finetune.py`)",
+        "",
+        f"Masked-LM pretraining of `configs/encoder_mlm.yaml` ({args.pretrain_epochs} epochs) on WikiText-2 "
+        "validation + the IMDB training reviews' text: "
+        f"{pretrain['sequences']:,} sequences of {pretrain['length']} tokens, validation masked accuracy "
+        f"**{pretrain['masked_accuracy']:.3f}**, perplexity **{pretrain['perplexity']:.1f}**, "
+        f"{pretrain['tokens_per_second']:,.0f} tokens/s, {pretrain['seconds']:.0f} s.",
+        "",
+        "Fine-tuning `configs/encoder_sst2_finetune.yaml` (SST-2 train.tsv, reported on dev.tsv, 872):",
+        "",
+        "| labelled examples | model | dev accuracy | epochs | seconds |",
+        "|---|---|---|---|---|",
+        *[f"| {label} | {name} | {r['accuracy']:.4f} | {r['epochs']} | {r['seconds']:.0f} |" for label, name, r in rows],
+        "",
+        "LoRA against full fine-tuning (both from the pretrained run, all labelled examples):",
+        "",
+        "| fine-tuning | dev accuracy | trainable parameters | ms per step |",
+        "|---|---|---|---|",
+    ]
+    for name, (result, params, steps) in lora.items():
+        lines.append(f"| {name} | {result['accuracy']:.4f} | {params:,} | {1000 * result['fit_seconds'] / steps:.1f} |")
+    lines += ["", f"Whole benchmark: {total / 60:.0f} minutes."]
+    write_section("pretrain-finetune", "\n".join(lines))
+    print("\n".join(lines))
+
+
+def train_and_evaluate_pretraining(corpora: str, epochs: int, run_dir: Path) -> dict:
+    from tfmodels.config import apply_overrides, load_config
+    from tfmodels.training.trainer import train
+
+    config = apply_overrides(load_config(REPO / "configs" / "encoder_mlm.yaml"),
+                             [f"data.train={corpora}", f"trainer.epochs={epochs}", "logging.verbose=2"])
+    started = time.time()
+    result = train(config, run_dir)
+    info = read_json(run_dir / "data.json")
+    history = (run_dir / "history.csv").read_text().splitlines()
+    header, last = history[0].split(","), history[-1].split(",")
+    row = dict(zip(header, last))
+    return {"seconds": time.time() - started, "sequences": info["examples"]["train"],
+            "length": config.data.tokenizer.sequence_length,
+            "masked_accuracy": result.metrics["validation"]["masked_accuracy"],
+            "perplexity": float(row["val_perplexity"]), "tokens_per_second": float(row["tokens_per_second"])}
+
+
+if __name__ == "__main__":
+    main()

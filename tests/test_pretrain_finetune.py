@@ -1,0 +1,194 @@
+"""Masked-LM pretraining, and fine-tuning a classifier from the pretrained run (full, frozen, LoRA)."""
+
+import numpy as np
+import pytest
+from conftest import CONFIGS
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tfmodels.config import (
+    MaskedLMConfig,
+    TokenizerConfig,
+    apply_overrides,
+    load_config,
+)
+from tfmodels.data.masked_lm_pipeline import (
+    mask_generator,
+    masked_lm_dataset,
+    token_chunks,
+)
+from tfmodels.data.text import load_text
+from tfmodels.data.tokenizers import TextPreprocessor, learn_vocabulary
+from tfmodels.errors import ConfigError, RunDirError
+from tfmodels.models.lora import enable_lora, merged_copy
+from tfmodels.saving import load_keras_model
+from tfmodels.tasks import task_for
+from tfmodels.training.trainer import train
+
+SMALL_ENCODER = ["model.encoder.num_layers=1", "model.encoder.width=32", "model.encoder.num_heads=2",
+                 "model.encoder.ffn_dim=64", "data.tokenizer.vocabulary_size=300", "data.tokenizer.sequence_length=32",
+                 "logging.verbose=0", "logging.histogram_freq=0"]
+FINETUNE = [*SMALL_ENCODER, "data.train=synthetic?size=1000", "data.validation=synthetic?size=1000",
+            "data.test=null", "trainer.epochs=1", "trainer.warmup_steps=5", "trainer.learning_rate=0.001"]
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    run = tmp_path_factory.mktemp("mlm") / "run"
+    config = apply_overrides(load_config(CONFIGS / "encoder_mlm.yaml"),
+                             [*SMALL_ENCODER, "data.train=synthetic?size=3000", "trainer.epochs=1",
+                              "trainer.warmup_steps=5", "trainer.batch_size=32"])
+    result = train(config, run)
+    return run, result
+
+
+def finetune_config(run, *overrides):
+    return apply_overrides(load_config(CONFIGS / "encoder_sst2_finetune.yaml"),
+                           [*FINETUNE, f"init.from_run={run}", *overrides])
+
+
+# --- the masked-LM pipeline ---------------------------------------------------------------------
+
+def test_masked_positions_weights_and_labels_line_up():
+    texts = load_text("synthetic?size=500", "train").texts
+    config = TokenizerConfig(vocabulary_size=300, sequence_length=32)
+    pre = TextPreprocessor(learn_vocabulary(texts, config), config)
+    chunks = token_chunks(texts, pre)
+    assert chunks.shape[1] == 32 and (chunks[:, 0] == pre.cls_id).all()
+    masker = mask_generator(MaskedLMConfig(), pre)
+    ds = masked_lm_dataset(chunks, masker, 16, training=False, seed=0, cache=False)
+    inputs, labels, weights = next(ds.as_numpy_iterator())
+    original = chunks[:16]
+    selected_total = 0
+    for row in range(16):
+        positions = inputs["mask_positions"][row][weights[row] == 1]
+        selected_total += len(positions)
+        np.testing.assert_array_equal(labels[row][weights[row] == 1], original[row][positions])  # labels = originals
+        assert (labels[row][weights[row] == 0] == 0).all()  # empty slots: label 0, weight 0
+        untouched = np.setdiff1d(np.arange(32), positions)
+        np.testing.assert_array_equal(inputs["token_ids"][row][untouched], original[row][untouched])
+        assert 0 not in positions  # [CLS] is never masked
+    assert 0.10 < selected_total / (16 * 31) < 0.20  # about 15% of the selectable tokens
+    replaced = inputs["token_ids"] != original
+    assert (inputs["token_ids"][replaced] == pre.mask_id).mean() > 0.7  # mostly [MASK], some random tokens
+
+
+def test_unmasked_slots_carry_no_loss():
+    import keras
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 4, 10)).astype(np.float32)
+    labels = np.array([[3, 1, 0, 0], [2, 0, 0, 0]])
+    weights = np.array([[1, 1, 0, 0], [1, 0, 0, 0]], np.float32)
+    other_labels = labels.copy()
+    other_labels[weights == 0] = 7
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    assert float(loss(labels, logits, sample_weight=weights)) == pytest.approx(
+        float(loss(other_labels, logits, sample_weight=weights)))
+
+
+# --- pretraining ----------------------------------------------------------------------------------
+
+def test_pretraining_run_keeps_encoder_and_vocabulary_and_logs(pretrained):
+    run, result = pretrained
+    assert (run / "encoder.keras").is_file() and (run / "vocabulary.txt").is_file()
+    assert set(result.metrics["validation"]) == {"loss", "masked_accuracy"}
+    accumulator = EventAccumulator(str(run / "logs/train"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    for tag in ("epoch_loss", "epoch_masked_accuracy", "epoch_perplexity", "epoch_tokens_per_second",
+                "epoch_learning_rate"):
+        assert tag in accumulator.Tags()["tensors"], tag
+    header = (run / "history.csv").read_text().splitlines()[0].split(",")
+    assert {"perplexity", "val_perplexity", "tokens_per_second"} <= set(header)
+
+
+# --- fine-tuning ----------------------------------------------------------------------------------
+
+def build_finetune_model(config):
+    task = task_for(config)
+    task.load()
+    task.prepare()
+    model = task.build_model()
+    task.warm_start(model, config.init.from_run)
+    return task, model
+
+
+def test_loading_a_pretrained_run_copies_the_encoder_exactly(pretrained):
+    run, _ = pretrained
+    _, model = build_finetune_model(finetune_config(run))
+    encoder = load_keras_model(run / "encoder.keras")
+    assert len(model.encoder.weights) == len(encoder.weights)
+    for mine, theirs in zip(model.encoder.weights, encoder.weights):
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+
+
+def test_frozen_encoder_does_not_change(pretrained, tmp_path):
+    run, _ = pretrained
+    result = train(finetune_config(run, "trainer.finetune=frozen"), tmp_path / "frozen")
+    encoder = load_keras_model(run / "encoder.keras")
+    for mine, theirs in zip(result.model.encoder.weights, encoder.weights):
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+    assert {w.path.split("/")[-2] for w in result.model.trainable_weights} == {"logits"}
+
+
+def test_lora_trains_only_adapters_and_head_and_merges_exactly(pretrained, tmp_path):
+    run, _ = pretrained
+    result = train(finetune_config(run, "trainer.finetune=lora", "trainer.lora_rank=4"), tmp_path / "lora")
+    model = result.model
+    names = {w.path.split("/")[-1] for w in model.trainable_weights}
+    assert names == {"lora_kernel_a", "lora_kernel_b", "kernel", "bias"}
+    assert all("logits" in w.path for w in model.trainable_weights if w.path.endswith(("/kernel", "/bias")))
+    encoder = load_keras_model(run / "encoder.keras")
+    for mine, theirs in zip(model.encoder.embeddings.weights, encoder.embeddings.weights):
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+    # model.keras holds the merged model: plain Dense layers, the same outputs.
+    plain = load_keras_model(tmp_path / "lora/model.keras")
+    assert not any("lora" in w.path for w in plain.weights)
+    token_ids = np.random.default_rng(0).integers(5, model.encoder.vocabulary_size, (4, 32))
+    np.testing.assert_allclose(np.asarray(plain(token_ids)), np.asarray(model(token_ids)), atol=1e-5)
+
+
+def test_merged_copy_equals_adapted_model_with_nonzero_adapters(pretrained):
+    run, _ = pretrained
+    _, model = build_finetune_model(finetune_config(run))
+    token_ids = np.random.default_rng(1).integers(5, model.encoder.vocabulary_size, (3, 32))
+    before = np.asarray(model(token_ids))
+    enable_lora(model, 4)
+    for w in model.trainable_weights:
+        if w.path.endswith("lora_kernel_b"):
+            w.assign(np.random.default_rng(2).normal(scale=0.2, size=w.shape))
+    adapted = np.asarray(model(token_ids))
+    assert np.abs(adapted - before).max() > 1e-3  # the adapters do something
+    np.testing.assert_allclose(np.asarray(merged_copy(model)(token_ids)), adapted, atol=1e-5)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("data.tokenizer.sequence_length=48", "data.tokenizer.sequence_length=48 (pretrained: 32)"),
+    ("model.encoder.width=64", "model.encoder.width=64 (pretrained: 32)"),
+])
+def test_a_config_that_does_not_match_the_pretrained_run(pretrained, override, message):
+    run, _ = pretrained
+    with pytest.raises(ConfigError, match=r"init.from_run: this config does not match the run in .*" + message.replace(
+            "(", r"\(").replace(")", r"\)")):
+        task_for(finetune_config(run, override)).load()
+
+
+def test_from_run_that_is_not_a_text_run(tmp_path):
+    image_run = tmp_path / "digits"
+    train(apply_overrides(load_config(CONFIGS / "mlp_digits.yaml"),
+                          ["trainer.epochs=1", "logging.verbose=0", "model.mlp.hidden_units=[8]"]), image_run)
+    with pytest.raises(RunDirError, match="has no vocabulary.txt; it is not a text run"):
+        task_for(finetune_config(image_run)).load()
+
+
+def test_gradual_unfreezing_trains_the_top_block_first(pretrained, tmp_path):
+    run, _ = pretrained
+    config = finetune_config(run, "trainer.finetune=gradual", "trainer.unfreeze_every=1", "trainer.epochs=2",
+                             "model.encoder.dropout=0.0")
+    result = train(config, tmp_path / "gradual")
+    encoder = load_keras_model(run / "encoder.keras")
+    # Epoch 1: the head alone; epoch 2: the head and the top (only) block; the embeddings never.
+    for mine, theirs in zip(result.model.encoder.embeddings.weights, encoder.embeddings.weights):
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+    top = result.model.encoder.blocks[-1]
+    original_top = encoder.blocks[-1]
+    assert any(not np.allclose(np.asarray(a), np.asarray(b)) for a, b in zip(top.weights, original_top.weights))

@@ -1,0 +1,52 @@
+"""Masked-language-model pretraining: an encoder, and a head that predicts the masked tokens."""
+
+from __future__ import annotations
+
+import keras
+import keras_hub
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class MaskedLMModel(keras.Model):
+    """`{"token_ids": (B, T), "mask_positions": (B, P)}` -> logits over the vocabulary `(B, P, V)`.
+
+    The head is keras-hub's `MaskedLMHead`: it gathers the encoder's vectors at the masked
+    positions, applies Dense -> GELU -> LayerNorm, and projects to the vocabulary, with the token
+    embedding matrix itself when `tie_weights` (as BERT), or with a matrix of its own.
+
+    Args:
+        encoder: a `TransformerEncoder` (anything with `embeddings.wte`, `vocabulary_size` and `width`).
+        tie_weights: share the output projection with the token embedding.
+    """
+
+    def __init__(self, encoder, tie_weights=True, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(encoder, dict):
+            encoder = keras.saving.deserialize_keras_object(encoder)
+        self.encoder = encoder
+        self.tie_weights = bool(tie_weights)
+
+    def build(self, input_shape):
+        token_shape = input_shape["token_ids"]
+        if not self.encoder.built:
+            self.encoder.build(token_shape)
+        # Made here from the encoder's own embedding, so that the tie survives saving and loading.
+        self.lm_head = keras_hub.layers.MaskedLMHead(
+            vocabulary_size=self.encoder.vocabulary_size,
+            token_embedding=self.encoder.embeddings.wte if self.tie_weights else None,
+            intermediate_activation="gelu",
+            dtype=self.dtype_policy,
+            name="lm_head",
+        )
+        self.lm_head.build((*token_shape, self.encoder.width), input_shape["mask_positions"])
+        self.built = True
+
+    def call(self, inputs, training=False):
+        h = self.encoder(inputs["token_ids"], training=training)  # (B, T, C)
+        logits = self.lm_head(h, mask_positions=inputs["mask_positions"])  # (B, P, V)
+        return keras.ops.cast(logits, "float32")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"encoder": keras.saving.serialize_keras_object(self.encoder), "tie_weights": self.tie_weights})
+        return config

@@ -1,0 +1,168 @@
+"""Masked-language-model pretraining of a Transformer encoder on unlabelled text.
+
+The run folder keeps, beside the usual files, the encoder alone (`encoder.keras`) and the
+vocabulary (`vocabulary.txt`), so that a classifier can start from them (`init.from_run`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tfmodels.data.masked_lm_pipeline import (
+    mask_generator,
+    masked_lm_dataset,
+    token_chunks,
+)
+from tfmodels.data.text import TextSet, load_texts
+from tfmodels.data.tokenizers import (
+    TextPreprocessor,
+    check_tokenizer_config,
+    learn_vocabulary,
+    load_vocabulary,
+    save_vocabulary,
+)
+from tfmodels.errors import ConfigError, DataError, RunDirError
+from tfmodels.models import TransformerEncoder, check_text_model_config
+from tfmodels.models.masked_lm import MaskedLMModel
+from tfmodels.tasks.base import Task
+
+ENCODER_FILE = "encoder.keras"
+SPLIT_SEED = 0
+
+
+class MaskedLanguageModeling(Task):
+    input_name = "token_ids"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.preprocessor: TextPreprocessor | None = None
+        self.chunks: dict[str, np.ndarray] = {}
+
+    def load(self) -> None:
+        data, mlm = self.config.data, self.config.model.masked_lm
+        check_text_model_config(self.config.model)
+        check_tokenizer_config(data.tokenizer)
+        for key in ("mask_rate", "mask_token_rate", "random_token_rate"):
+            if not 0.0 <= getattr(mlm, key) <= 1.0:
+                raise ConfigError(f"model.masked_lm.{key} must be in [0, 1], got {getattr(mlm, key)}")
+        if mlm.mask_rate == 0.0 or mlm.mask_token_rate + mlm.random_token_rate > 1.0:
+            raise ConfigError("model.masked_lm: mask_rate must be above 0, and mask_token_rate + random_token_rate "
+                              "at most 1")
+        train = self._load(data.train, "train")
+        if data.validation:
+            validation = self._load(data.validation, "validation")
+        else:
+            order = np.random.default_rng(SPLIT_SEED).permutation(len(train))
+            n = max(1, int(round(len(train) * data.validation_fraction)))
+            if not 0.0 < data.validation_fraction < 1.0 or n >= len(train):
+                raise DataError(f"data.validation_fraction={data.validation_fraction} of {len(train)} texts leaves "
+                                "no validation or no training text; give data.validation a spec")
+            train, validation = (train.subset(np.sort(order[n:]), train.source),
+                                 train.subset(np.sort(order[:n]), f"{train.source} (carved for validation)"))
+        self.splits = {"train": train, "validation": validation}
+
+    def _load(self, specs, role: str) -> TextSet:
+        try:
+            return load_texts(specs, role, self.config.data.text, labelled=False)  # labels, if any, are ignored
+        except DataError as e:
+            raise DataError(f"data.{role}: {e}") from None
+
+    def prepare(self, run_dir=None) -> None:
+        tokenizer = self.config.data.tokenizer
+        if run_dir is not None and (Path(run_dir) / "vocabulary.txt").is_file():
+            vocabulary = load_vocabulary(run_dir)
+        else:
+            vocabulary = learn_vocabulary(self.splits["train"].texts, tokenizer, seed=self.config.runtime.seed)
+        self.preprocessor = TextPreprocessor(vocabulary, tokenizer)
+        self.chunks = {role: token_chunks(texts.texts, self.preprocessor) for role, texts in self.splits.items()}
+
+    def train_examples(self) -> int:
+        return len(self.chunks["train"])
+
+    def save_assets(self, run_dir) -> None:
+        save_vocabulary(self.preprocessor.vocabulary, run_dir)
+
+    def datasets(self, global_batch: int, seed: int):
+        masker = mask_generator(self.config.model.masked_lm, self.preprocessor)
+        cache = self.config.data.cache
+        train = masked_lm_dataset(self.chunks["train"], masker, global_batch, training=True, seed=seed, cache=cache,
+                                  shuffle_buffer=self.config.data.shuffle_buffer)
+        validation = masked_lm_dataset(self.chunks["validation"], masker, global_batch, training=False, seed=seed,
+                                       cache=cache)
+        return train, {"validation": validation}
+
+    def build_model(self):
+        e = self.config.model.encoder
+        encoder = TransformerEncoder(self.preprocessor.vocabulary_size, self.config.data.tokenizer.sequence_length,
+                                     width=e.width, num_layers=e.num_layers, num_heads=e.num_heads, ffn_dim=e.ffn_dim,
+                                     dropout=e.dropout, activation=e.activation, norm_first=e.norm_first,
+                                     position=e.position, padding_id=self.preprocessor.pad_id, name="encoder")
+        model = MaskedLMModel(encoder, tie_weights=self.config.model.masked_lm.tie_weights, name="masked_lm")
+        length = self.config.data.tokenizer.sequence_length
+        model.build({"token_ids": (None, length),
+                     "mask_positions": (None, mask_generator(self.config.model.masked_lm,
+                                                             self.preprocessor).mask_selection_length)})
+        return model
+
+    def compile_args(self) -> dict:
+        # The labels are the original ids at the masked positions; padding slots have weight 0.
+        return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")]}
+
+    def callbacks(self, global_batch: int) -> list:
+        return [PerplexityAndThroughput(tokens_per_step=global_batch * self.config.data.tokenizer.sequence_length)]
+
+    def finish(self, model, run_dir) -> None:
+        path = Path(run_dir) / ENCODER_FILE
+        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+        model.encoder.save(tmp)
+        os.replace(tmp, path)
+
+    def data_info(self) -> dict:
+        return {
+            "task": "masked_lm",
+            "input": {"name": self.input_name, "shape": [self.config.data.tokenizer.sequence_length], "dtype": "int32"},
+            "token_ids": {"sequence_length": self.config.data.tokenizer.sequence_length,
+                          "vocabulary_size": self.preprocessor.vocabulary_size},
+            "examples": {role: int(len(chunks)) for role, chunks in self.chunks.items()},
+            "texts": {role: len(texts) for role, texts in self.splits.items()},
+            "sources": {role: texts.source for role, texts in self.splits.items()},
+        }
+
+    def evaluation_data(self, run_dir, info, data_spec, split):
+        raise RunDirError(f"'{run_dir}' is a masked-LM pretraining run: its metrics (masked accuracy, perplexity) "
+                          "are in metrics.json; fine-tune a classifier from it with init.from_run to evaluate")
+
+
+class PerplexityAndThroughput(keras.callbacks.Callback):
+    """Adds `perplexity` (exp of the masked-LM loss) and `tokens_per_second` to each epoch's logs.
+
+    It runs before the TensorBoard and CSV callbacks, so both record the values.
+    """
+
+    def __init__(self, tokens_per_step: int):
+        super().__init__()
+        self.tokens_per_step = tokens_per_step
+        self._started = 0.0
+        self._steps = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started, self._steps = time.time(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps = batch + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for prefix in ("", "val_"):
+            if f"{prefix}loss" in logs:
+                logs[f"{prefix}perplexity"] = math.exp(min(float(logs[f"{prefix}loss"]), 50.0))
+        # Wall time of the epoch, validation included: a floor on the training speed.
+        logs["tokens_per_second"] = self._steps * self.tokens_per_step / max(time.time() - self._started, 1e-9)
