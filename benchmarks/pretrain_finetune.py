@@ -55,8 +55,8 @@ def main() -> None:
     parser.add_argument("--small-epochs", type=int, default=10, help="fine-tuning epochs with 1,000 examples")
     args = parser.parse_args()
     os.environ["TFMODELS_SHARED_DATA"] = str(Path(args.shared_data).resolve())
-    corpora = ("[text:${TFMODELS_SHARED_DATA}/text_lm/wikitext-2/wiki.valid.tokens,"
-               "dir:${TFMODELS_SHARED_DATA}/text_cls/imdb/aclImdb_train_val.tar.gz?root=aclImdb/train]")
+    corpora = ('["text:${TFMODELS_SHARED_DATA}/text_lm/wikitext-2/wiki.valid.tokens", '
+               '"dir:${TFMODELS_SHARED_DATA}/text_cls/imdb/aclImdb_train_val.tar.gz?root=aclImdb/train"]')
     rows, lines = [], []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

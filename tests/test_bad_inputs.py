@@ -142,3 +142,27 @@ def test_bad_text_files(workdir, capsys, content, extra, fragments):
     code, err = run(capsys, "train", TEXT, "--run-dir", "run", *QUICK, *args)
     assert_one_line_error(code, err, "data.train", *fragments)
     assert not (workdir / "run").exists()
+
+
+MLM = str(CONFIGS / "encoder_mlm.yaml")
+
+
+def test_bad_pretraining_inputs(workdir, capsys):
+    (workdir / "tiny.txt").write_text("just a few words\n")
+    code, err = run(capsys, "train", MLM, "--run-dir", "run", *QUICK, "--set", "data.train=text:tiny.txt",
+                    "--set", "data.validation=text:tiny.txt")
+    assert_one_line_error(code, err, "the corpus has 14 tokens, fewer than one sequence of 63")
+    code, err = run(capsys, "train", MLM, "--run-dir", "run", *QUICK, "--set", "model.masked_lm.mask_rate=1.5")
+    assert_one_line_error(code, err, "model.masked_lm.mask_rate must be in [0, 1], got 1.5")
+    code, err = run(capsys, "train", DIGITS, "--run-dir", "run", *QUICK, "--set", "trainer.finetune=lora")
+    assert_one_line_error(code, err, "trainer.finetune='lora' is for text classifiers")
+    code, err = run(capsys, "train", str(CONFIGS / "bow_synthetic.yaml"), "--run-dir", "run", *QUICK,
+                    "--set", "data.train=synthetic?size=300", "--set", "trainer.finetune=gradual")
+    assert_one_line_error(code, err, "trainer.finetune=gradual unfreezes encoder blocks")
+    assert not (workdir / "run").exists()
+
+    assert cli.main(["train", MLM, "--run-dir", "mlm", *QUICK, "--set", "data.train=synthetic?size=500",
+                     "--set", "trainer.warmup_steps=0", "--set", "model.encoder.width=32",
+                     "--set", "data.tokenizer.vocabulary_size=200"]) == 0
+    code, err = run(capsys, "evaluate", "mlm")
+    assert_one_line_error(code, err, "'mlm' is a masked-LM pretraining run", "fine-tune a classifier from it")

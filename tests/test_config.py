@@ -128,3 +128,10 @@ def test_bow_synthetic_yaml_is_the_baseline_of_the_demo_text_default():
     assert loaded.model.type == baseline.model.type and loaded.model.head == baseline.model.head
     assert loaded.data == baseline.data and loaded.trainer == baseline.trainer
     assert loaded.model.encoder.width == baseline.model.encoder.width
+
+
+def test_list_of_specs_override_needs_quotes():
+    config = apply_overrides(Config(), ['data.train=["text:${X}/a.txt", "dir:b.tar.gz?root=a/b"]'])
+    assert config.data.train == ["text:${X}/a.txt", "dir:b.tar.gz?root=a/b"]
+    with pytest.raises(ConfigError, match="cannot read the list .*quote each item"):
+        apply_overrides(Config(), ["data.train=[text:${X}/a.txt, dir:b]"])

@@ -375,6 +375,9 @@ def _parse_override_value(raw: str, tp: Any, where: str) -> Any:
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
+        if raw.strip().startswith("["):
+            raise ConfigError(f"config key '{where}': cannot read the list {raw!r}; quote each item, "
+                              f"e.g. {where}='[\"text:a.txt\", \"text:b.txt\"]'") from None
         value = raw
     # A string field takes the text as written (`name=2024` is the string "2024").
     if _accepts_str(tp) and not isinstance(value, str) and value is not None:

@@ -24,10 +24,10 @@ from tfmodels.evaluation import evaluate_run, format_report
 from tfmodels.export import export_run
 from tfmodels.predict import predict
 
-# The miniature pretrain -> fine-tune path: one epoch each on the synthetic reviews.
+# The miniature pretrain -> fine-tune path on the synthetic reviews: one epoch of pretraining, two of fine-tuning.
 PRETRAIN = ["name=mlm_synthetic", "model.type=masked_lm", "data.validation=null", "data.test=null",
             "trainer.epochs=1", "trainer.warmup_steps=20"]
-FINETUNE = ["name=finetune_synthetic", "trainer.epochs=1", "trainer.warmup_steps=20"]
+FINETUNE = ["name=finetune_synthetic", "trainer.epochs=2", "trainer.warmup_steps=20"]
 SENTENCE = "the film is not bad but the ending is dull"
 
 

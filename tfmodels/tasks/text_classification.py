@@ -20,8 +20,8 @@ from tfmodels.data.tokenizers import (
 from tfmodels.errors import ConfigError, DataError, RunDirError
 from tfmodels.models import build_text_model, check_text_model_config
 from tfmodels.models.lora import enable_lora, merged_copy
-from tfmodels.training.callbacks import GradualUnfreezing
 from tfmodels.tasks.base import Task
+from tfmodels.training.callbacks import GradualUnfreezing
 
 SPLIT_SEED = 0  # carved validation sets never change with the run's seed
 ENCODER_FILE = "encoder.keras"  # what a pretraining run keeps of its model
