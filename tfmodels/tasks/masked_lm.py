@@ -19,29 +19,22 @@ from tfmodels.data.masked_lm_pipeline import (
     masked_lm_dataset,
     token_chunks,
 )
-from tfmodels.data.text import TextSet, load_texts
 from tfmodels.data.tokenizers import (
-    TextPreprocessor,
     check_tokenizer_config,
-    learn_vocabulary,
-    load_vocabulary,
-    save_vocabulary,
 )
-from tfmodels.errors import ConfigError, DataError, RunDirError
+from tfmodels.errors import ConfigError, RunDirError
 from tfmodels.models import TransformerEncoder, check_text_model_config
 from tfmodels.models.masked_lm import MaskedLMModel
-from tfmodels.tasks.base import Task
+from tfmodels.tasks.text_task import TextTask
 
 ENCODER_FILE = "encoder.keras"
-SPLIT_SEED = 0
 
 
-class MaskedLanguageModeling(Task):
+class MaskedLanguageModeling(TextTask):
     input_name = "token_ids"
 
     def __init__(self, config):
         super().__init__(config)
-        self.preprocessor: TextPreprocessor | None = None
         self.chunks: dict[str, np.ndarray] = {}
 
     def load(self) -> None:
@@ -54,39 +47,15 @@ class MaskedLanguageModeling(Task):
         if mlm.mask_rate == 0.0 or mlm.mask_token_rate + mlm.random_token_rate > 1.0:
             raise ConfigError("model.masked_lm: mask_rate must be above 0, and mask_token_rate + random_token_rate "
                               "at most 1")
-        train = self._load(data.train, "train")
-        if data.validation:
-            validation = self._load(data.validation, "validation")
-        else:
-            order = np.random.default_rng(SPLIT_SEED).permutation(len(train))
-            n = max(1, int(round(len(train) * data.validation_fraction)))
-            if not 0.0 < data.validation_fraction < 1.0 or n >= len(train):
-                raise DataError(f"data.validation_fraction={data.validation_fraction} of {len(train)} texts leaves "
-                                "no validation or no training text; give data.validation a spec")
-            train, validation = (train.subset(np.sort(order[n:]), train.source),
-                                 train.subset(np.sort(order[:n]), f"{train.source} (carved for validation)"))
+        train, validation = self._train_and_validation(labelled=False)  # labels, if any, are ignored
         self.splits = {"train": train, "validation": validation}
 
-    def _load(self, specs, role: str) -> TextSet:
-        try:
-            return load_texts(specs, role, self.config.data.text, labelled=False)  # labels, if any, are ignored
-        except DataError as e:
-            raise DataError(f"data.{role}: {e}") from None
-
     def prepare(self, run_dir=None) -> None:
-        tokenizer = self.config.data.tokenizer
-        if run_dir is not None and (Path(run_dir) / "vocabulary.txt").is_file():
-            vocabulary = load_vocabulary(run_dir)
-        else:
-            vocabulary = learn_vocabulary(self.splits["train"].texts, tokenizer, seed=self.config.runtime.seed)
-        self.preprocessor = TextPreprocessor(vocabulary, tokenizer)
+        super().prepare(run_dir)  # the vocabulary
         self.chunks = {role: token_chunks(texts.texts, self.preprocessor) for role, texts in self.splits.items()}
 
     def train_examples(self) -> int:
         return len(self.chunks["train"])
-
-    def save_assets(self, run_dir) -> None:
-        save_vocabulary(self.preprocessor.vocabulary, run_dir)
 
     def datasets(self, global_batch: int, seed: int):
         masker = mask_generator(self.config.model.masked_lm, self.preprocessor)

@@ -7,46 +7,31 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfmodels.config import Config
-from tfmodels.data.text import TextSet, load_text, load_texts
+from tfmodels.data.text import TextSet, load_text
 from tfmodels.data.text_pipeline import text_dataset, token_ids
 from tfmodels.data.tokenizers import (
     TextPreprocessor,
     check_tokenizer_config,
-    learn_vocabulary,
     load_vocabulary,
-    save_vocabulary,
 )
 from tfmodels.errors import ConfigError, DataError, RunDirError
 from tfmodels.models import build_text_model, check_text_model_config
 from tfmodels.models.lora import enable_lora, merged_copy
-from tfmodels.tasks.base import Task
+from tfmodels.tasks.text_task import TextTask
 from tfmodels.training.callbacks import GradualUnfreezing
 
-SPLIT_SEED = 0  # carved validation sets never change with the run's seed
 ENCODER_FILE = "encoder.keras"  # what a pretraining run keeps of its model
 
 
-class TextClassification(Task):
+class TextClassification(TextTask):
     input_name = "text"
-
-    def __init__(self, config: Config):
-        super().__init__(config)
-        self.preprocessor: TextPreprocessor | None = None
 
     def load(self) -> None:
         """Loads and checks train/validation/test; sets `splits` and `num_classes`."""
         data = self.config.data
         check_text_model_config(self.config.model)
         check_tokenizer_config(data.tokenizer)
-        train = self._load(data.train, "train")
-        if data.validation:
-            validation = self._load(data.validation, "validation")
-        else:
-            if not 0.0 < data.validation_fraction < 1.0:
-                raise DataError(f"data.validation_fraction must be between 0 and 1 (exclusive), got "
-                                f"{data.validation_fraction}; or give data.validation a spec")
-            train, validation = carve(train, data.validation_fraction)
+        train, validation = self._train_and_validation(labelled=True)
         self.splits = {"train": train, "validation": validation}
         if data.test:
             self.splits["test"] = self._load(data.test, "test")
@@ -57,26 +42,6 @@ class TextClassification(Task):
             raise DataError(f"data.train ('{train.source}') has labels of only one class; a classifier needs two or more")
         for role, texts in self.splits.items():
             check_text_labels(texts, self.num_classes, f"data.{role}")
-
-    def _load(self, spec, role: str) -> TextSet:
-        try:
-            return load_texts(spec, role, self.config.data.text)
-        except DataError as e:
-            raise DataError(f"data.{role}: {e}") from None
-
-    def prepare(self, run_dir=None) -> None:
-        """Learns the vocabulary from the training text, or reads it from the run folder when resuming."""
-        tokenizer = self.config.data.tokenizer
-        if run_dir is not None and (Path(run_dir) / "vocabulary.txt").is_file():
-            vocabulary = load_vocabulary(run_dir)
-        elif self.config.init.from_run:
-            vocabulary = load_vocabulary(self.config.init.from_run)  # the pretrained vocabulary, never a new one
-        else:
-            vocabulary = learn_vocabulary(self.splits["train"].texts, tokenizer, seed=self.config.runtime.seed)
-        self.preprocessor = TextPreprocessor(vocabulary, tokenizer)
-
-    def save_assets(self, run_dir) -> None:
-        save_vocabulary(self.preprocessor.vocabulary, run_dir)
 
     def datasets(self, global_batch: int, seed: int):
         data = self.config.data
@@ -181,17 +146,6 @@ def check_pretrained_compatible(config, run_dir) -> None:
     if differences:
         raise ConfigError(f"init.from_run: this config does not match the run in '{run_dir}': "
                           f"{'; '.join(differences)}; set the same values to start from it")
-
-
-def carve(texts: TextSet, fraction: float) -> tuple[TextSet, TextSet]:
-    """Splits a seeded `fraction` off `texts`: returns (rest, carved)."""
-    n_carved = int(round(len(texts) * fraction))
-    if n_carved < 1 or n_carved >= len(texts):
-        raise DataError(f"carving {fraction} of the {len(texts)} examples of '{texts.source}' leaves one side "
-                        "empty; use more data or change data.validation_fraction")
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(texts))
-    return (texts.subset(np.sort(order[n_carved:]), texts.source),
-            texts.subset(np.sort(order[:n_carved]), f"{texts.source} (carved {fraction:.0%} for validation)"))
 
 
 def check_text_labels(texts: TextSet, num_classes: int, where: str) -> None:
