@@ -147,6 +147,23 @@ def test_lora_trains_only_adapters_and_head_and_merges_exactly(pretrained, tmp_p
     np.testing.assert_allclose(np.asarray(plain(token_ids)), np.asarray(model(token_ids)), atol=1e-5)
 
 
+def test_lora_changes_only_adapters_and_head(pretrained):
+    import keras
+
+    run, _ = pretrained
+    config = finetune_config(run, "trainer.finetune=lora", "trainer.lora_rank=4")
+    task, model = build_finetune_model(config)
+    task.configure_training(model)
+    before = {w.path: np.array(w) for w in model.weights}
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), **task.compile_args())
+    train_ds, _ = task.datasets(32, seed=0)
+    model.fit(train_ds.take(5), epochs=1, verbose=0)
+    changed = {w.path for w in model.weights if not np.array_equal(np.array(w), before[w.path])}
+    assert changed, "training changed nothing"
+    assert all("lora_kernel" in path or "/logits/" in path for path in changed), sorted(changed)
+    assert any("lora_kernel_b" in path for path in changed) and any("/logits/" in path for path in changed)
+
+
 def test_merged_copy_equals_adapted_model_with_nonzero_adapters(pretrained):
     run, _ = pretrained
     _, model = build_finetune_model(finetune_config(run))
