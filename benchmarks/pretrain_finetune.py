@@ -53,6 +53,10 @@ def main() -> None:
     parser.add_argument("--shared-data", default=os.environ.get("TFMODELS_SHARED_DATA", str(REPO.parent / "shared/data")))
     parser.add_argument("--pretrain-epochs", type=int, default=3)
     parser.add_argument("--small-epochs", type=int, default=10, help="fine-tuning epochs with 1,000 examples")
+    parser.add_argument("--pretrain-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override of configs/encoder_mlm.yaml for pretraining (repeatable)")
+    parser.add_argument("--lora-learning-rate", type=float, default=2e-3,
+                        help="LoRA trains only small adapters from zero and usually wants a higher rate than full")
     parser.add_argument("--work", help="keep the run folders here (default: a temporary folder)")
     args = parser.parse_args()
     os.environ["TFMODELS_SHARED_DATA"] = str(Path(args.shared_data).resolve())
@@ -61,7 +65,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)
         started = time.time()
-        pretrain = train_and_evaluate_pretraining(corpora, args.pretrain_epochs, work / "mlm")
+        pretrain = train_and_evaluate_pretraining(corpora, args.pretrain_epochs, work / "mlm", args.pretrain_set)
         print(f"pretraining: {pretrain}", flush=True)
         rows, runs = [], {}
         for label, sample, epochs in (("all 67,349", None, None), ("1,000", 1000, args.small_epochs)):
@@ -80,10 +84,11 @@ def main() -> None:
         full_dir = runs[("all 67,349", "pretrained, full fine-tuning")]
         lora_dir = work / "lora"
         lora_result = train_and_evaluate("encoder_sst2_finetune.yaml", [f"init.from_run={work / 'mlm'}",
-                                                                        "trainer.finetune=lora", "trainer.lora_rank=8"],
+                                                                        "trainer.finetune=lora", "trainer.lora_rank=8",
+                                                                        f"trainer.learning_rate={args.lora_learning_rate}"],
                                          lora_dir)
         print("LoRA", f"{lora_result['accuracy']:.4f}", flush=True)
-        lora = {"full": (rows[0][2], full_dir), "LoRA rank 8": (lora_result, lora_dir)}
+        lora = {"full": (rows[0][2], full_dir), f"LoRA rank 8, learning rate {args.lora_learning_rate:g}": (lora_result, lora_dir)}
         write(pretrain, args.pretrain_epochs, rows, lora, time.time() - started)
 
 
@@ -92,7 +97,8 @@ def write(pretrain: dict, epochs: int, rows: list, lora: dict, seconds: float) -
     lines = [
         "## Pretraining, then fine-tuning (`benchmarks/pretrain_finetune.py`)",
         "",
-        f"Masked-LM pretraining of `configs/encoder_mlm.yaml` ({epochs} epochs) on WikiText-2 "
+        f"Masked-LM pretraining of `configs/encoder_mlm.yaml` ({epochs} epochs"
+        + "".join(f", `{o}`" for o in pretrain["overrides"]) + ") on WikiText-2 "
         "validation + the IMDB training reviews' text: "
         f"{pretrain['sequences']:,} sequences of {pretrain['length']} tokens, validation masked accuracy "
         f"**{pretrain['masked_accuracy']:.3f}**, perplexity **{pretrain['perplexity']:.1f}**, "
@@ -118,19 +124,20 @@ def write(pretrain: dict, epochs: int, rows: list, lora: dict, seconds: float) -
     print("\n".join(lines), flush=True)
 
 
-def train_and_evaluate_pretraining(corpora: str, epochs: int, run_dir: Path) -> dict:
+def train_and_evaluate_pretraining(corpora: str, epochs: int, run_dir: Path, overrides: list[str]) -> dict:
     from tfmodels.config import apply_overrides, load_config
     from tfmodels.training.trainer import train
 
     config = apply_overrides(load_config(REPO / "configs" / "encoder_mlm.yaml"),
-                             [f"data.train={corpora}", f"trainer.epochs={epochs}", "logging.verbose=2"])
+                             [f"data.train={corpora}", f"trainer.epochs={epochs}", "logging.verbose=2",
+                              *overrides])
     started = time.time()
     result = train(config, run_dir)
     info = read_json(run_dir / "data.json")
     history = (run_dir / "history.csv").read_text().splitlines()
     header, last = history[0].split(","), history[-1].split(",")
     row = dict(zip(header, last))
-    return {"seconds": time.time() - started, "sequences": info["examples"]["train"],
+    return {"seconds": time.time() - started, "overrides": overrides, "sequences": info["examples"]["train"],
             "length": config.data.tokenizer.sequence_length,
             "masked_accuracy": result.metrics["validation"]["masked_accuracy"],
             "perplexity": float(row["val_perplexity"]), "tokens_per_second": float(row["tokens_per_second"])}

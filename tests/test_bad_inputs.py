@@ -29,9 +29,14 @@ def assert_one_line_error(code, err, *fragments):
     (["model.num_classes=5"], ["data.train ('digits'): label", "is outside 0..4"]),
     (["trainer.batch_size=5000"], ["has 1257 examples, fewer than one batch of 5000"]),
     (["trainer.epochs=0"], ["trainer.epochs must be at least 1, got 0"]),
-    (["runtime.strategy=multi_worker"], ["runtime.strategy='multi_worker' is not available"]),
+    (["runtime.strategy=multi_worker"], ["runtime.strategy=multi_worker needs the cluster in the TF_CONFIG",
+                                         "tfmodels launch --workers 2"]),
+    (["runtime.num_cpu_devices=-1"], ["runtime.num_cpu_devices must be 0 (leave the CPU as it is) or more, got -1"]),
+    # The test process's TensorFlow started long ago with one CPU device.
+    (["runtime.num_cpu_devices=3"], ["runtime.num_cpu_devices=3, but TensorFlow in this process has already started"]),
 ])
-def test_bad_config_values(workdir, capsys, overrides, fragments):
+def test_bad_config_values(workdir, capsys, monkeypatch, overrides, fragments):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
     args = [a for kv in overrides for a in ("--set", kv)]
     code, err = run(capsys, "train", DIGITS, "--run-dir", "run", *QUICK, *args)
     assert_one_line_error(code, err, *fragments)

@@ -54,3 +54,21 @@ def test_augmentation_needs_2d_images():
 def test_training_set_smaller_than_a_batch():
     with pytest.raises(DataError, match="has 10 examples, fewer than one batch of 64; lower trainer.batch_size"):
         image_dataset(small_set(10), 64, training=True, seed=0)
+
+
+def test_each_epoch_is_a_permutation_of_its_own_and_a_resume_continues_it():
+    """Epoch e's order depends on (seed, e) alone: a stream started at epoch 2 equals epochs 2.. of the full one."""
+    from tfmodels.data.order import epoch_order, training_batches
+
+    n, batch = 10, 4
+    full = [y for (y,) in training_batches((np.arange(n),), batch, seed=5, epochs=4).as_numpy_iterator()]
+    assert len(full) == 4 * (n // batch) and all(len(y) == batch for y in full)
+    epochs = [np.concatenate(full[i:i + 2]) for i in range(0, 8, 2)]
+    for e, seen in enumerate(epochs):
+        assert len(set(seen)) == 2 * batch  # no example twice in an epoch
+        np.testing.assert_array_equal(seen, epoch_order(n, 5, e)[:2 * batch])
+    assert not np.array_equal(epochs[0], epochs[1])  # a new order every epoch
+    resumed = [y for (y,) in training_batches((np.arange(n),), batch, seed=5, epochs=4, first_epoch=2).as_numpy_iterator()]
+    np.testing.assert_array_equal(np.concatenate(resumed), np.concatenate(full[4:]))
+    other_seed = [y for (y,) in training_batches((np.arange(n),), batch, seed=6, epochs=1).as_numpy_iterator()]
+    assert not np.array_equal(np.concatenate(other_seed), epochs[0])

@@ -60,6 +60,17 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_launch(args) -> int:
+    from tfmodels.config import apply_overrides, load_config
+    from tfmodels.launch import launch, train_command
+
+    apply_overrides(load_config(args.config), args.set)  # a bad config fails here, not in N workers
+    ports = None if args.base_port is None else list(range(args.base_port, args.base_port + args.workers))
+    launch(train_command(args.config, args.set, args.run_dir), args.workers, ports=ports, timeout=args.timeout)
+    print(f"all {args.workers} workers finished")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from tfmodels.demo import run_demo
 
@@ -115,6 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "(.png, .jpg); text: the text itself, a file of one text a line, or a labelled text data spec")
     p.add_argument("--max-rows", type=int, default=0, metavar="N", help="print at most N examples (default 0: all)")
     p.set_defaults(func=_cmd_predict)
+
+    p = commands.add_parser("launch", help="train a config on N local worker processes (MultiWorkerMirroredStrategy)",
+                            description="Starts N `tfmodels train` workers on free loopback ports with TF_CONFIG set; "
+                                        "worker 0 (the chief) writes the run folder. A worker that fails stops all.")
+    p.add_argument("config", metavar="CONFIG", help="YAML config file")
+    p.add_argument("--workers", type=int, default=2, metavar="N", help="number of worker processes (default 2)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
+    p.add_argument("--run-dir", metavar="DIR", help="the chief's run folder (default: runs/<config name>)")
+    p.add_argument("--base-port", type=int, metavar="PORT", help="use ports PORT..PORT+N-1 (default: free ones)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop every worker after this long (default: none)")
+    p.set_defaults(func=_cmd_launch)
 
     p = commands.add_parser("demo", help="the main job: train, evaluate and export the built-in defaults (no network)",
                             description="Train the MLP on scikit-learn's bundled digits and a Transformer (beside its "

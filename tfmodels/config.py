@@ -144,8 +144,7 @@ class DataConfig:
     text: TextTableOptions = field(default_factory=TextTableOptions)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    cache: bool = True
-    shuffle_buffer: int = 10_000
+    cache: bool = True  # evaluation sets; training sets are held in memory and drawn in a seeded order
 
 
 @dataclass
@@ -174,7 +173,14 @@ class TrainerConfig:
 @dataclass
 class RuntimeConfig:
     seed: int = 1234
+    # auto: a TPU when one is configured or attached, else mirrored over several GPUs, else default.
+    # multi_worker reads the cluster from TF_CONFIG (`tfmodels launch` sets it for local workers).
     strategy: Literal["auto", "default", "one_device", "mirrored", "multi_worker", "tpu"] = "auto"
+    # Split the CPU into N logical devices before TensorFlow starts (0: leave it), so that
+    # `mirrored` has N replicas on a machine without GPUs.
+    num_cpu_devices: int = 0
+    # Seconds to wait for a configured TPU (or the multi-worker cluster's first contact) to answer.
+    connect_timeout: float = 120.0
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism()
 

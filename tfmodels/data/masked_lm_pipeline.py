@@ -2,7 +2,7 @@
 
 The corpus is tokenized once (`token_chunks`): every text's WordPiece ids followed by [SEP], all
 concatenated and cut into chunks of `sequence_length - 1`, each behind a [CLS]. Masking is done in
-the tf.data pipeline by keras-hub's `MaskedLMMaskGenerator`, after the cache, so that every epoch
+the tf.data pipeline by keras-hub's `MaskedLMMaskGenerator`, batch by batch, so that every epoch
 masks different positions (dynamic masking, as RoBERTa).
 """
 
@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmodels.config import MaskedLMConfig
+from tfmodels.data.order import training_batches
 from tfmodels.data.tokenizers import SEP, TextPreprocessor
 from tfmodels.errors import DataError
 
@@ -56,21 +57,30 @@ def max_predictions(config: MaskedLMConfig, sequence_length: int) -> int:
 
 
 def masked_lm_dataset(chunks: np.ndarray, masker, global_batch_size: int, training: bool, seed: int,
-                      cache: bool = True, shuffle_buffer: int = 10_000) -> tf.data.Dataset:
-    """Batches of ({"token_ids", "mask_positions"}, mask_ids, mask_weights): inputs, labels, sample weights."""
+                      cache: bool = True, epochs: int = 1, first_epoch: int = 0) -> tf.data.Dataset:
+    """Batches of ({"token_ids", "mask_positions"}, mask_ids, mask_weights): inputs, labels, sample weights.
+
+    Training: full batches for epochs first_epoch .. epochs - 1 in one stream, each epoch in an
+    order drawn from (seed, epoch) (`tfmodels.data.order`). Evaluation: every sequence once.
+    """
     if training and len(chunks) < global_batch_size:
         raise DataError(f"the pretraining corpus gives {len(chunks)} sequences, fewer than one batch of "
                         f"{global_batch_size}; lower trainer.batch_size or add text")
-    ds = tf.data.Dataset.from_tensor_slices(chunks)
-    if cache:
-        ds = ds.cache()
     if training:
-        ds = ds.shuffle(min(shuffle_buffer, len(chunks)), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(global_batch_size, drop_remainder=training)
+        ds = training_batches((chunks,), global_batch_size, seed, epochs, first_epoch).map(lambda c: c)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(chunks)
+        if cache:
+            ds = ds.cache()
+        ds = ds.batch(global_batch_size)
 
-    def mask(token_ids):
+    def mask(token_ids):  # (B, T)
         masked = masker(token_ids)  # token_ids with 80/10/10 replacements, positions, original ids, weights
-        inputs = {"token_ids": masked["token_ids"], "mask_positions": masked["mask_positions"]}
-        return inputs, masked["mask_ids"], masked["mask_weights"]
+        # The masker pads to max_selections but forgets the batch size; a TPU needs it: (B, P) everywhere.
+        predictions = (token_ids.shape[0], masker.mask_selection_length)
+        positions, ids, weights = (tf.ensure_shape(masked[k], predictions)
+                                   for k in ("mask_positions", "mask_ids", "mask_weights"))
+        inputs = {"token_ids": masked["token_ids"], "mask_positions": positions}
+        return inputs, ids, weights
 
     return ds.map(mask, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

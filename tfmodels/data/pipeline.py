@@ -1,4 +1,4 @@
-"""tf.data pipelines over an `ImageSet`: scale, cache, shuffle, batch, augment, prefetch."""
+"""tf.data pipelines over an `ImageSet`: order, batch, scale, augment, prefetch."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from tfmodels.config import AugmentConfig
 from tfmodels.data.images import ImageSet
+from tfmodels.data.order import training_batches
 from tfmodels.errors import DataError
 
 
@@ -15,27 +16,33 @@ def image_dataset(
     training: bool,
     seed: int,
     cache: bool = True,
-    shuffle_buffer: int = 10_000,
     augment: AugmentConfig | None = None,
+    epochs: int = 1,
+    first_epoch: int = 0,
 ) -> tf.data.Dataset:
-    """Batches of (pixels in [0, 1], label). Training batches are shuffled, full, and augmented."""
+    """Batches of (pixels in [0, 1], label).
+
+    Training: full batches for epochs first_epoch .. epochs - 1 in one stream, each epoch in an
+    order drawn from (seed, epoch) (`tfmodels.data.order`), augmented when asked. Evaluation:
+    every example once, in order.
+    """
     if training and len(images) < global_batch_size:
         raise DataError(
             f"the training set ('{images.source}') has {len(images)} examples, fewer than one batch of "
             f"{global_batch_size}; lower trainer.batch_size"
         )
     value_max = images.value_max
+    if training:
+        ds = training_batches((images.pixels, images.labels), global_batch_size, seed, epochs, first_epoch)
+        ds = ds.map(lambda x, y: (x / value_max, y), num_parallel_calls=tf.data.AUTOTUNE)  # raw -> [0, 1]
+        if augment is not None and augment.enabled:
+            ds = ds.map(_augmenter(augment, images.image_shape, seed), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
     ds = tf.data.Dataset.from_tensor_slices((images.pixels, images.labels))
     ds = ds.map(lambda x, y: (x / value_max, y), num_parallel_calls=tf.data.AUTOTUNE)  # raw -> [0, 1]
     if cache:
         ds = ds.cache()
-    if training:
-        ds = ds.shuffle(min(shuffle_buffer, len(images)), seed=seed, reshuffle_each_iteration=True)
-    # Full training batches keep shapes static (TPUs need them); evaluation sees every example.
-    ds = ds.batch(global_batch_size, drop_remainder=training)
-    if training and augment is not None and augment.enabled:
-        ds = ds.map(_augmenter(augment, images.image_shape, seed), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.batch(global_batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def _augmenter(augment: AugmentConfig, image_shape: tuple[int, ...], seed: int):

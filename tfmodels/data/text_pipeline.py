@@ -1,10 +1,11 @@
-"""tf.data pipelines over a `TextSet`: tokenize (in parallel, in the pipeline), cache, shuffle, batch, prefetch."""
+"""tf.data pipelines over a `TextSet`: tokenize (in the pipeline, in batches), order, batch, prefetch."""
 
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
 
+from tfmodels.data.order import training_batches
 from tfmodels.data.text import TextSet
 from tfmodels.data.tokenizers import TextPreprocessor
 from tfmodels.errors import DataError
@@ -13,22 +14,28 @@ TOKENIZE_BATCH = 512  # strings tokenized per call: keras-hub's tokenizer is muc
 
 
 def text_dataset(texts: TextSet, preprocessor: TextPreprocessor, global_batch_size: int, training: bool, seed: int,
-                 cache: bool = True, shuffle_buffer: int = 10_000) -> tf.data.Dataset:
-    """Batches of (token ids `(B, sequence_length)` int32, label). Training batches are shuffled and full."""
+                 cache: bool = True, epochs: int = 1, first_epoch: int = 0) -> tf.data.Dataset:
+    """Batches of (token ids `(B, sequence_length)` int32, label).
+
+    Training: every text tokenized once up front (in tf.data, in batches), then full batches for
+    epochs first_epoch .. epochs - 1 in one stream, each epoch in an order drawn from (seed, epoch)
+    (`tfmodels.data.order`). Evaluation: tokenized as it streams, every example once, in order.
+    """
     if training and len(texts) < global_batch_size:
         raise DataError(f"the training set ('{texts.source}') has {len(texts)} examples, fewer than one batch of "
                         f"{global_batch_size}; lower trainer.batch_size")
     labels = texts.labels if texts.labels is not None else np.zeros(len(texts), np.int32)
+    if training:
+        ids = token_ids(texts.texts, preprocessor)  # (N, T)
+        ds = training_batches((ids, labels), global_batch_size, seed, epochs, first_epoch)
+        return ds.prefetch(tf.data.AUTOTUNE)
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(texts.texts, tf.string), labels))
     ds = ds.batch(TOKENIZE_BATCH)
     ds = ds.map(lambda t, y: (preprocessor(t), y), num_parallel_calls=tf.data.AUTOTUNE)  # (b,) -> (b, T)
     ds = ds.unbatch().apply(tf.data.experimental.assert_cardinality(len(texts)))  # unbatch forgets the count
     if cache:
         ds = ds.cache()
-    if training:
-        ds = ds.shuffle(min(shuffle_buffer, len(texts)), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(global_batch_size, drop_remainder=training)  # full training batches: static shapes
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.batch(global_batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def token_ids(texts: list[str], preprocessor: TextPreprocessor) -> np.ndarray:

@@ -30,6 +30,10 @@ class Task:
     def save_assets(self, run_dir) -> None:
         """Write what the run folder needs beside the model (e.g. a vocabulary)."""
 
+    def datasets(self, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):  # pragma: no cover
+        """(training batches for epochs first_epoch .. epochs - 1 in one stream, {role: evaluation batches})."""
+        raise NotImplementedError
+
     def train_examples(self) -> int:
         return len(self.splits["train"])
 

@@ -20,10 +20,10 @@ class ImageClassification(Task):
         self.splits = load_splits(self.config.data)
         self.num_classes = infer_num_classes(self.splits, self.config.model.num_classes)
 
-    def datasets(self, global_batch: int, seed: int):
+    def datasets(self, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
         data = self.config.data
-        train = image_dataset(self.splits["train"], global_batch, training=True, seed=seed, cache=data.cache,
-                              shuffle_buffer=data.shuffle_buffer, augment=data.augment)
+        train = image_dataset(self.splits["train"], global_batch, training=True, seed=seed, augment=data.augment,
+                              epochs=epochs, first_epoch=first_epoch)
         evaluation = {role: image_dataset(images, global_batch, training=False, seed=seed, cache=data.cache)
                       for role, images in self.splits.items() if role != "train"}
         return train, evaluation

@@ -57,11 +57,11 @@ class MaskedLanguageModeling(TextTask):
     def train_examples(self) -> int:
         return len(self.chunks["train"])
 
-    def datasets(self, global_batch: int, seed: int):
+    def datasets(self, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
         masker = mask_generator(self.config.model.masked_lm, self.preprocessor)
         cache = self.config.data.cache
-        train = masked_lm_dataset(self.chunks["train"], masker, global_batch, training=True, seed=seed, cache=cache,
-                                  shuffle_buffer=self.config.data.shuffle_buffer)
+        train = masked_lm_dataset(self.chunks["train"], masker, global_batch, training=True, seed=seed,
+                                  epochs=epochs, first_epoch=first_epoch)
         validation = masked_lm_dataset(self.chunks["validation"], masker, global_batch, training=False, seed=seed,
                                        cache=cache)
         return train, {"validation": validation}

@@ -43,10 +43,10 @@ class TextClassification(TextTask):
         for role, texts in self.splits.items():
             check_text_labels(texts, self.num_classes, f"data.{role}")
 
-    def datasets(self, global_batch: int, seed: int):
+    def datasets(self, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
         data = self.config.data
         train = text_dataset(self.splits["train"], self.preprocessor, global_batch, training=True, seed=seed,
-                             cache=data.cache, shuffle_buffer=data.shuffle_buffer)
+                             epochs=epochs, first_epoch=first_epoch)
         evaluation = {role: text_dataset(texts, self.preprocessor, global_batch, training=False, seed=seed,
                                          cache=data.cache)
                       for role, texts in self.splits.items() if role != "train"}

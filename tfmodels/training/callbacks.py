@@ -70,13 +70,18 @@ class GradualUnfreezing(keras.callbacks.Callback):
         self.model.make_train_function(force=True)
 
 
+def backup_epoch(paths: RunPaths) -> int:
+    """The epoch BackupAndRestore resumes at (0 when there is no backup yet); reads only."""
+    return int(read_json(paths.backup / "training_metadata.json").get("epoch", 0))
+
+
 def resume_state(paths: RunPaths, monitor: str) -> tuple[int, float | None]:
     """For a resumed run: the epoch BackupAndRestore resumes at, and the best `monitor` value so far.
 
     Rows of history.csv from epochs that will be trained again are dropped, so the history has
     one row an epoch whatever crashed when.
     """
-    epoch = int(read_json(paths.backup / "training_metadata.json").get("epoch", 0))
+    epoch = backup_epoch(paths)
     if not paths.history.is_file():
         return epoch, None
     with open(paths.history, newline="", encoding="utf-8") as f:

@@ -3,11 +3,18 @@
 Nothing here knows a particular model or kind of data: the task (`tfmodels.tasks.task_for`)
 loads and preprocesses the data and builds the model. Every check of the config and the data
 happens before the run folder is made, so a bad input leaves nothing behind.
+
+Under `MultiWorkerMirroredStrategy` the loop of `tfmodels.training.loop` replaces `model.fit`
+(which fails there in Keras 3.15), with the same callbacks. Only the chief writes the run folder;
+every other worker trains in a temporary folder (a copy of the chief's when resuming, so that all
+resume from the same epoch) that is deleted at the end.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +28,11 @@ from tfmodels.errors import ConfigError, TrainingDivergedError
 from tfmodels.tasks import task_for
 from tfmodels.training.callbacks import (
     NonFiniteLossGuard,
+    backup_epoch,
     resume_state,
     standard_callbacks,
 )
+from tfmodels.training.loop import evaluate_with_strategy_run, fit_with_strategy_run
 from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
 from tfmodels.training.run_dir import (
     FINISHED,
@@ -34,7 +43,15 @@ from tfmodels.training.run_dir import (
     prepare_run_dir,
     require_finished,
 )
-from tfmodels.training.strategy import resolve_strategy
+from tfmodels.training.strategy import (
+    configure_devices,
+    describe_devices,
+    is_chief,
+    is_multi_worker,
+    resolve_strategy,
+    strategy_name,
+    worker_label,
+)
 
 
 @dataclass
@@ -48,22 +65,36 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
     """Trains `config` in `run_dir` (default `runs/<config.name>`); resumes an unfinished run there."""
     started = time.time()
     _check_trainer(config)
+    # Devices and the strategy come before any other TensorFlow work: logical devices can only be
+    # set before TensorFlow starts, and a multi-worker strategy must exist before the first op.
+    configure_devices(config.runtime.num_cpu_devices)
+    strategy = resolve_strategy(config.runtime.strategy, config.runtime.connect_timeout)
+    multi_worker, chief = is_multi_worker(strategy), is_chief(strategy)
     task = task_for(config)
     task.load()
     if config.init.from_run:
         require_finished(RunPaths(Path(config.init.from_run)))
     run_dir = Path(run_dir or default_run_dir(config))
     resuming = check_run_dir(run_dir, config)  # fail before any work; prepare_run_dir below creates it
+    if not chief:  # it resumes when the chief's folder holds a backup from an earlier launch
+        resuming = resuming and RunPaths(run_dir).backup.is_dir()
+        run_dir = _worker_run_dir(run_dir, resuming, worker_label(strategy))
     task.prepare(run_dir if resuming else None)
     keras.utils.set_random_seed(config.runtime.seed)
     if config.runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_dtype_policy(config.runtime.precision)
-    strategy = resolve_strategy(config.runtime.strategy)
     replicas = strategy.num_replicas_in_sync
     global_batch = config.trainer.batch_size * replicas
+    learning_rate = scaled_learning_rate(config.trainer, replicas)
+    log(f"devices: {describe_devices()}; strategy: {strategy_name(strategy)} ({worker_label(strategy)}), "
+        f"{replicas} replica(s); global batch {global_batch} = {config.trainer.batch_size} per replica x {replicas}; "
+        f"learning rate {learning_rate:g} (trainer.lr_scaling: {config.trainer.lr_scaling}); "
+        f"precision {config.runtime.precision}")
 
-    train_ds, eval_ds = task.datasets(global_batch, config.runtime.seed)
+    # A resumed run's data continue at the epoch its backup resumes at, in that epoch's order.
+    first_epoch = backup_epoch(RunPaths(run_dir)) if resuming else 0
+    train_ds, eval_ds = task.datasets(global_batch, config.runtime.seed, config.trainer.epochs, first_epoch)
     steps_per_epoch = task.train_examples() // global_batch
 
     with strategy.scope():
@@ -82,22 +113,32 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
     task.save_assets(paths.root)
     atomic_write_json(paths.data_info, {
         **task.data_info(),
+        "strategy": strategy_name(strategy),
         "replicas": replicas,
         "global_batch_size": global_batch,
-        "learning_rate": scaled_learning_rate(config.trainer, replicas),
+        "lr_scaling": config.trainer.lr_scaling,
+        "learning_rate": learning_rate,
     })
 
     _, best_so_far = resume_state(paths, config.trainer.monitor) if resumed else (0, None)
     guard = NonFiniteLossGuard()
     fit_started = time.time()
-    history = model.fit(
-        train_ds,
-        validation_data=eval_ds["validation"],
-        epochs=config.trainer.epochs,
-        shuffle=False,  # the pipeline shuffles, with the run's seed
-        callbacks=[guard, *task.callbacks(global_batch), *standard_callbacks(paths, config, best_so_far)],
-        verbose=config.logging.verbose,
-    )
+    callbacks = [guard, *task.callbacks(global_batch), *standard_callbacks(paths, config, best_so_far)]
+    if multi_worker:  # model.fit fails under this strategy in Keras 3.15 (keras-team/keras#20585)
+        history = fit_with_strategy_run(model, strategy, train_ds, global_batch, steps_per_epoch,
+                                        config.trainer.epochs, callbacks,
+                                        validation_data=eval_ds["validation"], verbose=config.logging.verbose,
+                                        steps_per_execution=config.trainer.steps_per_execution)
+    else:
+        history = model.fit(
+            train_ds,
+            validation_data=eval_ds["validation"],
+            epochs=config.trainer.epochs,
+            steps_per_epoch=steps_per_epoch,  # train_ds holds every remaining epoch in one stream
+            shuffle=False,  # the pipeline orders the examples, by the run's seed and the epoch
+            callbacks=callbacks,
+            verbose=config.logging.verbose,
+        )
     fit_seconds = time.time() - fit_started
     if guard.failure:
         failure = guard.failure
@@ -120,10 +161,14 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
         "examples_per_second": round(len(history.epoch) * steps_per_epoch * global_batch / max(fit_seconds, 1e-9), 1),
     }
     for role, ds in eval_ds.items():
-        metrics[role] = {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}
+        metrics[role] = (evaluate_with_strategy_run(model, strategy, ds) if multi_worker
+                         else {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()})
     task.finish(model, paths.root)
     _save_model_atomically(task.model_for_saving(model), paths.model)
     atomic_write_json(paths.metrics, metrics)  # status "finished": written last
+    if not chief:
+        shutil.rmtree(paths.root, ignore_errors=True)
+        return TrainResult(paths, metrics, model)
     log(_summary(paths, metrics))
     return TrainResult(paths, metrics, model)
 
@@ -133,6 +178,14 @@ def _check_trainer(config: Config) -> None:
     for key, value in (("epochs", t.epochs), ("batch_size", t.batch_size), ("steps_per_execution", t.steps_per_execution)):
         if value < 1:
             raise ConfigError(f"trainer.{key} must be at least 1, got {value}")
+
+
+def _worker_run_dir(chief_dir: Path, resuming: bool, label: str) -> Path:
+    """A non-chief worker's own temporary run folder; a copy of the chief's when the run resumes."""
+    root = Path(tempfile.mkdtemp(prefix=f"tfmodels-{label.replace(' ', '-')}-"))
+    if resuming:  # the same backup as the chief, so that every worker starts at the same epoch
+        shutil.copytree(chief_dir, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("logs"))
+    return root
 
 
 def _save_model_atomically(model: keras.Model, path: Path) -> None:
