@@ -130,7 +130,7 @@ def test_the_loop_honours_stop_training_and_the_initial_epoch():
         def on_epoch_end(self, epoch, logs=None):
             self.model.stop_training = epoch == 2
 
-    model._initial_epoch = 1  # what BackupAndRestore sets when it resumes
+    model._initial_epoch = 1  # what the backup sets when it resumes
     history = fit_with_strategy_run(model, tf.distribute.get_strategy(), train, 8, 4, 10, [StopAtEpoch2()],
                                     verbose=0)
     assert seen == [1, 2] and len(history.history["loss"]) == 2
@@ -204,9 +204,18 @@ def test_an_unreachable_tpu_address_is_an_error_within_the_time_limit(monkeypatc
         port = s.getsockname()[1]
     monkeypatch.setenv("COLAB_TPU_ADDR", f"127.0.0.1:{port}")
     started = time.monotonic()
-    with pytest.raises(ConfigError, match="did not answer within 3 s|no TPU usable"):
+    with pytest.raises(ConfigError, match="the TPU at 'grpc://127.0.0.1:.*' refused the connection .* within 3 s"):
         resolve_strategy("auto", connect_timeout=3)
     assert time.monotonic() - started < 10
+
+
+def test_a_tpu_address_that_never_answers_is_an_error_after_the_time_limit(monkeypatch):
+    """A non-routable address (TEST-NET-1) swallows the connection attempt: the limit ends it."""
+    monkeypatch.setenv("COLAB_TPU_ADDR", "192.0.2.1:8470")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="did not answer within 2 s|refused the connection"):
+        resolve_strategy("auto", connect_timeout=2)
+    assert time.monotonic() - started < 8
 
 
 def test_multi_worker_without_tf_config_says_how_to_start_it(monkeypatch):
@@ -252,3 +261,12 @@ def test_tfmodels_launch_trains_two_workers_end_to_end(tmp_path):
     assert "all 2 workers finished" in result.stdout
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "finished"
     assert json.loads((tmp_path / "run" / "data.json").read_text())["strategy"] == "multi_worker"
+
+
+def test_a_tpu_name_that_cannot_be_looked_up_is_an_error_within_the_time_limit(monkeypatch):
+    monkeypatch.delenv("COLAB_TPU_ADDR", raising=False)
+    monkeypatch.setenv("TPU_NAME", "no-such-tpu")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="TPU named 'no-such-tpu' (could not be looked up within 6 s|was found)"):
+        resolve_strategy("tpu", connect_timeout=6)
+    assert time.monotonic() - started < 15

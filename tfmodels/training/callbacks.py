@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 
 import keras
 
 from tfmodels.config import Config
-from tfmodels.training.run_dir import RunPaths, read_json
+from tfmodels.training.checkpoints import BestWeights, ResumableBackup, ResumableEarlyStopping, ResumePoint
+from tfmodels.training.run_dir import RunPaths, atomic_write_text
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):
@@ -70,53 +72,73 @@ class GradualUnfreezing(keras.callbacks.Callback):
         self.model.make_train_function(force=True)
 
 
-def backup_epoch(paths: RunPaths) -> int:
-    """The epoch BackupAndRestore resumes at (0 when there is no backup yet); reads only."""
-    return int(read_json(paths.backup / "training_metadata.json").get("epoch", 0))
+def resume_history(paths: RunPaths, epoch: int, monitor: str) -> list[float]:
+    """For a run resumed after `epoch` epochs: the `monitor` values of those epochs, in order.
 
-
-def resume_state(paths: RunPaths, monitor: str) -> tuple[int, float | None]:
-    """For a resumed run: the epoch BackupAndRestore resumes at, and the best `monitor` value so far.
-
-    Rows of history.csv from epochs that will be trained again are dropped, so the history has
-    one row an epoch whatever crashed when.
+    Rows of history.csv from epochs that will be trained again (and a row cut short by a kill)
+    are dropped, so the history has one row an epoch whatever crashed when.
     """
-    epoch = backup_epoch(paths)
     if not paths.history.is_file():
-        return epoch, None
+        return []
     with open(paths.history, newline="", encoding="utf-8") as f:
-        rows = [row for row in csv.DictReader(f) if int(row["epoch"]) < epoch]
-    with open(paths.history, "w", newline="", encoding="utf-8") as f:
-        if rows:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    values = [float(row[monitor]) for row in rows if row.get(monitor)]
-    if not values:
-        return epoch, None
-    return epoch, (max(values) if _maximise(monitor) else min(values))
+        rows = list(csv.DictReader(f))
+    kept = []
+    for row in rows:
+        try:
+            if int(row["epoch"]) < epoch and None not in row.values():
+                kept.append(row)
+        except (TypeError, ValueError, KeyError):
+            continue  # a half-written line
+    atomic_write_text(paths.history, _csv_text(kept))
+    values = []
+    for row in kept:
+        try:
+            values.append(float(row[monitor]))
+        except (TypeError, ValueError, KeyError):
+            pass
+    return values
+
+
+def _csv_text(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def best_value(values: list[float], monitor: str) -> float | None:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return None
+    return max(finite) if _maximise(monitor) else min(finite)
 
 
 def _maximise(monitor: str) -> bool:
     return "acc" in monitor or "f1" in monitor or "auc" in monitor
 
 
-def standard_callbacks(paths: RunPaths, config: Config, best_so_far: float | None) -> list[keras.callbacks.Callback]:
-    """Backup for resuming, best-weights checkpoint, TensorBoard, CSV history, early stopping."""
+def standard_callbacks(paths: RunPaths, config: Config, point: ResumePoint | None = None,
+                       history_values: list[float] = ()) -> list[keras.callbacks.Callback]:
+    """TensorBoard, CSV history, best weights, early stopping, and last the backup for resuming.
+
+    The backup comes last: when it is committed, everything else of that epoch is already on disk,
+    so a resume from it finds the history and the best weights as a run that never stopped had them.
+    `point` and `history_values` carry a resumed run's state (`find_resume_point`, `resume_history`).
+    """
     trainer, mode = config.trainer, ("max" if _maximise(config.trainer.monitor) else "min")
     callbacks = [
-        # "epoch" with double_checkpoint: a crash while writing leaves the previous backup usable.
-        keras.callbacks.BackupAndRestore(str(paths.backup), save_freq="epoch", double_checkpoint=True,
-                                         delete_checkpoint=False),
-        keras.callbacks.ModelCheckpoint(str(paths.best_weights), monitor=trainer.monitor, mode=mode,
-                                        save_best_only=True, save_weights_only=True,
-                                        initial_value_threshold=best_so_far),
         # update_freq="epoch": an integer that does not divide the steps per epoch drops epoch scalars.
         keras.callbacks.TensorBoard(str(paths.logs), histogram_freq=config.logging.histogram_freq,
                                     update_freq="epoch", write_graph=False),
         keras.callbacks.CSVLogger(str(paths.history), append=True),
+        BestWeights(paths.best_weights, trainer.monitor, mode, best=best_value(list(history_values), trainer.monitor)),
     ]
     if trainer.early_stopping_patience > 0:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=trainer.monitor, mode=mode,
-                                                       patience=trainer.early_stopping_patience))
+        callbacks.append(ResumableEarlyStopping(monitor=trainer.monitor, mode=mode,
+                                                patience=trainer.early_stopping_patience,
+                                                history_values=history_values))
+    callbacks.append(ResumableBackup(paths.backup, point))
     return callbacks

@@ -4,7 +4,7 @@ Keras 3.15's `model.fit` under `MultiWorkerMirroredStrategy` stops with "PerRepl
 converted" (keras-team/keras#20585). This loop runs the model's own `train_step` and `test_step`
 through `strategy.run` and drives the same Keras callbacks the way `fit` does (train begin, epoch
 begin, batch end, validation as `val_*` logs, epoch end, `stop_training`, the initial epoch that
-`BackupAndRestore` sets), so checkpoints, TensorBoard, CSV logs and early stopping behave alike.
+the resumable backup sets), so checkpoints, TensorBoard, CSV logs and early stopping behave alike.
 
 Every global batch is split in order: replica r of the cluster gets rows
 [r * per_replica, (r + 1) * per_replica), the split `MirroredStrategy` makes on one machine, so a
@@ -47,7 +47,7 @@ def fit_with_strategy_run(
     iterator = iter(distributed)
     callback_list.on_train_begin()
     epoch_logs: dict = {}
-    for epoch in range(model._initial_epoch or 0, epochs):  # BackupAndRestore sets _initial_epoch on resume
+    for epoch in range(model._initial_epoch or 0, epochs):  # the backup sets _initial_epoch on resume
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
         if trained_variables != _ids(model.trainable_variables):  # a callback may have (un)frozen layers

@@ -3,7 +3,7 @@
     RUN/config.yaml        the resolved config (a rerun must match it to resume)
     RUN/data.json          what the model takes (input name, shape, dtype) and where the data came from
     RUN/model.keras        the model with the best validation weights (written last but one)
-    RUN/checkpoints/       best weights so far, and BackupAndRestore's state for resuming
+    RUN/checkpoints/       best weights so far (best.weights.h5, best.json), backups for resuming (backup/)
     RUN/logs/              TensorBoard: train/, validation/, evaluation/
     RUN/history.csv        one row an epoch
     RUN/metrics.json       final metrics; its "status" is "finished" only when everything is written

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import os
-import threading
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import tensorflow as tf
@@ -137,26 +139,51 @@ def _multi_worker_strategy() -> tf.distribute.Strategy:
 
 
 def _tpu_strategy(address: str, connect_timeout: float) -> tf.distribute.Strategy:
-    """Connects to the TPU in a helper thread, so that an address that never answers ends in an error."""
-    outcome: dict = {}
+    """Checks that the TPU answers within `connect_timeout` seconds, then connects.
 
-    def connect():
-        try:
-            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
-            tf.config.experimental_connect_to_cluster(resolver)
-            tf.tpu.experimental.initialize_tpu_system(resolver)
-            outcome["resolver"] = resolver
-        except Exception as e:  # noqa: BLE001 - every failure becomes one clear message below
-            outcome["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+    TensorFlow's own connection waits forever on an address that does not answer (and holds the
+    interpreter while it waits, so a helper thread cannot time it out). So: a gRPC address is
+    first probed with a plain TCP connection; a TPU name is resolved to its address in a child
+    process that is stopped at the time limit; "local" (a TPU VM's own chips) needs no network.
+    """
+    if address != "local":
+        _check_reachable(_grpc_address(address, connect_timeout) if "://" not in address else address,
+                         connect_timeout, address)
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as e:
+        first_line = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        raise ConfigError(f"runtime.strategy: no TPU usable at {address!r}: {first_line}") from None
+    return tf.distribute.TPUStrategy(resolver)
 
-    thread = threading.Thread(target=connect, name="tpu-connect", daemon=True)
-    thread.start()
-    thread.join(connect_timeout)
-    if thread.is_alive():
+
+def _grpc_address(name: str, timeout: float) -> str:
+    """The gRPC address of the TPU called `name` (Cloud's API, asked from a child process under a time limit)."""
+    code = ("import sys, tensorflow as tf; "
+            "print(tf.distribute.cluster_resolver.TPUClusterResolver(tpu=sys.argv[1]).master())")
+    try:
+        result = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True, timeout=timeout,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"runtime.strategy: the TPU named {name!r} could not be looked up within {timeout:g} s "
+                          "(runtime.connect_timeout); check TPU_NAME and the network, or use strategy: auto") from None
+    master = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    if result.returncode != 0 or "://" not in master:
+        error = (result.stderr.strip().splitlines() or ["no address"])[-1][:300]
+        raise ConfigError(f"runtime.strategy: no TPU named {name!r} was found: {error}")
+    return master
+
+
+def _check_reachable(grpc_address: str, timeout: float, configured: str) -> None:
+    host, _, port = grpc_address.split("://", 1)[1].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as e:
+        reason = "did not answer" if isinstance(e, TimeoutError) else f"refused the connection ({e})"
         raise ConfigError(
-            f"runtime.strategy: the TPU at {address!r} did not answer within {connect_timeout:g} s "
-            "(runtime.connect_timeout); check the TPU's address and that it is running, or use strategy: auto"
-        )
-    if "error" in outcome:
-        raise ConfigError(f"runtime.strategy: no TPU usable at {address!r}: {outcome['error']}")
-    return tf.distribute.TPUStrategy(outcome["resolver"])
+            f"runtime.strategy: the TPU at {configured!r} {reason} within {timeout:g} s (runtime.connect_timeout); "
+            "check the TPU's address and that it is running, or use strategy: auto"
+        ) from None

@@ -26,12 +26,8 @@ import tensorflow as tf
 from tfmodels.config import Config
 from tfmodels.errors import ConfigError, TrainingDivergedError
 from tfmodels.tasks import task_for
-from tfmodels.training.callbacks import (
-    NonFiniteLossGuard,
-    backup_epoch,
-    resume_state,
-    standard_callbacks,
-)
+from tfmodels.training.callbacks import NonFiniteLossGuard, resume_history, standard_callbacks
+from tfmodels.training.checkpoints import ResumePoint, describe, find_resume_point
 from tfmodels.training.loop import evaluate_with_strategy_run, fit_with_strategy_run
 from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
 from tfmodels.training.run_dir import (
@@ -62,7 +58,19 @@ class TrainResult:
 
 
 def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callable[[str], None] = lambda _: None):
-    """Trains `config` in `run_dir` (default `runs/<config.name>`); resumes an unfinished run there."""
+    """Trains `config` in `run_dir` (default `runs/<config.name>`); resumes an unfinished run there.
+
+    Keras's dtype policy is global: the run's precision applies while it trains, and the policy
+    before it is put back afterwards (a notebook's next model is not mixed-precision by surprise).
+    """
+    previous_policy = keras.config.dtype_policy()
+    try:
+        return _train(config, run_dir, log)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _train(config: Config, run_dir, log: Callable[[str], None]) -> TrainResult:
     started = time.time()
     _check_trainer(config)
     # Devices and the strategy come before any other TensorFlow work: logical devices can only be
@@ -92,9 +100,11 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
         f"learning rate {learning_rate:g} (trainer.lr_scaling: {config.trainer.lr_scaling}); "
         f"precision {config.runtime.precision}")
 
-    # A resumed run's data continue at the epoch its backup resumes at, in that epoch's order.
-    first_epoch = backup_epoch(RunPaths(run_dir)) if resuming else 0
-    train_ds, eval_ds = task.datasets(global_batch, config.runtime.seed, config.trainer.epochs, first_epoch)
+    # A resumed run starts after the newest undamaged backup; its data continue there, in that epoch's order.
+    point = find_resume_point(RunPaths(run_dir).backup) if resuming else ResumePoint()
+    if resuming:
+        log(describe(point))
+    train_ds, eval_ds = task.datasets(global_batch, config.runtime.seed, config.trainer.epochs, point.epoch)
     steps_per_epoch = task.train_examples() // global_batch
 
     with strategy.scope():
@@ -120,10 +130,10 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
         "learning_rate": learning_rate,
     })
 
-    _, best_so_far = resume_state(paths, config.trainer.monitor) if resumed else (0, None)
+    history_values = resume_history(paths, point.epoch, config.trainer.monitor) if resumed else []
     guard = NonFiniteLossGuard()
     fit_started = time.time()
-    callbacks = [guard, *task.callbacks(global_batch), *standard_callbacks(paths, config, best_so_far)]
+    callbacks = [guard, *task.callbacks(global_batch), *standard_callbacks(paths, config, point, history_values)]
     if multi_worker:  # model.fit fails under this strategy in Keras 3.15 (keras-team/keras#20585)
         history = fit_with_strategy_run(model, strategy, train_ds, global_batch, steps_per_epoch,
                                         config.trainer.epochs, callbacks,

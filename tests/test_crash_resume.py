@@ -1,0 +1,191 @@
+"""Crashes lose nothing: a resumed run ends with the weights of a run that never stopped.
+
+In process: a crash after an epoch, damaged backups. In fresh processes: SIGKILL at several moments
+(mid-epoch, and wherever the timing lands: during a backup or a history write), then the same
+command again until it finishes.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from tfmodels.config import apply_overrides, demo_config, load_config
+from tfmodels.training import trainer as trainer_module
+from tfmodels.training.checkpoints import find_resume_point
+from tfmodels.training.run_dir import read_json
+from tfmodels.training.trainer import train
+
+REPO = Path(__file__).resolve().parents[1]
+# Dropout on (its random-number state must survive the resume), deterministic ops, early stopping on.
+MLP = ["model.mlp.hidden_units=[32]", "model.mlp.dropout=0.3", "logging.verbose=0", "logging.histogram_freq=0",
+       "runtime.deterministic=true", "trainer.epochs=6", "trainer.early_stopping_patience=2"]
+
+
+class CrashAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+def _weights(model) -> list[np.ndarray]:
+    return [np.array(w) for w in model.weights]
+
+
+def _assert_same_weights(a, b):
+    assert len(a) == len(b) > 0
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def _history(run: Path) -> str:
+    return (run / "history.csv").read_text()
+
+
+def _train_crashing_after(config, run, epoch, monkeypatch):
+    standard = trainer_module.standard_callbacks
+    monkeypatch.setattr(trainer_module, "standard_callbacks", lambda *a: [*standard(*a), CrashAfterEpoch(epoch)])
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config, run)
+    monkeypatch.setattr(trainer_module, "standard_callbacks", standard)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    run = tmp_path_factory.mktemp("uninterrupted") / "run"
+    result = train(apply_overrides(demo_config(), MLP), run)
+    return run, _weights(result.model)
+
+
+def test_a_crash_after_an_epoch_resumes_to_the_same_weights(uninterrupted, tmp_path, monkeypatch):
+    reference, weights = uninterrupted
+    config = apply_overrides(demo_config(), MLP)
+    _train_crashing_after(config, tmp_path / "run", 2, monkeypatch)  # after the backup of epoch 3
+    logs = []
+    result = train(config, tmp_path / "run", log=logs.append)
+    assert any("resuming after epoch 3 from epoch-000003.weights.h5" in line for line in logs), logs
+    _assert_same_weights(_weights(result.model), weights)
+    assert _history(tmp_path / "run") == _history(reference)
+
+
+def test_a_damaged_backup_is_skipped_for_the_one_before(uninterrupted, tmp_path, monkeypatch):
+    reference, weights = uninterrupted
+    config = apply_overrides(demo_config(), MLP)
+    run = tmp_path / "run"
+    _train_crashing_after(config, run, 3, monkeypatch)  # backups after epochs 3 and 4 are kept
+    newest = run / "checkpoints" / "backup" / "epoch-000004.weights.h5"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # truncated, as by a full disk
+    logs = []
+    result = train(config, run, log=logs.append)
+    message = next(line for line in logs if "resuming" in line)
+    assert "resuming after epoch 3" in message and "the backup after epoch 4" in message and "truncated" in message
+    _assert_same_weights(_weights(result.model), weights)
+    assert _history(run) == _history(reference)
+
+
+def test_with_no_usable_backup_the_run_starts_over_and_says_so(uninterrupted, tmp_path, monkeypatch):
+    reference, weights = uninterrupted
+    config = apply_overrides(demo_config(), MLP)
+    run = tmp_path / "run"
+    _train_crashing_after(config, run, 1, monkeypatch)
+    for weights_file in (run / "checkpoints" / "backup").glob("*.weights.h5"):
+        data = bytearray(weights_file.read_bytes())
+        data[len(data) // 2] ^= 0xFF  # one flipped byte: same size, wrong checksum
+        weights_file.write_bytes(bytes(data))
+    assert find_resume_point(run / "checkpoints" / "backup").weights is None
+    logs = []
+    result = train(config, run, log=logs.append)
+    message = next(line for line in logs if "backup" in line)
+    assert message.startswith("no usable backup: training starts from the beginning") and "checksum" in message
+    _assert_same_weights(_weights(result.model), weights)
+    assert _history(run) == _history(reference)
+
+
+def test_early_stopping_counts_across_a_resume(tmp_path, monkeypatch):
+    """A resumed run stops at the epoch an uninterrupted one does (the wait is not reset to zero)."""
+    # A learning rate too high for progress: the monitored loss stops improving after the first epochs.
+    stalls = [*MLP, "trainer.epochs=30", "trainer.learning_rate=0.3", "trainer.optimizer=sgd"]
+    config = apply_overrides(demo_config(), stalls)
+    whole = train(config, tmp_path / "whole")
+    stopped_at = whole.metrics["epochs_trained"]
+    assert stopped_at < 30  # it did stop early
+    _train_crashing_after(config, tmp_path / "resumed", stopped_at - 2, monkeypatch)
+    resumed = train(config, tmp_path / "resumed")
+    assert resumed.metrics["epochs_trained"] == 1  # only the epoch that was left
+    assert _history(tmp_path / "resumed") == _history(tmp_path / "whole")
+
+
+# --- SIGKILL in a fresh process ------------------------------------------------------------------
+
+def _command(config_file, overrides, run):
+    argv = [sys.executable, "-m", "tfmodels", "train", str(config_file), "--run-dir", str(run)]
+    for override in overrides:
+        argv += ["--set", override]
+    return argv
+
+
+def _rows(run: Path) -> int:
+    try:
+        return max(0, len((run / "history.csv").read_text().splitlines()) - 1)
+    except OSError:
+        return 0
+
+
+def _kill_when(argv, run: Path, rows: int, delay: float, timeout: float = 240) -> bool:
+    """Starts `argv`, SIGKILLs it `delay` seconds after history.csv has `rows` rows; False if it finished first."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               cwd=run.parent)
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and _rows(run) < rows and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(delay)
+    if process.poll() is not None:
+        assert process.returncode == 0, process.stderr.read()[-2000:]
+        return False
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    return True
+
+
+def _final_weights(run: Path) -> list[np.ndarray]:
+    from tfmodels.saving import load_keras_model
+
+    assert json.loads((run / "metrics.json").read_text())["status"] == "finished"
+    return _weights(load_keras_model(run / "model.keras"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config_file,overrides,kills", [
+    (REPO / "configs" / "mlp_digits.yaml", [*MLP, "trainer.epochs=12", "trainer.early_stopping_patience=0"],
+     [(1, 0.0), (3, 0.05), (5, 0.1), (8, 0.02)]),
+    (REPO / "configs" / "encoder_synthetic.yaml",
+     ["data.train=synthetic?size=1500", "trainer.epochs=4", "model.encoder.dropout=0.1", "trainer.warmup_steps=10",
+      "logging.verbose=0", "logging.histogram_freq=0", "runtime.deterministic=true"],
+     [(0, 1.0), (1, 0.2), (2, 0.6)]),
+], ids=["mlp", "transformer"])
+def test_sigkill_at_several_moments_then_the_same_command_ends_as_if_never_killed(tmp_path, config_file, overrides,
+                                                                                     kills):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(_command(config_file, overrides, whole), check=True, capture_output=True, cwd=tmp_path,
+                   timeout=600)
+    argv = _command(config_file, overrides, killed)
+    kills_done = sum(_kill_when(argv, killed, rows, delay) for rows, delay in kills)
+    assert kills_done >= 2  # the run really was killed, more than once
+    if read_json(killed / "metrics.json").get("status") != "finished":  # the last kill may have come after the end
+        finish = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+        assert finish.returncode == 0, finish.stderr[-3000:]
+    _assert_same_weights(_final_weights(killed), _final_weights(whole))
+    assert _history(killed) == _history(whole)
+    config = apply_overrides(load_config(config_file), overrides)
+    assert json.loads((killed / "metrics.json").read_text())["epochs_trained"] <= config.trainer.epochs

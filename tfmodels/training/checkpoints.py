@@ -1,0 +1,192 @@
+"""Checkpoints that survive a kill at any moment: the resumable backup and the best weights.
+
+Keras's `BackupAndRestore` writes the weights in place and then, in a second file, the epoch: a
+kill between the two pairs one epoch's weights with another's number, and a kill during the write
+leaves a file that is only found bad when it is loaded. It also leaves out the random-number state
+of dropout, so a resumed run draws other masks than a run that never stopped. Here:
+
+    checkpoints/backup/epoch-000003.weights.h5   model and optimizer after 3 epochs (Keras's format)
+    checkpoints/backup/epoch-000003.json         the commit: epoch, the weights' SHA-256 and size,
+                                                 the dropout random-number states
+
+The weights are written to a temporary name and renamed; the JSON, written the same way and last,
+is what makes the backup count. On resume the newest backup whose weights match their checksum is
+used; a truncated or damaged one is reported and skipped (the previous one is kept for this), and
+with none usable the run starts fresh and says so. `best.weights.h5` is written aside and renamed
+too, with `best.json` beside it saying which epoch and value it holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tfmodels.training.run_dir import atomic_write_json, read_json
+
+KEEP = 2  # backups kept: the newest, and the one before in case the newest turns out damaged
+BACKUP_NAME = re.compile(r"^epoch-(\d{6})\.json$")
+
+
+@dataclass
+class ResumePoint:
+    """Where a resumed run starts: the epoch, its backup (None: from scratch), and what was skipped."""
+
+    epoch: int = 0
+    weights: Path | None = None
+    seed_states: list = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def find_resume_point(backup_dir: Path) -> ResumePoint:
+    """The newest complete, undamaged backup in `backup_dir`; reads only."""
+    point = ResumePoint()
+    if not backup_dir.is_dir():
+        return point
+    commits = sorted((int(m.group(1)), p) for p in backup_dir.iterdir() if (m := BACKUP_NAME.match(p.name)))
+    for epoch, commit in reversed(commits):
+        weights = commit.with_name(commit.name.replace(".json", ".weights.h5"))
+        problem = _check(commit, weights)
+        if problem is None:
+            point.epoch, point.weights = epoch, weights
+            point.seed_states = read_json(commit).get("seed_states", [])
+            return point
+        point.skipped.append(f"the backup after epoch {epoch} ({weights.name}) {problem}")
+    return point
+
+
+def describe(point: ResumePoint) -> str:
+    skipped = "".join(f"; {s}, so it was skipped" for s in point.skipped)
+    if point.weights is None:
+        return "no usable backup: training starts from the beginning" + skipped
+    return f"resuming after epoch {point.epoch} from {point.weights.name}" + skipped
+
+
+def _check(commit: Path, weights: Path) -> str | None:
+    try:
+        record = json.loads(commit.read_text())
+        expected, size = record["sha256"], int(record["bytes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "has an unreadable record"
+    if not weights.is_file():
+        return "has lost its weights file"
+    if weights.stat().st_size != size:
+        return f"is truncated or damaged ({weights.stat().st_size:,} bytes, {size:,} written)"
+    if _sha256(weights) != expected:
+        return "is damaged (its checksum does not match)"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_weights_atomically(model: keras.Model, path: Path) -> None:
+    """`model.save_weights(path)` written aside, flushed to disk and renamed: the old file or the new, never half."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    model.save_weights(tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _seed_variables(model: keras.Model) -> list:
+    """The random-number states of dropout and other random layers (not part of Keras's weights files),
+    in the model's order (their names get a suffix when a process builds the model twice)."""
+    return [v for v in model.variables if "seed_generator_state" in v.path]
+
+
+class ResumableBackup(keras.callbacks.Callback):
+    """Restores `point` at the start of training; writes a backup at the end of every epoch."""
+
+    def __init__(self, backup_dir: Path | str, point: ResumePoint | None = None, keep: int = KEEP):
+        super().__init__()
+        self.backup_dir = Path(backup_dir)
+        self.point = point or ResumePoint()
+        self.keep = keep
+
+    def on_train_begin(self, logs=None):
+        if self.point.weights is None:
+            return
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)  # its slots must exist to take the saved values
+        self.model.load_weights(self.point.weights)
+        seeds = _seed_variables(self.model)
+        if len(seeds) != len(self.point.seed_states):
+            raise ValueError(f"the backup holds {len(self.point.seed_states)} random-number states, the model has "
+                             f"{len(seeds)}: it is not this model's backup")
+        for variable, value in zip(seeds, self.point.seed_states):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+        self.model._initial_epoch = self.point.epoch  # fit (and our loop) start there
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        weights = self.backup_dir / f"epoch-{done:06d}.weights.h5"
+        save_weights_atomically(self.model, weights)
+        seeds = [np.asarray(v).tolist() for v in _seed_variables(self.model)]
+        atomic_write_json(weights.with_name(f"epoch-{done:06d}.json"), {
+            "epoch": done, "sha256": _sha256(weights), "bytes": weights.stat().st_size, "seed_states": seeds})
+        self._prune()
+
+    def _prune(self):
+        commits = sorted(p for p in self.backup_dir.iterdir() if BACKUP_NAME.match(p.name))
+        for old in commits[:-self.keep]:
+            old.unlink(missing_ok=True)  # the record first: a backup without one never counts
+            old.with_name(old.name.replace(".json", ".weights.h5")).unlink(missing_ok=True)
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch by `monitor`, written aside and renamed, with `best.json` beside.
+
+    `best` starts at the value a resumed run had reached, so that a worse epoch after the resume
+    does not replace the checkpoint.
+    """
+
+    def __init__(self, path: Path | str, monitor: str, mode: str, best: float | None = None):
+        super().__init__()
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.path, self.monitor, self.mode, self.best = Path(path), monitor, mode, best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not np.isfinite(value):
+            return
+        value = float(value)
+        if self.best is not None and (value >= self.best if self.mode == "min" else value <= self.best):
+            return
+        self.best = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        save_weights_atomically(self.model, self.path)
+        atomic_write_json(self.path.with_name("best.json"), {"epoch": epoch + 1, "monitor": self.monitor,
+                                                              "value": value})
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's EarlyStopping, which on a resumed run counts the epochs without improvement from before the stop."""
+
+    def __init__(self, *args, history_values: list[float] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.history_values = list(history_values)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.history_values and self.monitor_op is None:
+            self._set_monitor_op()
+        for value in self.history_values:  # replay the finished epochs' monitored values
+            if self.best is None or self._is_improvement(value, self.best):
+                self.best, self.wait = value, 0
+            else:
+                self.wait += 1
