@@ -28,7 +28,7 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from tfmodels.evaluation import evaluate_run, format_report
 
-    name, result = evaluate_run(args.run_dir, data_spec=args.data, split=args.split)
+    name, result = evaluate_run(args.run_dir, data_spec=args.data, split=args.split, trust_code=args.trust_code)
     print(format_report(name, result))
     print(f"written to {os.path.join(args.run_dir, 'metrics.json')} and confusion_matrix_{name}.png")
     return 0
@@ -37,7 +37,7 @@ def _cmd_evaluate(args) -> int:
 def _cmd_export(args) -> int:
     from tfmodels.export import export_run
 
-    target = export_run(args.run_dir, out=args.out, savedmodels_dir=args.savedmodels_dir)
+    target = export_run(args.run_dir, out=args.out, savedmodels_dir=args.savedmodels_dir, trust_code=args.trust_code)
     print(f"SavedModel written to {target}")
     return 0
 
@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", metavar="NAME",
                    help="which of the run's sets: train, validation or test (default: test if the run has one); "
                         "with --data, the split of that source")
+    p.add_argument("--trust-code", action="store_true",
+                   help="load a model file that carries code (a Lambda layer); only for files you trust")
     p.set_defaults(func=_cmd_evaluate)
 
     p = commands.add_parser("export", help="write a run's model as a SavedModel (never overwriting)",
@@ -115,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "(default: <savedmodels-dir>/<run name>/<next version>)")
     p.add_argument("--savedmodels-dir", default="savedmodels", metavar="DIR",
                    help="where versioned exports go when --out is not given (default: savedmodels)")
+    p.add_argument("--trust-code", action="store_true",
+                   help="load a model file that carries code (a Lambda layer); only for files you trust")
     p.set_defaults(func=_cmd_export)
 
     p = commands.add_parser("predict", help="classify inputs with an exported SavedModel (TensorFlow only)",

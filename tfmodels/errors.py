@@ -6,9 +6,20 @@ exception is a bug and is shown with its traceback. The catalogue is `docs/error
 
 
 class TFModelsError(Exception):
-    """Base class: something the user can fix (a config, a file, a folder)."""
+    """Base class: something the user can fix (a config, a file, a folder).
+
+    The message is one line: line breaks that come from the user's own input (a value, a file's
+    content) are shown escaped, as `\\n`.
+    """
 
     exit_code = 2
+    multiline = False  # a subclass that reports other programs' output may keep its lines
+
+    def __init__(self, message: str = ""):
+        message = str(message)
+        if not self.multiline:
+            message = message.replace("\r", "\\r").replace("\n", "\\n")
+        super().__init__(message)
 
 
 class ConfigError(TFModelsError):

@@ -42,7 +42,8 @@ def classification_metrics(labels: np.ndarray, predictions: np.ndarray, num_clas
     }
 
 
-def evaluate_run(run_dir, data_spec: str | None = None, split: str | None = None) -> tuple[str, dict]:
+def evaluate_run(run_dir, data_spec: str | None = None, split: str | None = None,
+                 trust_code: bool = False) -> tuple[str, dict]:
     """Evaluates the run's model on one of its splits or on `data_spec`; returns (name, metrics)."""
     paths = RunPaths(Path(run_dir))
     require_finished(paths)
@@ -50,7 +51,7 @@ def evaluate_run(run_dir, data_spec: str | None = None, split: str | None = None
     info = read_json(paths.data_info)
     inputs, labels, name, source = task_for(config).evaluation_data(paths.root, info, data_spec, split)
 
-    model = load_keras_model(paths.model)
+    model = load_keras_model(paths.model, trust_code=trust_code)
     logits = model.predict(inputs, batch_size=256, verbose=0)
     result = classification_metrics(labels, np.argmax(logits, axis=-1), int(info["num_classes"]))
     result["source"] = source

@@ -39,7 +39,7 @@ def next_version_dir(model_dir: Path) -> Path:
 
 
 def export_run(run_dir, out: str | os.PathLike | None = None,
-               savedmodels_dir: str | os.PathLike = DEFAULT_SAVEDMODELS_DIR) -> Path:
+               savedmodels_dir: str | os.PathLike = DEFAULT_SAVEDMODELS_DIR, trust_code: bool = False) -> Path:
     paths = RunPaths(Path(run_dir))
     require_finished(paths)
     info = read_json(paths.data_info)
@@ -48,7 +48,7 @@ def export_run(run_dir, out: str | os.PathLike | None = None,
         raise ExportError(f"export folder '{target}' exists already; exports never overwrite: choose another --out")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".tmp-{target.name}-{os.getpid()}"
-    model = load_keras_model(paths.model)
+    model = load_keras_model(paths.model, trust_code=trust_code)
     config = read_run_config(paths)
     try:
         write_saved_model(model, staging, serving_function(model, paths, info, config),

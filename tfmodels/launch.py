@@ -23,6 +23,7 @@ from tfmodels.errors import TFModelsError
 
 class LaunchError(TFModelsError):
     exit_code = 1
+    multiline = True  # it shows the end of the failed worker's output
 
 
 def free_ports(n: int) -> list[int]:

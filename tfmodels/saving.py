@@ -12,9 +12,11 @@ import tfmodels.training.schedules  # noqa: F401  (and the learning-rate schedul
 from tfmodels.errors import RunDirError
 
 
-def load_keras_model(path: str | Path, compile: bool = False) -> keras.Model:
+def load_keras_model(path: str | Path, compile: bool = False, trust_code: bool = False) -> keras.Model:
     """Loads a `.keras` file with `safe_mode=True`: no code from the file (e.g. lambdas) is run.
 
+    A file that carries code (a `Lambda` layer's bytecode) is refused with a clear error unless
+    `trust_code` (the command line's `--trust-code`) says the user trusts where it came from.
     Without `compile`, the optimizer and loss saved with the model are not rebuilt: evaluation,
     export and warm starts need only the architecture and the weights.
     """
@@ -23,6 +25,13 @@ def load_keras_model(path: str | Path, compile: bool = False) -> keras.Model:
     if not zipfile.is_zipfile(path):
         raise RunDirError(f"model file '{path}' is damaged or not a .keras file (not a zip archive)")
     try:
-        return keras.models.load_model(path, safe_mode=True, compile=compile)
+        return keras.models.load_model(path, safe_mode=not trust_code, compile=compile)
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise RunDirError(f"model file '{path}' is damaged or not a .keras file: {e}") from None
+    except ValueError as e:
+        if "safe_mode" in str(e):
+            raise RunDirError(
+                f"model file '{path}' carries code (e.g. a Lambda layer) that loading would run; it was refused. "
+                "If you trust where the file came from, pass --trust-code"
+            ) from None
+        raise

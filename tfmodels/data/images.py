@@ -14,6 +14,8 @@ import os
 import struct
 from dataclasses import dataclass
 
+import zipfile
+
 import numpy as np
 
 from tfmodels.config import TableOptions
@@ -218,8 +220,10 @@ def _load_npz(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
-    except (OSError, ValueError) as e:
-        raise DataError(f"'{path}' is not a readable NumPy .npz file: {e}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"'{path}' is not a readable NumPy .npz file: {e or type(e).__name__}") from None
+    except AttributeError:  # a plain .npy array, not an archive of named arrays
+        raise DataError(f"'{path}' holds one array, not an .npz archive of named arrays (x, y)") from None
     split = spec.option("split", role)
     suffix = {"train": "_train", "test": "_test", "validation": "_val"}.get(split, "")
     x_key = spec.option("x") or next((k for k in (f"x{suffix}", "x", "images") if k in arrays), None)

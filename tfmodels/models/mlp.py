@@ -51,25 +51,26 @@ class MLPClassifier(keras.Model):
         n_features = 1
         for size in input_shape[1:]:
             n_features *= int(size)
-        self.flatten = keras.layers.Flatten(name="flatten")
+        policy = self.dtype_policy  # sublayers follow the model's precision, also when it is loaded elsewhere
+        self.flatten = keras.layers.Flatten(dtype=policy, name="flatten")
         self.flatten.build(input_shape)
         if self.normalization == "none":
             self.input_norm = None
         else:
             axis = None if self.normalization == "global" else -1
-            self.input_norm = keras.layers.Normalization(axis=axis, name="input_norm")
+            self.input_norm = keras.layers.Normalization(axis=axis, dtype=policy, name="input_norm")
             self.input_norm.build((None, n_features))
         self.hidden_layers, self.norm_layers, self.dropout_layers = [], [], []
         width = n_features
         for i, units in enumerate(self.hidden_units):
-            dense = keras.layers.Dense(units, use_bias=not self.batch_norm, name=f"hidden_{i}")
+            dense = keras.layers.Dense(units, use_bias=not self.batch_norm, dtype=policy, name=f"hidden_{i}")
             dense.build((None, width))
             self.hidden_layers.append(dense)
             if self.batch_norm:
-                norm = keras.layers.BatchNormalization(name=f"batch_norm_{i}")
+                norm = keras.layers.BatchNormalization(dtype=policy, name=f"batch_norm_{i}")
                 norm.build((None, units))
                 self.norm_layers.append(norm)
-            self.dropout_layers.append(keras.layers.Dropout(self.dropout, name=f"dropout_{i}"))
+            self.dropout_layers.append(keras.layers.Dropout(self.dropout, dtype=policy, name=f"dropout_{i}"))
             width = units
         # Logits in float32 also under a mixed-precision policy: the loss needs them exact.
         self.logits = keras.layers.Dense(self.num_classes, dtype="float32", name="logits")
