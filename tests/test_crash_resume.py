@@ -189,3 +189,32 @@ def test_sigkill_at_several_moments_then_the_same_command_ends_as_if_never_kille
     assert _history(killed) == _history(whole)
     config = apply_overrides(load_config(config_file), overrides)
     assert json.loads((killed / "metrics.json").read_text())["epochs_trained"] <= config.trainer.epochs
+
+
+@pytest.mark.slow
+def test_a_killed_export_leaves_nothing_or_a_whole_savedmodel(tmp_path):
+    """`tfmodels export` killed at several moments: the export folder is absent or complete, never half."""
+    train(apply_overrides(demo_config(), [*MLP, "trainer.epochs=1"]), tmp_path / "run")
+    out = tmp_path / "exports" / "1"
+    argv = [sys.executable, "-m", "tfmodels", "export", str(tmp_path / "run"), "--out", str(out)]
+    killed = 0
+    for delay in (1.0, 2.0, 3.0, 4.0, 5.0, 6.5, 8.0, 10.0, 60.0):
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+        try:
+            process.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            killed += 1
+            if not out.exists():
+                continue
+            # Killed after its rename (the process was still shutting down): the folder must be whole.
+            assert {"saved_model.pb", "tfmodels_export.json", "model.keras"} <= {p.name for p in out.iterdir()}
+            break
+        assert process.returncode == 0, process.stderr.read()[-2000:]
+        break
+    assert killed >= 1 and out.is_dir()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["1"]  # the killed ones' staging folders are gone
+    predicted = subprocess.run([sys.executable, "-m", "tfmodels", "predict", str(out), "digits?split=test"],
+                               capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert predicted.returncode == 0 and "accuracy:" in predicted.stdout, predicted.stderr[-2000:]

@@ -47,6 +47,7 @@ def export_run(run_dir, out: str | os.PathLike | None = None,
     if target.exists():
         raise ExportError(f"export folder '{target}' exists already; exports never overwrite: choose another --out")
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_staging(target.parent)
     staging = target.parent / f".tmp-{target.name}-{os.getpid()}"
     model = load_keras_model(paths.model, trust_code=trust_code)
     config = read_run_config(paths)
@@ -73,6 +74,20 @@ def export_run(run_dir, out: str | os.PathLike | None = None,
         if staging.exists():
             shutil.rmtree(staging)
     return target
+
+
+def _remove_abandoned_staging(parent: Path) -> None:
+    """Deletes the staging folders of exports whose process is gone (killed before its rename)."""
+    for folder in parent.glob(".tmp-*-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's live process
 
 
 def serving_function(model, paths: RunPaths, info: dict, config):
