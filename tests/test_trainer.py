@@ -79,3 +79,19 @@ def test_same_seed_same_result(workdir):
     b = train(small_config("trainer.epochs=2", "runtime.deterministic=true"), "b")
     for wa, wb in zip(a.model.weights, b.model.weights):
         np.testing.assert_array_equal(np.array(wa), np.array(wb))
+
+
+def test_training_curves_png_after_train_and_evaluate(workdir):
+    from PIL import Image
+
+    from tfmodels.evaluation import evaluate_run
+
+    train(small_config("trainer.epochs=2"), "run")
+    png = workdir / "run" / "training_curves.png"
+    image = Image.open(png)
+    assert image.format == "PNG" and image.size == (800, 320)  # two panels: loss and accuracy, 4 x 3.2 in at 100 dpi
+    pixels = np.asarray(image.convert("L"))
+    assert pixels.std() > 10  # curves were drawn, not a blank canvas
+    png.unlink()
+    evaluate_run("run")
+    assert png.is_file()

@@ -71,6 +71,20 @@ def _cmd_launch(args) -> int:
     return 0
 
 
+def _cmd_doctor(args) -> int:
+    from tfmodels.doctor import report
+
+    lines, code = report()
+    print("\n".join(lines))
+    return code
+
+
+def _cmd_tensorboard(args) -> int:
+    from tfmodels.tensorboard import start_tensorboard
+
+    return start_tensorboard(args.runs_dir, port=args.port, log=print)
+
+
 def _cmd_demo(args) -> int:
     from tfmodels.demo import run_demo
 
@@ -130,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "(.png, .jpg); text: the text itself, a file of one text a line, or a labelled text data spec")
     p.add_argument("--max-rows", type=int, default=0, metavar="N", help="print at most N examples (default 0: all)")
     p.set_defaults(func=_cmd_predict)
+
+    p = commands.add_parser("doctor", help="versions, devices, strategy, bfloat16 and network: checks before a long run",
+                            description="Exit code 1 when the installed libraries are a combination known not to work.")
+    p.set_defaults(func=_cmd_doctor)
+
+    p = commands.add_parser("tensorboard", help="start TensorBoard on the runs folder, bound to localhost",
+                            description="Runs TensorBoard on RUNS_DIR; prints the command when it cannot start it.")
+    p.add_argument("runs_dir", metavar="RUNS_DIR", nargs="?", default="runs", help="the folder of run folders (default runs)")
+    p.add_argument("--port", type=int, default=6006, help="port on localhost (default 6006)")
+    p.set_defaults(func=_cmd_tensorboard)
 
     p = commands.add_parser("launch", help="train a config on N local worker processes (MultiWorkerMirroredStrategy)",
                             description="Starts N `tfmodels train` workers on free loopback ports with TF_CONFIG set; "

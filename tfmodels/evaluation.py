@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from tfmodels.plots import confusion_matrix_png
+from tfmodels.plots import confusion_matrix_png, write_training_curves
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks import task_for
 from tfmodels.training.run_dir import (
@@ -59,6 +59,7 @@ def evaluate_run(run_dir, data_spec: str | None = None, split: str | None = None
     png = confusion_matrix_png(np.array(result["confusion_matrix"]),
                                f"{paths.name} on {name}: accuracy {result['accuracy']:.4f}")
     (paths.root / f"confusion_matrix_{name}.png").write_bytes(png)
+    write_training_curves(paths.root)
     with tf.summary.create_file_writer(str(paths.logs / "evaluation")).as_default():
         tf.summary.image(f"confusion_matrix/{name}", tf.image.decode_png(png)[None], step=0)
     metrics = read_json(paths.metrics)

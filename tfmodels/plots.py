@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import os
+from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,3 +34,52 @@ def confusion_matrix_png(matrix: np.ndarray, title: str) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def training_curves_png(history: dict[str, list[float]], title: str) -> bytes:
+    """Loss and each metric per epoch, train and validation side by side, as PNG bytes.
+
+    `history` maps a column of history.csv (`loss`, `val_loss`, `accuracy`, ...) to its values.
+    """
+    names = [k for k in history if not k.startswith("val_") and k != "epoch"]
+    names.sort(key=lambda k: (k != "loss", k))  # the loss first
+    figure = Figure(figsize=(4.0 * max(len(names), 1), 3.2), dpi=100)
+    FigureCanvasAgg(figure)
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    for i, name in enumerate(names):
+        ax = figure.add_subplot(1, max(len(names), 1), i + 1)
+        ax.plot(epochs, history[name], marker="o", label="train")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def write_training_curves(run_dir: Path | str) -> Path | None:
+    """Draws RUN/history.csv as RUN/training_curves.png (written aside and renamed); None without a history."""
+    run_dir = Path(run_dir)
+    try:
+        with open(run_dir / "history.csv", newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return None
+    if not rows:
+        return None
+    history = {}
+    for key in rows[0]:
+        try:
+            history[key] = [float(row[key]) for row in rows]
+        except (TypeError, ValueError):
+            continue
+    path = run_dir / "training_curves.png"
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_bytes(training_curves_png(history, f"{run_dir.resolve().name}: {len(rows)} epochs"))
+    os.replace(tmp, path)
+    return path

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from tfmodels.config import Config
 from tfmodels.errors import ConfigError, TrainingDivergedError
+from tfmodels.plots import write_training_curves
 from tfmodels.tasks import task_for
 from tfmodels.training.callbacks import NonFiniteLossGuard, resume_history, standard_callbacks
 from tfmodels.training.checkpoints import ResumePoint, describe, find_resume_point
@@ -174,6 +175,7 @@ def _train(config: Config, run_dir, log: Callable[[str], None]) -> TrainResult:
         metrics[role] = (evaluate_with_strategy_run(model, strategy, ds) if multi_worker
                          else {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()})
     task.finish(model, paths.root)
+    write_training_curves(paths.root)  # training_curves.png: the run at a glance without TensorBoard
     _save_model_atomically(task.model_for_saving(model), paths.model)
     atomic_write_json(paths.metrics, metrics)  # status "finished": written last
     if not chief:
