@@ -16,8 +16,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import run_cli, run_python_alone
+
 from tfmodels.errors import ConfigError
 from tfmodels.launch import LaunchError, free_ports, launch, tf_config
 from tfmodels.training.loop import fit_with_strategy_run

@@ -12,8 +12,8 @@ import json
 
 import numpy as np
 import pytest
-
 from helpers import run_python_alone
+
 from tfmodels.config import baseline_overrides
 
 QUICK = ["logging.verbose=0", "logging.histogram_freq=0", "trainer.early_stopping_patience=0"]

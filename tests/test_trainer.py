@@ -95,3 +95,35 @@ def test_training_curves_png_after_train_and_evaluate(workdir):
     png.unlink()
     evaluate_run("run")
     assert png.is_file()
+
+
+def test_tensorboard_shows_config_hparams_throughput_and_learning_rate(workdir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = train(small_config("trainer.epochs=2", "trainer.learning_rate=0.002"), "run")
+    train_events = EventAccumulator(str(workdir / "run/logs/train")).Reload()
+    tags = set(train_events.Tags()["tensors"])
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_examples_per_second"} <= tags, tags
+    learning_rates = [float(tf_value(e)) for e in train_events.Tensors("epoch_learning_rate")]
+    np.testing.assert_allclose(learning_rates, [0.002, 0.002])  # the constant schedule
+    assert all(float(tf_value(e)) > 0 for e in train_events.Tensors("epoch_examples_per_second"))
+
+    run_events = EventAccumulator(str(workdir / "run/logs/run")).Reload()
+    run_tags = set(run_events.Tags()["tensors"])
+    config_text = tf_value(run_events.Tensors("config")[0]).decode()
+    assert "learning_rate: 0.002" in config_text
+    assert "_hparams_/session_start_info" in run_tags  # the HParams dashboard's record of this run
+    final = float(tf_value(run_events.Tensors("final/test/accuracy")[0]))
+    assert final == pytest.approx(result.metrics["test"]["accuracy"])
+
+
+def tf_value(event):
+    import tensorflow as tf
+
+    return tf.make_ndarray(event.tensor_proto).item()
+
+
+def test_logging_profile_writes_a_profiler_trace(workdir):
+    train(small_config("trainer.epochs=1", "logging.profile=true"), "run")
+    traces = list((workdir / "run/logs").rglob("*.xplane.pb"))
+    assert traces and traces[0].stat().st_size > 0

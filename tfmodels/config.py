@@ -189,6 +189,7 @@ class RuntimeConfig:
 class LoggingConfig:
     histogram_freq: int = 1  # weight histograms every N epochs; 0 turns them off
     verbose: int = 2  # Keras fit verbosity: 0 silent, 1 progress bar, 2 a line an epoch
+    profile: bool = False  # TensorFlow's profiler on training steps 2-4 (TensorBoard's Profile tab)
 
 
 @dataclass

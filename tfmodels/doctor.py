@@ -67,7 +67,11 @@ def report() -> tuple[list[str], int]:
     import tensorflow as tf
 
     from tfmodels.data.tfds_source import network_reachable
-    from tfmodels.training.strategy import configured_tpu, resolve_strategy, strategy_name
+    from tfmodels.training.strategy import (
+        configured_tpu,
+        resolve_strategy,
+        strategy_name,
+    )
 
     found = installed_versions()
     bad, untested = version_problems(found)

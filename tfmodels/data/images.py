@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 import os
 import struct
-from dataclasses import dataclass
-
 import zipfile
+from dataclasses import dataclass
 
 import numpy as np
 

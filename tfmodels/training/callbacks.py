@@ -9,7 +9,12 @@ import math
 import keras
 
 from tfmodels.config import Config
-from tfmodels.training.checkpoints import BestWeights, ResumableBackup, ResumableEarlyStopping, ResumePoint
+from tfmodels.training.checkpoints import (
+    BestWeights,
+    ResumableBackup,
+    ResumableEarlyStopping,
+    ResumePoint,
+)
 from tfmodels.training.run_dir import RunPaths, atomic_write_text
 
 
@@ -132,7 +137,8 @@ def standard_callbacks(paths: RunPaths, config: Config, point: ResumePoint | Non
     callbacks = [
         # update_freq="epoch": an integer that does not divide the steps per epoch drops epoch scalars.
         keras.callbacks.TensorBoard(str(paths.logs), histogram_freq=config.logging.histogram_freq,
-                                    update_freq="epoch", write_graph=False),
+                                    update_freq="epoch", write_graph=False,
+                                    profile_batch=(2, 4) if config.logging.profile else 0),
         keras.callbacks.CSVLogger(str(paths.history), append=True),
         BestWeights(paths.best_weights, trainer.monitor, mode, best=best_value(list(history_values), trainer.monitor)),
     ]

@@ -27,7 +27,11 @@ from tfmodels.config import Config
 from tfmodels.errors import ConfigError, TrainingDivergedError
 from tfmodels.plots import write_training_curves
 from tfmodels.tasks import task_for
-from tfmodels.training.callbacks import NonFiniteLossGuard, resume_history, standard_callbacks
+from tfmodels.training.callbacks import (
+    NonFiniteLossGuard,
+    resume_history,
+    standard_callbacks,
+)
 from tfmodels.training.checkpoints import ResumePoint, describe, find_resume_point
 from tfmodels.training.loop import evaluate_with_strategy_run, fit_with_strategy_run
 from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
@@ -48,6 +52,11 @@ from tfmodels.training.strategy import (
     resolve_strategy,
     strategy_name,
     worker_label,
+)
+from tfmodels.training.summaries import (
+    ExamplesPerSecond,
+    write_config_text,
+    write_hparams,
 )
 
 
@@ -134,7 +143,9 @@ def _train(config: Config, run_dir, log: Callable[[str], None]) -> TrainResult:
     history_values = resume_history(paths, point.epoch, config.trainer.monitor) if resumed else []
     guard = NonFiniteLossGuard()
     fit_started = time.time()
-    callbacks = [guard, *task.callbacks(global_batch), *standard_callbacks(paths, config, point, history_values)]
+    write_config_text(paths, config)
+    callbacks = [guard, ExamplesPerSecond(global_batch), *task.callbacks(global_batch),
+                 *standard_callbacks(paths, config, point, history_values)]
     if multi_worker:  # model.fit fails under this strategy in Keras 3.15 (keras-team/keras#20585)
         history = fit_with_strategy_run(model, strategy, train_ds, global_batch, steps_per_epoch,
                                         config.trainer.epochs, callbacks,
@@ -175,6 +186,7 @@ def _train(config: Config, run_dir, log: Callable[[str], None]) -> TrainResult:
         metrics[role] = (evaluate_with_strategy_run(model, strategy, ds) if multi_worker
                          else {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()})
     task.finish(model, paths.root)
+    write_hparams(paths, config, metrics)
     write_training_curves(paths.root)  # training_curves.png: the run at a glance without TensorBoard
     _save_model_atomically(task.model_for_saving(model), paths.model)
     atomic_write_json(paths.metrics, metrics)  # status "finished": written last

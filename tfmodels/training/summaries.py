@@ -1,0 +1,74 @@
+"""What TensorBoard shows of a run beyond Keras's own scalars: the config as text, examples per
+second, and the hyper-parameters with the final metrics (the HParams dashboard compares runs).
+
+Written to RUN/logs/run/ (one TensorBoard "run" beside Keras's train/ and validation/).
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import tensorflow as tf
+
+from tfmodels.config import Config, config_to_dict, dump_config
+from tfmodels.training.run_dir import RunPaths
+
+RUN_LOGS = "run"
+
+
+class ExamplesPerSecond(keras.callbacks.Callback):
+    """Adds `examples_per_second` (training steps of the epoch x global batch / its wall time) to the epoch's logs.
+
+    It must come before the TensorBoard and CSV callbacks, which then record it.
+    """
+
+    def __init__(self, global_batch: int):
+        super().__init__()
+        self.global_batch = global_batch
+        self._started, self._steps = 0.0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started, self._steps = time.time(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps = batch + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["examples_per_second"] = self._steps * self.global_batch / max(time.time() - self._started, 1e-9)
+
+
+def write_config_text(paths: RunPaths, config: Config) -> None:
+    with tf.summary.create_file_writer(str(paths.logs / RUN_LOGS)).as_default():
+        tf.summary.text("config", "```\n" + dump_config(config) + "```", step=0)
+
+
+def hparams_of(config: Config) -> dict:
+    """The config's settings as flat `section.key` -> bool, int, float or str (lists become text)."""
+    flat = {}
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, inner)
+        elif value is None:
+            flat[prefix] = "none"
+        elif isinstance(value, (bool, int, float, str)):
+            flat[prefix] = value
+        else:
+            flat[prefix] = str(value)
+
+    walk("", config_to_dict(config))
+    return flat
+
+
+def write_hparams(paths: RunPaths, config: Config, metrics: dict) -> None:
+    """The run's hyper-parameters and its final metrics (`final/<split>/<metric>`), for the HParams table."""
+    from tensorboard.plugins.hparams import api as hp
+
+    with tf.summary.create_file_writer(str(paths.logs / RUN_LOGS)).as_default():
+        hp.hparams(hparams_of(config), trial_id=paths.name)
+        for role in ("validation", "test"):
+            for name, value in metrics.get(role, {}).items():
+                tf.summary.scalar(f"final/{role}/{name}", value, step=0)
