@@ -83,3 +83,23 @@ def write_training_curves(run_dir: Path | str) -> Path | None:
     tmp.write_bytes(training_curves_png(history, f"{run_dir.resolve().name}: {len(rows)} epochs"))
     os.replace(tmp, path)
     return path
+
+
+def attention_map_png(weights: np.ndarray, tokens: list[str], title: str) -> bytes:
+    """One attention map `(T, T)` (row: the attending token, column: the token attended to), as PNG bytes."""
+    weights = np.asarray(weights)
+    n = len(tokens)
+    figure = Figure(figsize=(1.5 + 0.4 * n, 1.2 + 0.4 * n), dpi=100)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    image = ax.imshow(weights[:n, :n], cmap="viridis", vmin=0.0)
+    ax.set_xticks(range(n), tokens, rotation=90, fontsize=8)
+    ax.set_yticks(range(n), tokens, fontsize=8)
+    ax.set_xlabel("attended to")
+    ax.set_ylabel("attending")
+    ax.set_title(title, fontsize=10)
+    figure.colorbar(image, ax=ax, fraction=0.046)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
