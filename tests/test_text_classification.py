@@ -94,3 +94,36 @@ def test_synthetic_task_needs_attention(tmp_path):
     baseline = train(apply_overrides(load_config(CONFIGS / "bow_synthetic.yaml"), budget), tmp_path / "b")
     assert transformer.metrics["test"]["accuracy"] >= 0.95, transformer.metrics["test"]
     assert baseline.metrics["test"]["accuracy"] <= 0.75, baseline.metrics["test"]
+
+
+def test_tensorboard_for_a_text_run_shows_examples_attention_padding_and_the_confusion_matrix(tmp_path):
+    import json
+
+    import numpy as np
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tfmodels.config import apply_overrides, demo_text_config
+    from tfmodels.evaluation import evaluate_run
+    from tfmodels.training.trainer import train
+
+    config = apply_overrides(demo_text_config(), ["data.train=synthetic?size=800", "trainer.epochs=2",
+                                                  "trainer.warmup_steps=2", "logging.verbose=0",
+                                                  "logging.histogram_freq=0"])
+    train(config, tmp_path / "run")
+    events = EventAccumulator(str(tmp_path / "run/logs/run"), size_guidance={"tensors": 0}).Reload()
+    tags = set(events.Tags()["tensors"])
+    assert {"examples", "attention/0", "attention/2", "data/padding_fraction"} <= tags, tags
+    assert [e.step for e in events.Tensors("attention/0")] == [0, 1]  # one map an epoch
+    table = tf.make_ndarray(events.Tensors("examples")[-1].tensor_proto).item().decode()
+    assert table.count("\n") == 4 and "| predicted |" in table  # header, rule, three sentences
+    padding = float(tf.make_ndarray(events.Tensors("data/padding_fraction")[0].tensor_proto))
+    assert 0 < padding < 1 and padding == pytest.approx(json.loads((tmp_path / "run/data.json").read_text())[
+        "padding_fraction"])
+
+    _, result = evaluate_run(tmp_path / "run")
+    evaluation = EventAccumulator(str(tmp_path / "run/logs/evaluation"), size_guidance={"tensors": 0}).Reload()
+    counts = tf.make_ndarray(evaluation.Tensors("confusion_matrix/test/counts")[0].tensor_proto).item().decode()
+    rows = [line.split("|")[2:-1] for line in counts.splitlines()[2:]]
+    assert sum(int(c) for row in rows for c in row) == result["examples"]
+    assert np.array(rows, dtype=int).tolist() == result["confusion_matrix"]

@@ -103,7 +103,10 @@ def test_tensorboard_shows_config_hparams_throughput_and_learning_rate(workdir):
     result = train(small_config("trainer.epochs=2", "trainer.learning_rate=0.002"), "run")
     train_events = EventAccumulator(str(workdir / "run/logs/train")).Reload()
     tags = set(train_events.Tags()["tensors"])
-    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_examples_per_second"} <= tags, tags
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_examples_per_second",
+            "epoch_gradient_norm"} <= tags, tags
+    norms = [float(tf_value(e)) for e in train_events.Tensors("epoch_gradient_norm")]
+    assert all(0 < n < 1e3 for n in norms), norms
     learning_rates = [float(tf_value(e)) for e in train_events.Tensors("epoch_learning_rate")]
     np.testing.assert_allclose(learning_rates, [0.002, 0.002])  # the constant schedule
     assert all(float(tf_value(e)) > 0 for e in train_events.Tensors("epoch_examples_per_second"))

@@ -62,6 +62,11 @@ def evaluate_run(run_dir, data_spec: str | None = None, split: str | None = None
     write_training_curves(paths.root)
     with tf.summary.create_file_writer(str(paths.logs / "evaluation")).as_default():
         tf.summary.image(f"confusion_matrix/{name}", tf.image.decode_png(png)[None], step=0)
+        matrix = result["confusion_matrix"]  # the counts too, as a table (rows: true class)
+        table = ["| true \\ predicted | " + " | ".join(map(str, range(len(matrix)))) + " |",
+                 "|---" * (len(matrix) + 1) + "|"]
+        table += [f"| {i} | " + " | ".join(map(str, row)) + " |" for i, row in enumerate(matrix)]
+        tf.summary.text(f"confusion_matrix/{name}/counts", "\n".join(table), step=0)
     metrics = read_json(paths.metrics)
     metrics.setdefault("evaluation", {})[name] = result
     atomic_write_json(paths.metrics, metrics)

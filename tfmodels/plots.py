@@ -41,7 +41,8 @@ def training_curves_png(history: dict[str, list[float]], title: str) -> bytes:
 
     `history` maps a column of history.csv (`loss`, `val_loss`, `accuracy`, ...) to its values.
     """
-    names = [k for k in history if not k.startswith("val_") and k != "epoch"]
+    # The loss and the metrics that have a validation twin (not speeds or the gradient norm).
+    names = [k for k in history if k == "loss" or (not k.startswith("val_") and f"val_{k}" in history)]
     names.sort(key=lambda k: (k != "loss", k))  # the loss first
     figure = Figure(figsize=(4.0 * max(len(names), 1), 3.2), dpi=100)
     FigureCanvasAgg(figure)

@@ -41,7 +41,7 @@ class Task:
         return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
 
-    def callbacks(self, global_batch: int) -> list:
+    def callbacks(self, global_batch: int, log_dir=None) -> list:
         return []
 
     def warm_start(self, model, run_dir) -> None:

@@ -84,7 +84,7 @@ class MaskedLanguageModeling(TextTask):
         return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")]}
 
-    def callbacks(self, global_batch: int) -> list:
+    def callbacks(self, global_batch: int, log_dir=None) -> list:
         return [PerplexityAndThroughput(tokens_per_step=global_batch * self.config.data.tokenizer.sequence_length)]
 
     def finish(self, model, run_dir) -> None:

@@ -17,6 +17,7 @@ from tfmodels.data.tokenizers import (
 from tfmodels.errors import ConfigError, DataError, RunDirError
 from tfmodels.models import build_text_model, check_text_model_config
 from tfmodels.models.lora import enable_lora, merged_copy
+from tfmodels.tasks.text_summaries import TextExamplesAndAttention
 from tfmodels.tasks.text_task import TextTask
 from tfmodels.training.callbacks import GradualUnfreezing
 
@@ -47,6 +48,9 @@ class TextClassification(TextTask):
         data = self.config.data
         train = text_dataset(self.splits["train"], self.preprocessor, global_batch, training=True, seed=seed,
                              epochs=epochs, first_epoch=first_epoch)
+        # How much of what the model reads is [PAD] (a sequence length far above the texts wastes time).
+        ids = np.concatenate([x for x, _ in train.take(20).as_numpy_iterator()])
+        self.padding_fraction = float(np.mean(ids == self.preprocessor.pad_id))
         evaluation = {role: text_dataset(texts, self.preprocessor, global_batch, training=False, seed=seed,
                                          cache=data.cache)
                       for role, texts in self.splits.items() if role != "train"}
@@ -78,15 +82,21 @@ class TextClassification(TextTask):
                 raise ConfigError(f"trainer.lora_rank must be at least 1, got {trainer.lora_rank}")
             enable_lora(model, trainer.lora_rank)
 
-    def callbacks(self, global_batch: int) -> list:
+    def callbacks(self, global_batch: int, log_dir=None) -> list:
+        callbacks = []
+        if log_dir is not None and "validation" in self.splits:
+            validation = self.splits["validation"]
+            names = self.data_info()["class_names"]
+            callbacks.append(TextExamplesAndAttention(log_dir, validation.texts[:3], list(validation.labels[:3]),
+                                                      self.preprocessor, names))
         if self.config.trainer.finetune != "gradual":
-            return []
+            return callbacks
         if self.config.trainer.unfreeze_every < 1:
             raise ConfigError(f"trainer.unfreeze_every must be at least 1, got {self.config.trainer.unfreeze_every}")
         encoder = self._model.encoder
         rest = [layer for layer in encoder._layers if layer not in encoder.blocks]  # embeddings, norms
         groups = [[block] for block in reversed(encoder.blocks)] + [rest]
-        return [GradualUnfreezing(groups, every=self.config.trainer.unfreeze_every)]
+        return [*callbacks, GradualUnfreezing(groups, every=self.config.trainer.unfreeze_every)]
 
     def model_for_saving(self, model):
         return merged_copy(model) if self.config.trainer.finetune == "lora" else model
@@ -104,6 +114,7 @@ class TextClassification(TextTask):
             "class_names": names,
             "examples": {role: len(texts) for role, texts in self.splits.items()},
             "sources": {role: texts.source for role, texts in self.splits.items()},
+            **({"padding_fraction": self.padding_fraction} if hasattr(self, "padding_fraction") else {}),
         }
 
     # --- after training: evaluation and serving --------------------------------------------------

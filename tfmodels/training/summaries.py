@@ -1,5 +1,6 @@
 """What TensorBoard shows of a run beyond Keras's own scalars: the config as text, examples per
-second, and the hyper-parameters with the final metrics (the HParams dashboard compares runs).
+second, the gradient norm, and the hyper-parameters with the final metrics (the HParams dashboard
+compares runs).
 
 Written to RUN/logs/run/ (one TensorBoard "run" beside Keras's train/ and validation/).
 """
@@ -39,9 +40,33 @@ class ExamplesPerSecond(keras.callbacks.Callback):
             logs["examples_per_second"] = self._steps * self.global_batch / max(time.time() - self._started, 1e-9)
 
 
-def write_config_text(paths: RunPaths, config: Config) -> None:
+class GradientNorm(keras.callbacks.Callback):
+    """Adds `gradient_norm` to the epoch's logs: the global norm of the loss's gradient on one fixed
+    batch (the first validation batch: the same in a resumed run), in inference mode (no dropout, so
+    no random numbers are drawn and a resumed run stays identical). A norm that grows by orders of
+    magnitude warns of divergence before the NaN.
+    """
+
+    def __init__(self, batch):
+        super().__init__()
+        self.batch = batch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(self.batch)
+        with tf.GradientTape() as tape:
+            loss = self.model.compute_loss(x, y, self.model(x, training=False), sample_weight, training=False)
+        gradients = [g for g in tape.gradient(loss, self.model.trainable_variables) if g is not None]
+        logs["gradient_norm"] = float(tf.linalg.global_norm([tf.cast(g, tf.float32) for g in gradients]))
+
+
+def write_config_text(paths: RunPaths, config: Config, data_info: dict | None = None) -> None:
+    """The resolved config as text, and what the task says of its data (e.g. the fraction of padding)."""
     with tf.summary.create_file_writer(str(paths.logs / RUN_LOGS)).as_default():
         tf.summary.text("config", "```\n" + dump_config(config) + "```", step=0)
+        if data_info and "padding_fraction" in data_info:
+            tf.summary.scalar("data/padding_fraction", data_info["padding_fraction"], step=0)
 
 
 def hparams_of(config: Config) -> dict:

@@ -54,7 +54,9 @@ from tfmodels.training.strategy import (
     worker_label,
 )
 from tfmodels.training.summaries import (
+    RUN_LOGS,
     ExamplesPerSecond,
+    GradientNorm,
     write_config_text,
     write_hparams,
 )
@@ -143,9 +145,11 @@ def _train(config: Config, run_dir, log: Callable[[str], None]) -> TrainResult:
     history_values = resume_history(paths, point.epoch, config.trainer.monitor) if resumed else []
     guard = NonFiniteLossGuard()
     fit_started = time.time()
-    write_config_text(paths, config)
-    callbacks = [guard, ExamplesPerSecond(global_batch), *task.callbacks(global_batch),
+    write_config_text(paths, config, task.data_info())
+    callbacks = [guard, ExamplesPerSecond(global_batch), *task.callbacks(global_batch, paths.logs / RUN_LOGS),
                  *standard_callbacks(paths, config, point, history_values)]
+    if not multi_worker and eval_ds.get("validation") is not None:  # outside the replicas: one machine only
+        callbacks.insert(2, GradientNorm(next(iter(eval_ds["validation"].take(1)))))
     if multi_worker:  # model.fit fails under this strategy in Keras 3.15 (keras-team/keras#20585)
         history = fit_with_strategy_run(model, strategy, train_ds, global_batch, steps_per_epoch,
                                         config.trainer.epochs, callbacks,
