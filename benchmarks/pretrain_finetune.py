@@ -1,6 +1,6 @@
 """Does pretraining help? Masked-LM pretraining on real text, then fine-tuning on SST-2.
 
-    python benchmarks/pretrain_finetune.py [--shared-data ../shared/data] [--pretrain-epochs 3]
+    python benchmarks/pretrain_finetune.py [--shared-data ../shared/data] [--pretrain-epochs 8] [--seeds 3]
 
 1. Pretrain `configs/encoder_mlm.yaml` on WikiText-2 (validation split) and the IMDB training
    reviews' text (labels ignored).
@@ -51,7 +51,7 @@ def trainable_parameters(run_dir: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared-data", default=os.environ.get("TFMODELS_SHARED_DATA", str(REPO.parent / "shared/data")))
-    parser.add_argument("--pretrain-epochs", type=int, default=3)
+    parser.add_argument("--pretrain-epochs", type=int, default=8)
     parser.add_argument("--small-epochs", type=int, default=10, help="fine-tuning epochs with 1,000 examples")
     parser.add_argument("--pretrain-set", action="append", default=[], metavar="KEY=VALUE",
                         help="an override of configs/encoder_mlm.yaml for pretraining (repeatable)")
