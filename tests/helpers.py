@@ -76,3 +76,15 @@ def run_model_battery(make, inputs, expected_output_shape, targets=None, tmp_pat
         after = [np.array(w) for w in model.trainable_weights]
         assert any(not np.allclose(a, b) for a, b in zip(before, after))
     return model
+
+
+class CrashAfterEpoch(keras.callbacks.Callback):
+    """Raises at the end of epoch `epoch` (0-based), after the callbacks before it have run: a crash."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("simulated crash")

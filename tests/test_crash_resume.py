@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
+from helpers import CrashAfterEpoch
 
 from tfmodels.config import apply_overrides, demo_config, load_config
 from tfmodels.training import trainer as trainer_module
@@ -27,16 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 # Dropout on (its random-number state must survive the resume), deterministic ops, early stopping on.
 MLP = ["model.mlp.hidden_units=[32]", "model.mlp.dropout=0.3", "logging.verbose=0", "logging.histogram_freq=0",
        "runtime.deterministic=true", "trainer.epochs=6", "trainer.early_stopping_patience=2"]
-
-
-class CrashAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise RuntimeError("simulated crash")
 
 
 def _weights(model) -> list[np.ndarray]:

@@ -2,9 +2,9 @@
 
 import csv
 
-import keras
 import numpy as np
 import pytest
+from helpers import CrashAfterEpoch
 
 from tfmodels.config import apply_overrides, demo_config
 from tfmodels.errors import RunDirError, TrainingDivergedError
@@ -19,16 +19,6 @@ SMALL = ["model.mlp.hidden_units=[32]", "logging.verbose=0", "logging.histogram_
 
 def small_config(*overrides):
     return apply_overrides(demo_config(), [*SMALL, *overrides])
-
-
-class CrashAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise RuntimeError("simulated crash")
 
 
 def test_rerun_after_a_crash_resumes_where_it_stopped(workdir, monkeypatch):
