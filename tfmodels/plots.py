@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,9 @@ def attention_map_png(weights: np.ndarray, tokens: list[str], title: str) -> byt
     ax.set_ylabel("attending")
     ax.set_title(title, fontsize=10)
     figure.colorbar(image, ax=ax, fraction=0.046)
-    figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    with warnings.catch_warnings():  # tokens the font lacks (e.g. CJK) show as boxes; no warning each epoch
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        figure.tight_layout()
+        figure.savefig(buffer, format="png")
     return buffer.getvalue()
