@@ -190,6 +190,13 @@ def test_npz_keras_layout_picks_split_by_role(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="not a readable NumPy .npz"):
         load_images(f"npz:{tmp_path}/junk.npz", "train")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(DataError, match="not a readable NumPy .npz"):
+        load_images(f"npz:{tmp_path}/empty.npz", "train")
+    with open(tmp_path / "one_array.npz", "wb") as f:  # np.save's .npy format under an .npz name
+        np.save(f, np.zeros((4, 8, 8)))
+    with pytest.raises(DataError, match="holds one array, not an .npz archive of named arrays"):
+        load_images(f"npz:{tmp_path}/one_array.npz", "train")
 
 
 # --- splits -----------------------------------------------------------------------------------

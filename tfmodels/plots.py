@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from tfmodels.training.run_dir import write_aside
 
 
 def confusion_matrix_png(matrix: np.ndarray, title: str) -> bytes:
@@ -80,11 +81,8 @@ def write_training_curves(run_dir: Path | str) -> Path | None:
             history[key] = [float(row[key]) for row in rows]
         except (TypeError, ValueError):
             continue
-    path = run_dir / "training_curves.png"
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_bytes(training_curves_png(history, f"{run_dir.resolve().name}: {len(rows)} epochs"))
-    os.replace(tmp, path)
-    return path
+    png = training_curves_png(history, f"{run_dir.resolve().name}: {len(rows)} epochs")
+    return write_aside(run_dir / "training_curves.png", lambda tmp: tmp.write_bytes(png))
 
 
 def attention_map_png(weights: np.ndarray, tokens: list[str], title: str) -> bytes:

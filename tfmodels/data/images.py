@@ -221,7 +221,7 @@ def _load_npz(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
             arrays = {k: archive[k] for k in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"'{path}' is not a readable NumPy .npz file: {e or type(e).__name__}") from None
-    except AttributeError:  # a plain .npy array, not an archive of named arrays
+    except TypeError:  # a plain .npy array (np.load returns it, not an archive of named arrays)
         raise DataError(f"'{path}' holds one array, not an .npz archive of named arrays (x, y)") from None
     split = spec.option("split", role)
     suffix = {"train": "_train", "test": "_test", "validation": "_val"}.get(split, "")

@@ -7,8 +7,6 @@ vocabulary (`vocabulary.txt`), so that a classifier can start from them (`init.f
 from __future__ import annotations
 
 import math
-import os
-import time
 from pathlib import Path
 
 import keras
@@ -26,6 +24,7 @@ from tfmodels.errors import ConfigError, RunDirError
 from tfmodels.models import TransformerEncoder, check_text_model_config
 from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.tasks.text_task import TextTask
+from tfmodels.training.run_dir import write_aside
 
 ENCODER_FILE = "encoder.keras"
 
@@ -85,13 +84,10 @@ class MaskedLanguageModeling(TextTask):
                 "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")]}
 
     def callbacks(self, global_batch: int, log_dir=None) -> list:
-        return [PerplexityAndThroughput(tokens_per_step=global_batch * self.config.data.tokenizer.sequence_length)]
+        return [PerplexityAndThroughput(self.config.data.tokenizer.sequence_length)]
 
     def finish(self, model, run_dir) -> None:
-        path = Path(run_dir) / ENCODER_FILE
-        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-        model.encoder.save(tmp)
-        os.replace(tmp, path)
+        write_aside(Path(run_dir) / ENCODER_FILE, model.encoder.save)
 
     def data_info(self) -> dict:
         return {
@@ -112,20 +108,14 @@ class MaskedLanguageModeling(TextTask):
 class PerplexityAndThroughput(keras.callbacks.Callback):
     """Adds `perplexity` (exp of the masked-LM loss) and `tokens_per_second` to each epoch's logs.
 
-    It runs before the TensorBoard and CSV callbacks, so both record the values.
+    Tokens per second are the trainer's `examples_per_second` (wall time of the epoch, validation
+    included: a floor on the training speed) times the sequence length. It runs after the trainer's
+    throughput callback and before the TensorBoard and CSV callbacks, so both record the values.
     """
 
-    def __init__(self, tokens_per_step: int):
+    def __init__(self, sequence_length: int):
         super().__init__()
-        self.tokens_per_step = tokens_per_step
-        self._started = 0.0
-        self._steps = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started, self._steps = time.time(), 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._steps = batch + 1
+        self.sequence_length = sequence_length
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
@@ -133,5 +123,5 @@ class PerplexityAndThroughput(keras.callbacks.Callback):
         for prefix in ("", "val_"):
             if f"{prefix}loss" in logs:
                 logs[f"{prefix}perplexity"] = math.exp(min(float(logs[f"{prefix}loss"]), 50.0))
-        # Wall time of the epoch, validation included: a floor on the training speed.
-        logs["tokens_per_second"] = self._steps * self.tokens_per_step / max(time.time() - self._started, 1e-9)
+        if "examples_per_second" in logs:
+            logs["tokens_per_second"] = logs["examples_per_second"] * self.sequence_length

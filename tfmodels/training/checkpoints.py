@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tfmodels.training.run_dir import atomic_write_json, read_json
+from tfmodels.training.run_dir import atomic_write_json, read_json, write_aside
 
 KEEP = 2  # backups kept: the newest, and the one before in case the newest turns out damaged
 BACKUP_NAME = re.compile(r"^epoch-(\d{6})\.json$")
@@ -93,11 +92,7 @@ def _sha256(path: Path) -> str:
 
 def save_weights_atomically(model: keras.Model, path: Path) -> None:
     """`model.save_weights(path)` written aside, flushed to disk and renamed: the old file or the new, never half."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    model.save_weights(tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_aside(path, model.save_weights, sync=True)
 
 
 def _seed_variables(model: keras.Model) -> list:

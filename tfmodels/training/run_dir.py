@@ -53,6 +53,25 @@ def default_run_dir(config: Config) -> Path:
     return Path("runs") / name
 
 
+def write_aside(path: Path | str, write, sync: bool = False) -> Path:
+    """Calls `write(tmp)` for a temporary name beside `path` (`.tmp-<pid>-<name>`, the same suffix, as
+    Keras's savers want), then renames it into place: readers see the old file or the new, never half.
+    `sync` flushes the file to disk before the rename (for files a resume depends on)."""
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        write(tmp)
+        if sync:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_file():
+            tmp.unlink()
+        raise
+    return path
+
+
 def atomic_write_text(path: Path | str, text: str) -> None:
     """Writes `text` beside `path` and renames it into place: readers see the old or the new file."""
     path = Path(path)

@@ -43,6 +43,7 @@ from tfmodels.training.run_dir import (
     default_run_dir,
     prepare_run_dir,
     require_finished,
+    write_aside,
 )
 from tfmodels.training.strategy import (
     configure_devices,
@@ -133,8 +134,9 @@ def _train(config: Config, run_dir, log: Callable[[str], None]) -> TrainResult:
     paths, resumed = prepare_run_dir(run_dir, config)
     log(f"run folder: {paths.root}" + (" (resuming an unfinished run)" if resumed else ""))
     task.save_assets(paths.root)
+    data_info = task.data_info()
     atomic_write_json(paths.data_info, {
-        **task.data_info(),
+        **data_info,
         "strategy": strategy_name(strategy),
         "replicas": replicas,
         "global_batch_size": global_batch,
@@ -145,11 +147,14 @@ def _train(config: Config, run_dir, log: Callable[[str], None]) -> TrainResult:
     history_values = resume_history(paths, point.epoch, config.trainer.monitor) if resumed else []
     guard = NonFiniteLossGuard()
     fit_started = time.time()
-    write_config_text(paths, config, task.data_info())
-    callbacks = [guard, ExamplesPerSecond(global_batch), *task.callbacks(global_batch, paths.logs / RUN_LOGS),
+    write_config_text(paths, config, data_info)
+    # Callbacks that add values to the epoch's logs come before those that record them (standard_callbacks).
+    # The gradient norm is taken outside the replicas: on one machine only.
+    gradient_norm = ([GradientNorm(next(iter(eval_ds["validation"].take(1))))]
+                     if not multi_worker and eval_ds.get("validation") is not None else [])
+    callbacks = [guard, ExamplesPerSecond(global_batch), *gradient_norm,
+                 *task.callbacks(global_batch, paths.logs / RUN_LOGS),
                  *standard_callbacks(paths, config, point, history_values)]
-    if not multi_worker and eval_ds.get("validation") is not None:  # outside the replicas: one machine only
-        callbacks.insert(2, GradientNorm(next(iter(eval_ds["validation"].take(1)))))
     if multi_worker:  # model.fit fails under this strategy in Keras 3.15 (keras-team/keras#20585)
         history = fit_with_strategy_run(model, strategy, train_ds, global_batch, steps_per_epoch,
                                         config.trainer.epochs, callbacks,
@@ -192,12 +197,12 @@ def _train(config: Config, run_dir, log: Callable[[str], None]) -> TrainResult:
     task.finish(model, paths.root)
     write_hparams(paths, config, metrics)
     write_training_curves(paths.root)  # training_curves.png: the run at a glance without TensorBoard
-    _save_model_atomically(task.model_for_saving(model), paths.model)
+    write_aside(paths.model, task.model_for_saving(model).save)
     atomic_write_json(paths.metrics, metrics)  # status "finished": written last
-    if not chief:
+    if chief:
+        log(_summary(paths, metrics))
+    else:
         shutil.rmtree(paths.root, ignore_errors=True)
-        return TrainResult(paths, metrics, model)
-    log(_summary(paths, metrics))
     return TrainResult(paths, metrics, model)
 
 
@@ -214,12 +219,6 @@ def _worker_run_dir(chief_dir: Path, resuming: bool, label: str) -> Path:
     if resuming:  # the same backup as the chief, so that every worker starts at the same epoch
         shutil.copytree(chief_dir, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("logs"))
     return root
-
-
-def _save_model_atomically(model: keras.Model, path: Path) -> None:
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    model.save(tmp)
-    os.replace(tmp, path)
 
 
 def _summary(paths: RunPaths, metrics: dict) -> str:
