@@ -65,8 +65,8 @@ def run_model_battery(make, inputs, expected_output_shape, targets=None, tmp_pat
         )
         assert type(reloaded.layers[-1] if is_layer else reloaded) is type(layer if is_layer else model)
 
-    # One fit step moves the weights and gives a finite loss.
-    if targets is not None:
+    # One fit step moves the weights and gives a finite loss (for a layer that has weights).
+    if targets is not None and model.trainable_weights:
         before = [np.array(w) for w in model.trainable_weights]
         targets = np.asarray(targets)
         loss = "mse" if targets.dtype.kind == "f" else keras.losses.SparseCategoricalCrossentropy(from_logits=True)

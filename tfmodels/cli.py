@@ -197,8 +197,28 @@ def _quiet_tensorflow() -> None:
     tf.get_logger().setLevel("ERROR")  # e.g. retracing notes when several models predict in one process
 
 
+def _request_xla_before_tensorflow(args) -> None:
+    """`runtime.xla: fusible` (auto's choice on a CPU with fast bfloat16) must be set before TensorFlow starts."""
+    if args.command not in ("train", "demo"):
+        return
+    from tfmodels.config import apply_overrides, load_config
+    from tfmodels.hardware import request_fusible_xla
+
+    if args.command == "train":
+        try:
+            config = apply_overrides(load_config(args.config), args.set)
+        except TFModelsError:
+            return  # the command itself reports it
+        runtime = config.runtime
+        if (runtime.xla not in ("auto", "fusible") or runtime.precision not in ("auto", "mixed_bfloat16")
+                or (runtime.xla == "auto" and config.trainer.steps_per_execution > 1)):
+            return
+    request_fusible_xla()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _request_xla_before_tensorflow(args)
     if not args.debug:
         _quiet_tensorflow()
     try:

@@ -8,7 +8,6 @@ makes the exit code 1.
 from __future__ import annotations
 
 import importlib.metadata
-from pathlib import Path
 
 # The combination this version of tfmodels is tested with (requirements.txt).
 TESTED = {"tensorflow": "2.21", "keras": "3.15", "keras-hub": "0.32", "tensorflow-text": "2.21",
@@ -48,25 +47,12 @@ def version_problems(found: dict[str, str | None]) -> tuple[list[str], list[str]
     return bad, untested
 
 
-def cpu_bfloat16() -> str | None:
-    """The CPU feature that makes bfloat16 matrix products fast, or None."""
-    try:
-        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("flags")), [])
-    except OSError:
-        return None
-    if "amx_bf16" in flags:
-        return "AMX"
-    if "avx512_bf16" in flags:
-        return "AVX512-BF16"
-    return None
-
-
 def report() -> tuple[list[str], int]:
     """The lines `tfmodels doctor` prints, and its exit code (1 on a known-bad combination)."""
     import tensorflow as tf
 
     from tfmodels.data.tfds_source import network_reachable
+    from tfmodels.hardware import cpu_bfloat16, fusible_xla_active, resolve_precision
     from tfmodels.training.strategy import (
         configured_tpu,
         resolve_strategy,
@@ -96,6 +82,11 @@ def report() -> tuple[list[str], int]:
         lines.append(f"bfloat16: fast on this CPU ({bf16}): runtime.precision=mixed_bfloat16 trains faster")
     else:
         lines.append("bfloat16: no fast bfloat16 here; keep runtime.precision=float32")
+    precision, why = resolve_precision("auto")
+    lines.append(f"precision auto: {precision} ({why})")
+    if bf16 and not gpus:
+        lines.append("xla: element-wise clustering is on in `tfmodels train` here (runtime.xla=auto)"
+                     + ("; also in this process" if fusible_xla_active() else ""))
     online = network_reachable()
     lines.append("network: TFDS can download" if online
                  else "network: unreachable; TFDS data sets must be prepared already (tfds: specs fail fast otherwise)")

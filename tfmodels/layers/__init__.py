@@ -1,7 +1,8 @@
 """Layers: the pieces models are made of. Nothing here imports from `tfmodels.models`."""
 
 from tfmodels.layers.attention import MultiHeadSelfAttention
+from tfmodels.layers.dropout import Dropout16
 from tfmodels.layers.embeddings import TokenAndPositionEmbedding
 from tfmodels.layers.encoder_block import TransformerEncoderBlock
 
-__all__ = ["MultiHeadSelfAttention", "TokenAndPositionEmbedding", "TransformerEncoderBlock"]
+__all__ = ["Dropout16", "MultiHeadSelfAttention", "TokenAndPositionEmbedding", "TransformerEncoderBlock"]

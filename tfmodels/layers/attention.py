@@ -7,6 +7,8 @@ import math
 import keras
 from keras import ops
 
+from tfmodels.layers.dropout import Dropout16
+
 
 @keras.saving.register_keras_serializable(package="tfmodels")
 class MultiHeadSelfAttention(keras.layers.Layer):
@@ -45,7 +47,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.c_proj = keras.layers.Dense(width, kernel_initializer=self.kernel_initializer,
                                          dtype=self.dtype_policy, name="c_proj")
         self.c_proj.build(input_shape)
-        self.attn_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="attn_dropout")
+        self.attn_dropout = Dropout16(self.dropout, dtype=self.dtype_policy, name="attn_dropout")
         self.built = True
 
     def call(self, x, padding_mask=None, training=False, return_attention_scores=False):

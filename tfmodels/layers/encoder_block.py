@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from tfmodels.layers.attention import MultiHeadSelfAttention
+from tfmodels.layers.dropout import Dropout16
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -39,11 +40,11 @@ class TransformerEncoderBlock(keras.layers.Layer):
         policy = self.dtype_policy
         self.ln_1 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_1")
         self.attn = MultiHeadSelfAttention(self.num_heads, dropout=self.dropout, dtype=policy, name="attn")
-        self.attn_out_dropout = keras.layers.Dropout(self.dropout, dtype=policy, name="attn_out_dropout")
+        self.attn_out_dropout = Dropout16(self.dropout, dtype=policy, name="attn_out_dropout")
         self.ln_2 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_2")
         self.c_fc = keras.layers.Dense(self.ffn_dim, activation=self.activation, dtype=policy, name="c_fc")
         self.c_proj = keras.layers.Dense(width, dtype=policy, name="c_proj")
-        self.ffn_dropout = keras.layers.Dropout(self.dropout, dtype=policy, name="ffn_dropout")
+        self.ffn_dropout = Dropout16(self.dropout, dtype=policy, name="ffn_dropout")
         for layer in (self.ln_1, self.attn, self.ln_2, self.c_fc):
             layer.build(input_shape)
         self.c_proj.build((*input_shape[:-1], self.ffn_dim))

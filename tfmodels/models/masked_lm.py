@@ -35,7 +35,10 @@ class MaskedLMModel(keras.Model):
             vocabulary_size=self.encoder.vocabulary_size,
             token_embedding=self.encoder.embeddings.wte if self.tie_weights else None,
             intermediate_activation="gelu",
-            dtype=self.dtype_policy,
+            # float32 around the vocabulary projection (which runs in the tied embedding's precision):
+            # the logits' bias is added in float32, and keras-hub's head fails eagerly under a mixed
+            # policy otherwise (a float32 bias added to bfloat16 logits).
+            dtype=_head_policy(self.dtype_policy),
             name="lm_head",
         )
         self.lm_head.build((*token_shape, self.encoder.width), input_shape["mask_positions"])
@@ -50,3 +53,8 @@ class MaskedLMModel(keras.Model):
         config = super().get_config()
         config.update({"encoder": keras.saving.serialize_keras_object(self.encoder), "tie_weights": self.tie_weights})
         return config
+
+
+def _head_policy(policy):
+    """The masked-LM head's dtype policy: float32 compute under a mixed policy, else the model's."""
+    return "float32" if policy.compute_dtype != policy.variable_dtype else policy

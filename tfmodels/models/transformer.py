@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tfmodels.layers import TokenAndPositionEmbedding, TransformerEncoderBlock
+from tfmodels.layers import Dropout16, TokenAndPositionEmbedding, TransformerEncoderBlock
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -58,7 +58,7 @@ class TransformerEncoder(keras.Model):
                                                     position=self.position, padding_id=self.padding_id,
                                                     dtype=policy, name="embeddings")
         self.embeddings.build(input_shape)
-        self.emb_dropout = keras.layers.Dropout(self.dropout, dtype=policy, name="emb_dropout")
+        self.emb_dropout = Dropout16(self.dropout, dtype=policy, name="emb_dropout")
         hidden_shape = (*input_shape, self.width)
         self.blocks = []
         for i in range(self.num_layers):

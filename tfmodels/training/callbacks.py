@@ -6,6 +6,8 @@ import csv
 import io
 import math
 
+import time
+
 import keras
 
 from tfmodels.config import Config
@@ -148,3 +150,16 @@ def standard_callbacks(paths: RunPaths, config: Config, point: ResumePoint | Non
                                                 history_values=history_values))
     callbacks.append(ResumableBackup(paths.backup, point))
     return callbacks
+
+
+class FirstStepLog(keras.callbacks.Callback):
+    """Says once, after the first training step, how long training took to start (tracing, compiling, first batch)."""
+
+    def __init__(self, log, started: float):
+        super().__init__()
+        self.log, self.started, self.done = log, started, False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.done:
+            self.done = True
+            self.log(f"first training step done, {time.time() - self.started:.1f} s after the run started")

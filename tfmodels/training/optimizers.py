@@ -3,10 +3,57 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from tfmodels.config import TrainerConfig
 from tfmodels.errors import ConfigError
 from tfmodels.training.schedules import WarmupDecay
+
+
+class _FusedAdamUpdate:
+    """Adam's update of one variable in one kernel (TensorFlow's `ResourceApplyAdam`).
+
+    Keras's Adam writes the update as about a dozen element-wise ops per variable, each a pass
+    over memory; `ResourceApplyAdam` computes the same formulas in one pass:
+        alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
+        m += (g - m) * (1 - beta_1);  v += (g^2 - v) * (1 - beta_2)
+        variable -= alpha * m / (sqrt(v) + epsilon)
+    (equal to Keras's to float rounding: tests/test_optimizers.py). AMSGrad, and sparse gradients
+    (applied densely, as Keras does), take Keras's own path; so does weight decay, which Keras
+    applies before this update.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.amsgrad:
+            return super().update_step(gradient, variable, learning_rate)
+        if isinstance(gradient, tf.IndexedSlices):
+            gradient = tf.convert_to_tensor(gradient)
+        dtype = variable.dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
+        tf.raw_ops.ResourceApplyAdam(
+            var=_handle(variable), m=_handle(m), v=_handle(v),
+            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype), use_locking=False,
+        )
+
+
+def _handle(variable):
+    """The resource handle of a Keras or TensorFlow variable (the current device's, under a strategy)."""
+    return (variable.value if isinstance(variable, keras.Variable) else variable).handle
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class FusedAdam(_FusedAdamUpdate, keras.optimizers.Adam):
+    """`keras.optimizers.Adam`, each variable updated by one fused kernel."""
+
+
+@keras.saving.register_keras_serializable(package="tfmodels")
+class FusedAdamW(_FusedAdamUpdate, keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` (decoupled weight decay), each variable updated by one fused kernel."""
 
 
 def scaled_learning_rate(config: TrainerConfig, num_replicas: int) -> float:
@@ -47,9 +94,9 @@ def build_optimizer(config: TrainerConfig, total_steps: int, num_replicas: int) 
     common = {"learning_rate": learning_rate, "global_clipnorm": config.clipnorm,
               "weight_decay": config.weight_decay or None}
     if config.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(**common)
+        optimizer = FusedAdam(**common)
     elif config.optimizer == "adamw":
-        optimizer = keras.optimizers.AdamW(**{**common, "weight_decay": config.weight_decay})
+        optimizer = FusedAdamW(**{**common, "weight_decay": config.weight_decay})
     else:
         optimizer = keras.optimizers.SGD(momentum=0.9, **common)
     if config.weight_decay:

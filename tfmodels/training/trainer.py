@@ -25,9 +25,11 @@ import tensorflow as tf
 
 from tfmodels.config import Config
 from tfmodels.errors import ConfigError, TrainingDivergedError
+from tfmodels.hardware import resolve_precision, resolve_xla
 from tfmodels.plots import write_training_curves
 from tfmodels.tasks import task_for
 from tfmodels.training.callbacks import (
+    FirstStepLog,
     NonFiniteLossGuard,
     resume_history,
     standard_callbacks,
@@ -104,14 +106,17 @@ def _train(config: Config, run_dir, log: Callable[[str], None]) -> TrainResult:
     keras.utils.set_random_seed(config.runtime.seed)
     if config.runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_dtype_policy(config.runtime.precision)
+    precision, precision_why = resolve_precision(config.runtime.precision)
+    xla, xla_why = resolve_xla(config.runtime.xla, precision, config.trainer.steps_per_execution)
+    keras.mixed_precision.set_dtype_policy(precision)
     replicas = strategy.num_replicas_in_sync
     global_batch = config.trainer.batch_size * replicas
     learning_rate = scaled_learning_rate(config.trainer, replicas)
     log(f"devices: {describe_devices()}; strategy: {strategy_name(strategy)} ({worker_label(strategy)}), "
         f"{replicas} replica(s); global batch {global_batch} = {config.trainer.batch_size} per replica x {replicas}; "
-        f"learning rate {learning_rate:g} (trainer.lr_scaling: {config.trainer.lr_scaling}); "
-        f"precision {config.runtime.precision}")
+        f"learning rate {learning_rate:g} (trainer.lr_scaling: {config.trainer.lr_scaling})")
+    log(f"precision {precision} ({precision_why}); xla {xla} ({xla_why}); "
+        f"steps per execution {config.trainer.steps_per_execution}")
 
     # A resumed run starts after the newest undamaged backup; its data continue there, in that epoch's order.
     point = find_resume_point(RunPaths(run_dir).backup) if resuming else ResumePoint()
@@ -128,6 +133,7 @@ def _train(config: Config, run_dir, log: Callable[[str], None]) -> TrainResult:
         model.compile(
             optimizer=build_optimizer(config.trainer, steps_per_epoch * config.trainer.epochs, replicas),
             steps_per_execution=config.trainer.steps_per_execution,
+            jit_compile=xla == "on",
             **task.compile_args(),
         )
 
@@ -142,6 +148,8 @@ def _train(config: Config, run_dir, log: Callable[[str], None]) -> TrainResult:
         "global_batch_size": global_batch,
         "lr_scaling": config.trainer.lr_scaling,
         "learning_rate": learning_rate,
+        "precision": precision,
+        "xla": xla,
     })
 
     history_values = resume_history(paths, point.epoch, config.trainer.monitor) if resumed else []
@@ -152,7 +160,7 @@ def _train(config: Config, run_dir, log: Callable[[str], None]) -> TrainResult:
     # The gradient norm is taken outside the replicas: on one machine only.
     gradient_norm = ([GradientNorm(next(iter(eval_ds["validation"].take(1))))]
                      if not multi_worker and eval_ds.get("validation") is not None else [])
-    callbacks = [guard, ExamplesPerSecond(global_batch), *gradient_norm,
+    callbacks = [guard, FirstStepLog(log, started), ExamplesPerSecond(global_batch), *gradient_norm,
                  *task.callbacks(global_batch, paths.logs / RUN_LOGS),
                  *standard_callbacks(paths, config, point, history_values)]
     if multi_worker:  # model.fit fails under this strategy in Keras 3.15 (keras-team/keras#20585)
