@@ -58,7 +58,7 @@ def test_overrides_set_nested_values_with_types():
     ("trainer.epochs=2.5", "expected int, got 2.5"),
     ("model.mlp.batch_norm=maybe", "expected bool"),
     ("model.mlp.hidden_units=[a]", "config key 'model.mlp.hidden_units[0]': expected int"),
-    ("runtime.precision=float64", "expected 'float32' | 'mixed_bfloat16' | 'mixed_float16'"),
+    ("runtime.precision=float64", "expected 'auto' | 'float32' | 'mixed_bfloat16' | 'mixed_float16'"),
     ("trainer=3", "is a section"),
     ("trainer.epochs.x=3", "is a value, not a section"),
     ("epochs", "not of the form key=value"),

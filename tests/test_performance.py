@@ -52,6 +52,7 @@ def test_dropout16_is_identity_in_inference_and_at_rate_zero():
     x = np.random.default_rng(1).normal(size=(4, 10)).astype(np.float32)
     np.testing.assert_array_equal(Dropout16(0.5, seed=1)(x, training=False).numpy(), x)
     np.testing.assert_array_equal(Dropout16(0.0)(x, training=True).numpy(), x)
+    assert not Dropout16(0.0).variables  # no random state, as keras.layers.Dropout(0.0)
     with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"):
         Dropout16(1.0)
 

@@ -224,19 +224,27 @@ def test_gradual_unfreezing_trains_the_top_block_first(pretrained):
 
 @pytest.mark.slow
 def test_pretraining_helps_after_a_few_steps(tmp_path):
-    """After one epoch (312 steps) of fine-tuning, a classifier on an encoder pretrained for one epoch with
-    masked-LM on the reviews' text is ahead of the same classifier from random init (same seed, same schedule)."""
+    """A classifier on an encoder pretrained for one epoch with masked-LM on the reviews' text is ahead of
+    the same classifier from random init (same seed, same schedule): a lower validation loss after each of
+    its first two epochs (312 steps each), and at most half of it after the second.
+
+    Measured (float32): from scratch 0.693 then 0.019, pretrained 0.664 then 0.001. Accuracy after one
+    epoch was the earlier criterion; it sits on the jump from chance to ~1.0, where float rounding alone
+    (a fused optimizer kernel equal to Keras's to 1e-6 a step) moved the pretrained run from 0.68 to 0.53."""
     import csv
 
     from tfmodels.config import demo_text_config
 
-    quick = ["logging.verbose=0", "logging.histogram_freq=0", "trainer.warmup_steps=20", "data.test=null"]
+    # float32, the precision these numbers were measured in.
+    quick = ["logging.verbose=0", "logging.histogram_freq=0", "trainer.warmup_steps=20", "data.test=null",
+             "runtime.precision=float32"]
     train(apply_overrides(demo_text_config(), [*quick, "trainer.epochs=1", "model.type=masked_lm",
                                                "data.validation=null"]), tmp_path / "mlm")
-    after_one_epoch = {}
+    val_loss = {}
     for name, extra in (("scratch", []), ("pretrained", [f"init.from_run={tmp_path / 'mlm'}"])):
         train(apply_overrides(demo_text_config(), [*quick, "trainer.epochs=4", "trainer.early_stopping_patience=0",
                                                    *extra]), tmp_path / name)
         with open(tmp_path / name / "history.csv") as f:
-            after_one_epoch[name] = float(next(csv.DictReader(f))["val_accuracy"])
-    assert after_one_epoch["pretrained"] >= after_one_epoch["scratch"] + 0.1, after_one_epoch
+            val_loss[name] = [float(row["val_loss"]) for row in csv.DictReader(f)][:2]
+    assert all(p < s for p, s in zip(val_loss["pretrained"], val_loss["scratch"])), val_loss
+    assert val_loss["pretrained"][1] <= 0.5 * val_loss["scratch"][1], val_loss

@@ -21,9 +21,10 @@ TEXT = [*QUICK, "data.train=synthetic?size=1200", "trainer.epochs=2", "trainer.w
 PRETRAIN = ["name=mlm_synthetic", "model.type=masked_lm", "data.validation=null", "data.test=null",
             "data.train=synthetic?size=1200", "trainer.epochs=1", "trainer.warmup_steps=2", *QUICK[:2]]
 CASES = {
-    "mlp": ("image", [*QUICK, "trainer.epochs=2"]),
+    "mlp": ("image", [*QUICK, "trainer.epochs=2", "runtime.precision=float32"]),
     "mlp_bfloat16": ("image", [*QUICK, "trainer.epochs=2", "runtime.precision=mixed_bfloat16"]),
-    "mlp_mirrored": ("image", [*QUICK, "trainer.epochs=2", "runtime.strategy=mirrored", "trainer.batch_size=32"]),
+    "mlp_mirrored": ("image", [*QUICK, "trainer.epochs=2", "runtime.strategy=mirrored", "trainer.batch_size=32",
+                               "runtime.precision=float32"]),
     "transformer": ("text", TEXT),
     "transformer_float16": ("text", [*TEXT, "runtime.precision=mixed_float16"]),
     "bag_of_words": ("text", [*TEXT, *baseline_overrides()]),

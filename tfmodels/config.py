@@ -216,7 +216,8 @@ class Config:
 
 def demo_config() -> Config:
     """The built-in default run of `tfmodels demo` (the same as configs/mlp_digits.yaml)."""
-    return Config(data=DataConfig(train="digits", validation="digits", test="digits"))
+    return Config(data=DataConfig(train="digits", validation="digits", test="digits"),
+                  runtime=RuntimeConfig(precision="float32"))  # a small MLP: float32 is faster (docs/benchmarks.md)
 
 
 def demo_text_config() -> Config:

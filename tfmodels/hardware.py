@@ -28,7 +28,10 @@ from pathlib import Path
 
 from tfmodels.errors import ConfigError
 
-FUSIBLE_XLA_FLAGS = "--tf_xla_auto_jit=2 --tf_xla_cpu_global_jit --tf_xla_ops_to_cluster=FUSIBLE"
+# Lazy compilation (on by default) runs a cluster's first calls as plain TensorFlow ops and compiles it
+# later: numbers then depend on how often a function ran before (a resumed run evaluated differently).
+FUSIBLE_XLA_FLAGS = ("--tf_xla_auto_jit=2 --tf_xla_cpu_global_jit --tf_xla_ops_to_cluster=FUSIBLE "
+                     "--tf_xla_enable_lazy_compilation=false")
 
 
 def cpu_bfloat16() -> str | None:

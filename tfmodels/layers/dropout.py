@@ -33,7 +33,9 @@ class Dropout16(keras.layers.Layer):
         self.rate = float(rate)
         self.seed = seed
         self.threshold = int(round(self.rate * LEVELS))
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        # As keras.layers.Dropout: a random state only when something is dropped (making one draws
+        # from Keras's global generator, and so moves the initial weights of every layer made after it).
+        self.seed_generator = keras.random.SeedGenerator(seed) if self.threshold else None
         self.supports_masking = True
 
     def call(self, inputs, training=False):
