@@ -16,6 +16,7 @@ from tfmodels.config import MaskedLMConfig
 from tfmodels.data.order import training_batches
 from tfmodels.data.tokenizers import SEP, TextPreprocessor
 from tfmodels.errors import DataError
+from tfmodels.hardware import outside_xla
 
 TOKENIZE_BATCH = 512
 
@@ -25,7 +26,7 @@ def token_chunks(texts: list[str], preprocessor: TextPreprocessor) -> np.ndarray
     sep = preprocessor.vocabulary.index(SEP)
     pieces = []
     batches = tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(TOKENIZE_BATCH)
-    for ids in batches.map(preprocessor.tokenizer, num_parallel_calls=tf.data.AUTOTUNE):  # ragged (b, None)
+    for ids in batches.map(preprocessor.tokenize, num_parallel_calls=tf.data.AUTOTUNE):  # ragged (b, None)
         ends = np.cumsum(ids.row_lengths().numpy())
         pieces.append(np.insert(ids.flat_values.numpy(), ends, sep))  # a [SEP] after each text
     stream = np.concatenate(pieces).astype(np.int32) if pieces else np.zeros(0, np.int32)
@@ -75,7 +76,8 @@ def masked_lm_dataset(chunks: np.ndarray, masker, global_batch_size: int, traini
         ds = ds.batch(global_batch_size)
 
     def mask(token_ids):  # (B, T)
-        masked = masker(token_ids)  # token_ids with 80/10/10 replacements, positions, original ids, weights
+        with outside_xla():  # ragged shapes, new every batch
+            masked = masker(token_ids)  # token_ids with 80/10/10 replacements, positions, original ids, weights
         # The masker pads to max_selections but forgets the batch size; a TPU needs it: (B, P) everywhere.
         predictions = (token_ids.shape[0], masker.mask_selection_length)
         positions, ids, weights = (tf.ensure_shape(masked[k], predictions)

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from tfmodels.config import TokenizerConfig
 from tfmodels.errors import ConfigError, DataError
+from tfmodels.hardware import outside_xla
 
 RESERVED_TOKENS = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
 PAD, CLS, SEP, UNK, MASK = RESERVED_TOKENS
@@ -113,5 +114,11 @@ class TextPreprocessor:
     def vocabulary_size(self) -> int:
         return len(self.vocabulary)
 
+    def tokenize(self, texts):
+        """Strings `(B,)` -> WordPiece ids, ragged `(B, None)`."""
+        with outside_xla():  # ragged shapes, new every batch
+            return self.tokenizer(texts)
+
     def __call__(self, texts):
-        return self.packer(self.tokenizer(texts))  # (B, T) int32
+        with outside_xla():
+            return self.packer(self.tokenizer(texts))  # (B, T) int32
