@@ -217,7 +217,7 @@ class Config:
 def demo_config() -> Config:
     """The built-in default run of `tfmodels demo` (the same as configs/mlp_digits.yaml)."""
     return Config(data=DataConfig(train="digits", validation="digits", test="digits"),
-                  runtime=RuntimeConfig(precision="float32"))  # a small MLP: float32 is faster (docs/benchmarks.md)
+                  runtime=RuntimeConfig(precision="float32"))  # a small MLP: no faster in bfloat16 (docs/benchmarks.md)
 
 
 def demo_text_config() -> Config:
