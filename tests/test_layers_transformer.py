@@ -37,8 +37,11 @@ def small_encoder(**kwargs):
     (lambda: TokenAndPositionEmbedding(V, T, C, position="learned"), TOKENS, (B, T, C)),
     (lambda: TokenAndPositionEmbedding(V, T, C, position="sinusoidal", padding_id=1), TOKENS, (B, T, C)),
     (lambda: small_encoder(norm_first=False, position="sinusoidal"), TOKENS, (B, T, C)),
+    (lambda: small_encoder(norm_first=False, activation="gelu_approximate", layer_norm_epsilon=1e-12,
+                           initializer_range=0.02), TOKENS, (B, T, C)),
     (lambda: BagOfWordsEncoder(V, width=C), TOKENS, (B, T, C)),
-], ids=["attention", "block_pre", "block_post", "embedding", "embedding_sine", "encoder", "bag_of_words"])
+], ids=["attention", "block_pre", "block_post", "embedding", "embedding_sine", "encoder", "encoder_bert",
+        "bag_of_words"])
 def test_layer_and_encoder_battery(make, inputs, shape, tmp_path):
     run_model_battery(make, inputs, shape, tmp_path=tmp_path,
                       targets=np.zeros(shape, np.float32) if isinstance(make(), keras.Model) else None)
@@ -161,6 +164,45 @@ def test_parity_with_keras_hub_transformer_encoder(norm_first):
     expected = np.asarray(theirs(VECTORS, padding_mask=mask))
     np.testing.assert_allclose(np.asarray(ours(VECTORS, padding_mask=mask)), expected, atol=1e-5)
     assert sum(int(np.prod(w.shape)) for w in ours.weights) == sum(int(np.prod(w.shape)) for w in theirs.weights)
+
+
+def test_bert_shaped_encoder_equals_keras_hub_bert_backbone():
+    """Post-norm, tanh GELU, epsilon 1e-12: with BERT's weights, our encoder computes BertBackbone's output."""
+    theirs = keras_hub.models.BertBackbone(vocabulary_size=V, num_layers=2, num_heads=H, hidden_dim=C,
+                                           intermediate_dim=64, dropout=0.0, max_sequence_length=T + 8)
+    ours = small_encoder(norm_first=False, activation="gelu_approximate", layer_norm_epsilon=1e-12,
+                         initializer_range=0.02)
+    ours.build(TOKENS.shape)
+    for w in theirs.weights:  # non-default biases and norms, so that a wrong mapping cannot pass
+        if "embedding" not in w.path:
+            w.assign(RNG.normal(scale=0.3, size=w.shape).astype(np.float32) + (1.0 if "gamma" in w.path else 0.0))
+    theirs.get_layer("segment_embedding").embeddings.assign(np.zeros((2, C), np.float32))  # ours has no segments
+    ours.embeddings.wte.embeddings.assign(np.asarray(theirs.get_layer("token_embedding").embeddings))
+    ours.embeddings.wpe.position_embeddings.assign(
+        np.asarray(theirs.get_layer("position_embedding").position_embeddings))
+    for w_mine, w_other in zip(ours.norm.weights, theirs.get_layer("embeddings_layer_norm").weights):
+        w_mine.assign(np.asarray(w_other))
+    for i, block in enumerate(ours.blocks):
+        copy_keras_hub_weights(block, theirs.get_layer(f"transformer_layer_{i}"))
+    expected = theirs({"token_ids": TOKENS, "segment_ids": np.zeros_like(TOKENS), "padding_mask": TOKENS != 0})
+    np.testing.assert_allclose(np.asarray(ours(TOKENS)), np.asarray(expected["sequence_output"]), atol=1e-4)
+
+
+def test_initializer_range_draws_truncated_normals_and_every_kernel_its_own():
+    encoder = small_encoder(initializer_range=0.02, width=64, ffn_dim=256)
+    encoder.build(TOKENS.shape)
+    kernels = [w for w in encoder.weights if "kernel" in w.path or "embedding" in w.path]
+    for w in kernels:
+        values = np.asarray(w).ravel()
+        assert 0.015 < values.std() < 0.02 and np.abs(values).max() <= 0.04 + 1e-6, w.path  # cut at 2 sigma
+    # No two kernels share their random numbers (an unseeded initializer used twice would repeat them).
+    firsts = [tuple(np.asarray(w).ravel()[:64]) for w in kernels]
+    assert len(set(firsts)) == len(firsts)
+    glorot = small_encoder(width=64, ffn_dim=256)
+    glorot.build(TOKENS.shape)
+    attention = glorot.blocks[0].attn
+    head = np.asarray(attention.c_attn.kernel).ravel()[:64 * 64]
+    assert abs(np.corrcoef(head, np.asarray(attention.c_proj.kernel).ravel())[0, 1]) < 0.1
 
 
 # --- sizes and errors --------------------------------------------------------------------------

@@ -226,9 +226,9 @@ def test_gradual_unfreezing_trains_the_top_block_first(pretrained):
 def test_pretraining_helps_after_a_few_steps(tmp_path):
     """A classifier on an encoder pretrained for one epoch with masked-LM on the reviews' text is ahead of
     the same classifier from random init (same seed, same schedule): a lower validation loss after each of
-    its first two epochs (312 steps each), and at most half of it after the second.
+    its two epochs (312 steps each), and at most half of it after the second.
 
-    Measured (float32): from scratch 0.693 then 0.019, pretrained 0.664 then 0.001. Accuracy after one
+    Measured (float32): from scratch 0.692 then 0.691, pretrained 0.478 then 0.003. Accuracy after one
     epoch was the earlier criterion; it sits on the jump from chance to ~1.0, where float rounding alone
     (a fused optimizer kernel equal to Keras's to 1e-6 a step) moved the pretrained run from 0.68 to 0.53."""
     import csv
@@ -242,9 +242,9 @@ def test_pretraining_helps_after_a_few_steps(tmp_path):
                                                "data.validation=null"]), tmp_path / "mlm")
     val_loss = {}
     for name, extra in (("scratch", []), ("pretrained", [f"init.from_run={tmp_path / 'mlm'}"])):
-        train(apply_overrides(demo_text_config(), [*quick, "trainer.epochs=4", "trainer.early_stopping_patience=0",
+        train(apply_overrides(demo_text_config(), [*quick, "trainer.epochs=2", "trainer.early_stopping_patience=0",
                                                    *extra]), tmp_path / name)
         with open(tmp_path / name / "history.csv") as f:
-            val_loss[name] = [float(row["val_loss"]) for row in csv.DictReader(f)][:2]
+            val_loss[name] = [float(row["val_loss"]) for row in csv.DictReader(f)]
     assert all(p < s for p, s in zip(val_loss["pretrained"], val_loss["scratch"])), val_loss
     assert val_loss["pretrained"][1] <= 0.5 * val_loss["scratch"][1], val_loss

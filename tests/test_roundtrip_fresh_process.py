@@ -106,8 +106,8 @@ def test_keras_file_and_savedmodel_give_the_trained_outputs_in_a_fresh_process(w
     assert np.isfinite(trained["logits"]).all() and np.ptp(trained["logits"]) > 0  # a trained model, not zeros
     np.testing.assert_allclose(loaded["logits"], trained["logits"], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(loaded["probabilities"], _softmax(trained["graph_logits"]), rtol=1e-5, atol=1e-5)
-    if "16" not in name:  # in float32, graph and eager agree too
-        np.testing.assert_allclose(trained["graph_logits"], trained["logits"], rtol=1e-5, atol=1e-5)
     info = json.loads((work / name / "data.json").read_text())
+    if info["precision"] == "float32":  # in float32, graph and eager agree too (the text cases train in auto)
+        np.testing.assert_allclose(trained["graph_logits"], trained["logits"], rtol=1e-5, atol=1e-5)
     if name == "mlp_mirrored":
         assert info["strategy"] == "mirrored" and info["replicas"] == 2

@@ -5,11 +5,12 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfmodels.config import TextTableOptions, TokenizerConfig
 from tfmodels.data import synthetic
 from tfmodels.data.text import load_text
-from tfmodels.data.text_pipeline import text_dataset
+from tfmodels.data.text_pipeline import text_dataset, token_ids
 from tfmodels.data.tokenizers import RESERVED_TOKENS, TextPreprocessor, learn_vocabulary
 from tfmodels.errors import ConfigError, DataError
 
@@ -190,6 +191,22 @@ def test_text_pipeline_is_static_for_training():
     assert len(batches) == 500 // 32
     evaluation = text_dataset(texts, pre, 32, training=False, seed=0)
     assert sum(len(y) for _, y in evaluation.as_numpy_iterator()) == 500
+
+
+def test_training_ids_come_from_the_tensorflow_path_the_savedmodel_serves_with(monkeypatch):
+    """Eagerly, keras-hub tokenizes in pure Python (~20x slower): the training ids must not come from there."""
+    texts = load_text("synthetic?size=300", "train").texts
+    config = TokenizerConfig(vocabulary_size=300, sequence_length=16)
+    pre = TextPreprocessor(learn_vocabulary(texts, config), config)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("tokenized on keras-hub's pure-Python path")
+
+    monkeypatch.setattr(pre.tokenizer, "_tokenize_python", refuse)
+    ids = token_ids(texts, pre)
+    serving = tf.function(lambda t: pre(t))  # as in the SavedModel's serving function
+    np.testing.assert_array_equal(ids, serving(tf.constant(texts)).numpy())
+    assert ids.shape == (300, 16)
 
 
 def test_table_options_from_config(tmp_path):

@@ -46,9 +46,11 @@ class EncoderConfig:
     num_heads: int = 4
     ffn_dim: int = 512
     dropout: float = 0.1
-    activation: str = "gelu"
+    activation: str = "gelu"  # a Keras activation, or gelu_approximate (BERT's tanh form)
     norm_first: bool = True  # pre-norm (True) or post-norm (False) blocks
     position: Literal["learned", "sinusoidal"] = "learned"
+    layer_norm_epsilon: float = 1e-5  # BERT: 1e-12
+    initializer_range: Optional[float] = None  # None: Keras's initializers; BERT: 0.02 (a truncated normal)
 
 
 @dataclass

@@ -12,6 +12,8 @@ computed in tests/test_text_data.py), while a model that attends to order can re
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 POSITIVE = ["good", "great", "brilliant", "lovely", "moving", "clever", "fun", "superb", "charming", "gripping",
@@ -47,6 +49,15 @@ def review(rng: np.random.Generator) -> tuple[str, int]:
 
 def synthetic_reviews(split: str, size: int | None = None, seed: int = SEED) -> tuple[list[str], np.ndarray]:
     """The texts and labels of one split; splits are disjoint (no review text is in two splits)."""
+    texts, labels, sizes = _all_splits(size, seed)
+    start = {"train": 0, "validation": sizes["train"], "test": sizes["train"] + sizes["validation"]}[split]
+    end = start + sizes[split]
+    return list(texts[start:end]), np.array(labels[start:end], dtype=np.int32)
+
+
+@functools.lru_cache(maxsize=4)
+def _all_splits(size: int | None, seed: int) -> tuple[tuple[str, ...], tuple[int, ...], dict]:
+    """Every split's reviews in one draw (cached: a run asks for its three splits one by one)."""
     sizes = dict(SPLIT_SIZES)
     if size is not None:
         sizes = {name: (size if name == "train" else max(size // 10, 1)) for name in sizes}
@@ -58,7 +69,4 @@ def synthetic_reviews(split: str, size: int | None = None, seed: int = SEED) -> 
         seen.setdefault(text, label)
         if len(seen) == total:
             break
-    texts = list(seen)
-    start = {"train": 0, "validation": sizes["train"], "test": sizes["train"] + sizes["validation"]}[split]
-    chosen = texts[start:start + sizes[split]]
-    return chosen, np.array([seen[t] for t in chosen], dtype=np.int32)
+    return tuple(seen), tuple(seen.values()), sizes

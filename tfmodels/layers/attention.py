@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from tfmodels.layers.dropout import Dropout16
+from tfmodels.layers.initializers import clone_initializer
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -20,7 +21,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     Args:
         num_heads: number of attention heads; must divide the input width.
         dropout: dropout rate on the attention weights.
-        kernel_initializer: initializer of both projections.
+        kernel_initializer: initializer of both projections (each gets its own copy, so their weights differ).
     """
 
     def __init__(self, num_heads, dropout=0.0, kernel_initializer="glorot_uniform", **kwargs):
@@ -41,10 +42,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             )
         self.width = width
         self.head_dim = width // self.num_heads
-        self.c_attn = keras.layers.Dense(3 * width, kernel_initializer=self.kernel_initializer,
+        self.c_attn = keras.layers.Dense(3 * width, kernel_initializer=clone_initializer(self.kernel_initializer),
                                          dtype=self.dtype_policy, name="c_attn")
         self.c_attn.build(input_shape)
-        self.c_proj = keras.layers.Dense(width, kernel_initializer=self.kernel_initializer,
+        self.c_proj = keras.layers.Dense(width, kernel_initializer=clone_initializer(self.kernel_initializer),
                                          dtype=self.dtype_policy, name="c_proj")
         self.c_proj.build(input_shape)
         self.attn_dropout = Dropout16(self.dropout, dtype=self.dtype_policy, name="attn_dropout")

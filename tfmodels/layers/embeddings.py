@@ -23,9 +23,12 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         width: embedding width C.
         position: "learned" or "sinusoidal".
         padding_id: the token id of padding.
+        token_initializer: initializer of the token embedding (keras-hub's default: uniform in +-0.05).
+        position_initializer: initializer of the learned position embedding (keras-hub's default: Glorot).
     """
 
-    def __init__(self, vocabulary_size, sequence_length, width, position="learned", padding_id=0, **kwargs):
+    def __init__(self, vocabulary_size, sequence_length, width, position="learned", padding_id=0,
+                 token_initializer="uniform", position_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         if position not in ("learned", "sinusoidal"):
             raise ValueError(f"position must be 'learned' or 'sinusoidal', got {position!r}")
@@ -36,16 +39,19 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.width = int(width)
         self.position = position
         self.padding_id = int(padding_id)
+        self.token_initializer = keras.initializers.get(token_initializer)
+        self.position_initializer = keras.initializers.get(position_initializer)
 
     def build(self, input_shape):
         # Reversible: a masked-LM head can project back to the vocabulary with the same matrix.
         self.wte = keras_hub.layers.ReversibleEmbedding(self.vocabulary_size, self.width, tie_weights=True,
+                                                        embeddings_initializer=self.token_initializer,
                                                         dtype=self.dtype_policy, name="token_embedding")
         self.wte.build(input_shape)
         embedded_shape = (*input_shape, self.width)
         if self.position == "learned":
-            self.wpe = keras_hub.layers.PositionEmbedding(self.sequence_length, dtype=self.dtype_policy,
-                                                          name="position_embedding")
+            self.wpe = keras_hub.layers.PositionEmbedding(self.sequence_length, initializer=self.position_initializer,
+                                                          dtype=self.dtype_policy, name="position_embedding")
         else:
             self.wpe = keras_hub.layers.SinePositionEncoding(dtype=self.dtype_policy, name="position_encoding")
         self.wpe.build(embedded_shape)
@@ -69,5 +75,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             "width": self.width,
             "position": self.position,
             "padding_id": self.padding_id,
+            "token_initializer": keras.initializers.serialize(self.token_initializer),
+            "position_initializer": keras.initializers.serialize(self.position_initializer),
         })
         return config

@@ -6,6 +6,7 @@ import keras
 
 from tfmodels.layers.attention import MultiHeadSelfAttention
 from tfmodels.layers.dropout import Dropout16
+from tfmodels.layers.initializers import clone_initializer, get_activation
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -16,13 +17,14 @@ class TransformerEncoderBlock(keras.layers.Layer):
         num_heads: attention heads; must divide the input width (head size = width / num_heads).
         ffn_dim: inner width of the feed-forward network.
         dropout: dropout on the attention weights and on each sub-block's output.
-        activation: the feed-forward activation.
+        activation: the feed-forward activation (a Keras name, or "gelu_approximate" as BERT).
         norm_first: True for pre-norm, False for post-norm.
         layer_norm_epsilon: epsilon of both layer norms.
+        kernel_initializer: initializer of every kernel (attention and feed-forward; biases start at zero).
     """
 
     def __init__(self, num_heads, ffn_dim, dropout=0.1, activation="gelu", norm_first=True,
-                 layer_norm_epsilon=1e-5, **kwargs):
+                 layer_norm_epsilon=1e-5, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         if ffn_dim < 1:
             raise ValueError(f"ffn_dim must be at least 1, got {ffn_dim}")
@@ -34,16 +36,21 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.activation = activation
         self.norm_first = bool(norm_first)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, input_shape):
         width = int(input_shape[-1])
         policy = self.dtype_policy
         self.ln_1 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_1")
-        self.attn = MultiHeadSelfAttention(self.num_heads, dropout=self.dropout, dtype=policy, name="attn")
+        self.attn = MultiHeadSelfAttention(self.num_heads, dropout=self.dropout, kernel_initializer=self.kernel_initializer,
+                                           dtype=policy, name="attn")
         self.attn_out_dropout = Dropout16(self.dropout, dtype=policy, name="attn_out_dropout")
         self.ln_2 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_2")
-        self.c_fc = keras.layers.Dense(self.ffn_dim, activation=self.activation, dtype=policy, name="c_fc")
-        self.c_proj = keras.layers.Dense(width, dtype=policy, name="c_proj")
+        self.c_fc = keras.layers.Dense(self.ffn_dim, activation=get_activation(self.activation),
+                                       kernel_initializer=clone_initializer(self.kernel_initializer), dtype=policy,
+                                       name="c_fc")
+        self.c_proj = keras.layers.Dense(width, kernel_initializer=clone_initializer(self.kernel_initializer),
+                                         dtype=policy, name="c_proj")
         self.ffn_dropout = Dropout16(self.dropout, dtype=policy, name="ffn_dropout")
         for layer in (self.ln_1, self.attn, self.ln_2, self.c_fc):
             layer.build(input_shape)
@@ -78,5 +85,6 @@ class TransformerEncoderBlock(keras.layers.Layer):
             "activation": self.activation,
             "norm_first": self.norm_first,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
         })
         return config

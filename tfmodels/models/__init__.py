@@ -2,6 +2,7 @@
 
 from tfmodels.models.bag_of_words import BagOfWordsEncoder
 from tfmodels.models.factory import (
+           build_encoder,
            build_image_model,
            build_text_model,
            check_text_model_config,
@@ -10,6 +11,6 @@ from tfmodels.models.mlp import MLPClassifier
 from tfmodels.models.text_classifier import TextClassifier
 from tfmodels.models.transformer import TransformerEncoder
 
-__all__ = ["BagOfWordsEncoder", "MLPClassifier", "TextClassifier", "TransformerEncoder", "build_image_model",
+__all__ = ["BagOfWordsEncoder", "MLPClassifier", "TextClassifier", "TransformerEncoder", "build_encoder", "build_image_model",
            "build_text_model",
            "check_text_model_config"]

@@ -17,14 +17,16 @@ class MaskedLMModel(keras.Model):
     Args:
         encoder: a `TransformerEncoder` (anything with `embeddings.wte`, `vocabulary_size` and `width`).
         tie_weights: share the output projection with the token embedding.
+        kernel_initializer: initializer of the head's kernels (BERT: a truncated normal of 0.02).
     """
 
-    def __init__(self, encoder, tie_weights=True, **kwargs):
+    def __init__(self, encoder, tie_weights=True, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         if isinstance(encoder, dict):
             encoder = keras.saving.deserialize_keras_object(encoder)
         self.encoder = encoder
         self.tie_weights = bool(tie_weights)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, input_shape):
         token_shape = input_shape["token_ids"]
@@ -35,6 +37,7 @@ class MaskedLMModel(keras.Model):
             vocabulary_size=self.encoder.vocabulary_size,
             token_embedding=self.encoder.embeddings.wte if self.tie_weights else None,
             intermediate_activation="gelu",
+            kernel_initializer=self.kernel_initializer,
             # float32 around the vocabulary projection (which runs in the tied embedding's precision):
             # the logits' bias is added in float32, and keras-hub's head fails eagerly under a mixed
             # policy otherwise (a float32 bias added to bfloat16 logits).
@@ -51,7 +54,8 @@ class MaskedLMModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"encoder": keras.saving.serialize_keras_object(self.encoder), "tie_weights": self.tie_weights})
+        config.update({"encoder": keras.saving.serialize_keras_object(self.encoder), "tie_weights": self.tie_weights,
+                       "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)})
         return config
 
 

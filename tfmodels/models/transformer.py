@@ -27,11 +27,13 @@ class TransformerEncoder(keras.Model):
         position: "learned" or "sinusoidal" position embeddings.
         padding_id: the token id of padding.
         layer_norm_epsilon: epsilon of every layer norm.
+        initializer_range: None for Keras's initializers (Glorot kernels, keras-hub's embedding defaults),
+            or the standard deviation of a truncated normal for every kernel and embedding (BERT: 0.02).
     """
 
     def __init__(self, vocabulary_size, sequence_length, width=128, num_layers=2, num_heads=4, ffn_dim=512,
                  dropout=0.1, activation="gelu", norm_first=True, position="learned", padding_id=0,
-                 layer_norm_epsilon=1e-5, **kwargs):
+                 layer_norm_epsilon=1e-5, initializer_range=None, **kwargs):
         super().__init__(**kwargs)
         if num_heads < 1 or width % num_heads:
             near = max(num_heads, round(width / max(num_heads, 1)) * max(num_heads, 1))
@@ -51,11 +53,22 @@ class TransformerEncoder(keras.Model):
         self.position = position
         self.padding_id = int(padding_id)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
+        if initializer_range is not None and not initializer_range > 0:
+            raise ValueError(f"initializer_range must be positive (BERT uses 0.02), or None; got {initializer_range}")
+        self.initializer_range = None if initializer_range is None else float(initializer_range)
+
+    def initializer(self, keras_default):
+        """`keras_default`, or BERT's truncated normal when `initializer_range` is set."""
+        if self.initializer_range is None:
+            return keras_default
+        return keras.initializers.TruncatedNormal(stddev=self.initializer_range)
 
     def build(self, input_shape):
         policy = self.dtype_policy
         self.embeddings = TokenAndPositionEmbedding(self.vocabulary_size, self.sequence_length, self.width,
                                                     position=self.position, padding_id=self.padding_id,
+                                                    token_initializer=self.initializer("uniform"),
+                                                    position_initializer=self.initializer("glorot_uniform"),
                                                     dtype=policy, name="embeddings")
         self.embeddings.build(input_shape)
         self.emb_dropout = Dropout16(self.dropout, dtype=policy, name="emb_dropout")
@@ -64,7 +77,9 @@ class TransformerEncoder(keras.Model):
         for i in range(self.num_layers):
             block = TransformerEncoderBlock(self.num_heads, self.ffn_dim, dropout=self.dropout,
                                             activation=self.activation, norm_first=self.norm_first,
-                                            layer_norm_epsilon=self.layer_norm_epsilon, dtype=policy, name=f"h_{i}")
+                                            layer_norm_epsilon=self.layer_norm_epsilon,
+                                            kernel_initializer=self.initializer("glorot_uniform"), dtype=policy,
+                                            name=f"h_{i}")
             block.build(hidden_shape)
             self.blocks.append(block)
         norm_name = "ln_f" if self.norm_first else "ln_emb"
@@ -104,5 +119,6 @@ class TransformerEncoder(keras.Model):
             "position": self.position,
             "padding_id": self.padding_id,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "initializer_range": self.initializer_range,
         })
         return config

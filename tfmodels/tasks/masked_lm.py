@@ -21,7 +21,7 @@ from tfmodels.data.tokenizers import (
     check_tokenizer_config,
 )
 from tfmodels.errors import ConfigError, RunDirError
-from tfmodels.models import TransformerEncoder, check_text_model_config
+from tfmodels.models import build_encoder, check_text_model_config
 from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.tasks.text_task import TextTask
 from tfmodels.training.run_dir import write_aside
@@ -66,12 +66,10 @@ class MaskedLanguageModeling(TextTask):
         return train, {"validation": validation}
 
     def build_model(self):
-        e = self.config.model.encoder
-        encoder = TransformerEncoder(self.preprocessor.vocabulary_size, self.config.data.tokenizer.sequence_length,
-                                     width=e.width, num_layers=e.num_layers, num_heads=e.num_heads, ffn_dim=e.ffn_dim,
-                                     dropout=e.dropout, activation=e.activation, norm_first=e.norm_first,
-                                     position=e.position, padding_id=self.preprocessor.pad_id, name="encoder")
-        model = MaskedLMModel(encoder, tie_weights=self.config.model.masked_lm.tie_weights, name="masked_lm")
+        encoder = build_encoder(self.config.model, self.preprocessor.vocabulary_size,
+                                self.config.data.tokenizer.sequence_length, self.preprocessor.pad_id)
+        model = MaskedLMModel(encoder, tie_weights=self.config.model.masked_lm.tie_weights,
+                              kernel_initializer=encoder.initializer("glorot_uniform"), name="masked_lm")
         length = self.config.data.tokenizer.sequence_length
         model.build({"token_ids": (None, length),
                      "mask_positions": (None, mask_generator(self.config.model.masked_lm,
