@@ -29,9 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 # float32, so that the split's effect on rounding stays below the 1e-4 compared (bfloat16 keeps 8 bits).
 MLP = ["model.mlp.dropout=0.0", "trainer.epochs=2", "runtime.deterministic=true", "logging.histogram_freq=0",
        "logging.verbose=0", "data.augment.enabled=false", "runtime.precision=float32"]
-TRANSFORMER = ["trainer.epochs=2", "data.train=synthetic?size=4000", "runtime.deterministic=true",
-               "logging.histogram_freq=0", "logging.verbose=0", "model.encoder.dropout=0.0", "model.head.dropout=0.0",
-               "runtime.precision=float32"]
+TRANSFORMER = ["trainer.epochs=2", "data.train=synthetic?size=4000", "trainer.warmup_steps=20",
+               "runtime.deterministic=true", "logging.histogram_freq=0", "logging.verbose=0",
+               "model.encoder.dropout=0.0", "model.head.dropout=0.0", "runtime.precision=float32"]
 
 
 def _train_in_fresh_process(runs: list[tuple[str, list[str], str]], num_cpu_devices: int = 2) -> dict:
