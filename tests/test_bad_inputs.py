@@ -122,6 +122,7 @@ TEXT_QUICK = [*QUICK, "--set", "data.train=synthetic?size=300"]
                                   "e.g. width=64"]),
     (["data.tokenizer.sequence_length=1"], ["data.tokenizer.sequence_length must be at least 2"]),
     (["model.encoder.initializer_range=0"], ["model.encoder.initializer_range must be positive (BERT uses 0.02)"]),
+    (["model.encoder.layer_norm_epsilon=0"], ["model.encoder.layer_norm_epsilon must be positive, got 0"]),
     (["model.encoder.activation=gelu_tanh"], ["model.encoder.activation 'gelu_tanh' is not an activation",
                                               "gelu_approximate"]),
     (["data.tokenizer.vocabulary_size=3"], ["vocabulary_size must be larger than the 5 reserved tokens"]),

@@ -181,6 +181,7 @@ def test_merged_copy_equals_adapted_model_with_nonzero_adapters(pretrained):
 @pytest.mark.parametrize("override, message", [
     ("data.tokenizer.sequence_length=48", "data.tokenizer.sequence_length=48 (pretrained: 32)"),
     ("model.encoder.width=64", "model.encoder.width=64 (pretrained: 32)"),
+    ("model.encoder.layer_norm_epsilon=1e-12", "model.encoder.layer_norm_epsilon=1e-12 (pretrained: 1e-05)"),
 ])
 def test_a_config_that_does_not_match_the_pretrained_run(pretrained, override, message):
     run, _ = pretrained

@@ -42,8 +42,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
         width = int(input_shape[-1])
         policy = self.dtype_policy
         self.ln_1 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_1")
-        self.attn = MultiHeadSelfAttention(self.num_heads, dropout=self.dropout, kernel_initializer=self.kernel_initializer,
-                                           dtype=policy, name="attn")
+        self.attn = MultiHeadSelfAttention(self.num_heads, dropout=self.dropout,
+                                           kernel_initializer=self.kernel_initializer, dtype=policy, name="attn")
         self.attn_out_dropout = Dropout16(self.dropout, dtype=policy, name="attn_out_dropout")
         self.ln_2 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_2")
         self.c_fc = keras.layers.Dense(self.ffn_dim, activation=get_activation(self.activation),

@@ -11,6 +11,5 @@ from tfmodels.models.mlp import MLPClassifier
 from tfmodels.models.text_classifier import TextClassifier
 from tfmodels.models.transformer import TransformerEncoder
 
-__all__ = ["BagOfWordsEncoder", "MLPClassifier", "TextClassifier", "TransformerEncoder", "build_encoder", "build_image_model",
-           "build_text_model",
-           "check_text_model_config"]
+__all__ = ["BagOfWordsEncoder", "MLPClassifier", "TextClassifier", "TransformerEncoder", "build_encoder",
+           "build_image_model", "build_text_model", "check_text_model_config"]

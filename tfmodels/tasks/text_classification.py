@@ -152,7 +152,7 @@ def check_pretrained_compatible(config, run_dir) -> None:
         differences += [f"model.encoder.{key}={getattr(config.model.encoder, key)!r} (pretrained: "
                         f"{getattr(pretrained.model.encoder, key)!r})"
                         for key in ("num_layers", "width", "num_heads", "ffn_dim", "norm_first", "position",
-                                    "activation")
+                                    "activation", "layer_norm_epsilon")
                         if getattr(config.model.encoder, key) != getattr(pretrained.model.encoder, key)]
     if differences:
         raise ConfigError(f"init.from_run: this config does not match the run in '{run_dir}': "
