@@ -143,7 +143,14 @@ def build_tfmodels(config, facts: dict, precision: str, xla: str, total_steps: i
 
 def build_keras_hub(config, facts: dict, precision: str, total_steps: int):
     """keras-hub's BERT (`BertBackbone` in `BertMaskedLM`, its masked-LM head tied to the embedding),
-    with Keras's own AdamW on the same schedule, weight decay and exclusions as ours."""
+    with Keras's own AdamW on the same schedule, weight decay and exclusions as ours.
+
+    BERT's segment embedding (sentence A or B) is the one weight our encoder lacks. With a single
+    segment it is one learned vector added to every token, a degree of freedom ours does not have
+    (measured: with it trainable keras-hub's loss leaves the unigram plateau earlier, 0.02-0.03 ahead
+    from step 140). It is held at zero here, so that the two models are the same function; its
+    look-up and add still run in every step.
+    """
     import keras
     import keras_hub
     import numpy as np
@@ -156,6 +163,9 @@ def build_keras_hub(config, facts: dict, precision: str, total_steps: int):
     backbone = keras_hub.models.BertBackbone(
         vocabulary_size=facts["vocabulary_size"], num_layers=e.num_layers, num_heads=e.num_heads, hidden_dim=e.width,
         intermediate_dim=e.ffn_dim, dropout=e.dropout, max_sequence_length=facts["sequence_length"])
+    segments = backbone.get_layer("segment_embedding")
+    segments.embeddings.assign(np.zeros(segments.embeddings.shape, "float32"))
+    segments.trainable = False
     model = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
     t = config.trainer
     schedule = WarmupDecay(t.learning_rate, total_steps, warmup_steps(t, total_steps), t.schedule)
@@ -347,8 +357,12 @@ def targets(rows: dict, curves: dict, seeds: int) -> dict:
                               if n.startswith("keras-hub float32"))
     hub16 = rows["keras-hub mixed_bfloat16, seed 1"]["tokens_per_second"]["median"]
     mfu = statistics.median(r["mfu_of_bfloat16_ceiling"] for n, r in rows.items() if n.startswith("tfmodels default"))
-    # Loss curves: per chunk, the two models' seed-mean losses differ by no more than the spread
-    # between seeds (the larger of the two models' ranges) in every chunk after the first.
+    # Loss curves: per chunk, the gap between the two models' seed-mean losses and the spread between
+    # seeds (the larger of the two models' ranges). The curves match when, over the chunks after the
+    # first, the mean gap is no larger than the mean spread. Not "in every chunk": with two seeds a
+    # range is a rough estimate, and two identical models fail that in 89% of runs of 9 chunks, while
+    # the mean criterion passes them in 99% and fails a systematic shift of two seed deviations in 84%
+    # (simulated: tests/test_performance.py).
     ours_curves = [c for n, c in curves.items() if n.startswith("tfmodels default")]
     hub_curves = [c for n, c in curves.items() if n.startswith("keras-hub float32")]
     chunks = []
@@ -362,7 +376,11 @@ def targets(rows: dict, curves: dict, seeds: int) -> dict:
     same_model = (max(abs(a - b) for a, b in zip(curves["tfmodels default, seed 1"], plain)) if plain else None)
     return {"speedup_vs_keras_hub_float32": ours / hub32, "speedup_vs_keras_hub_mixed_bfloat16": ours / hub16,
             "mfu_of_bfloat16_ceiling": mfu, "loss_chunks": chunks,
-            "loss_curves_match": seeds > 1 and all(c["within"] for c in chunks[1:]),
+            "loss_gap_mean": statistics.mean(abs(c["ours"] - c["keras_hub"]) for c in chunks[1:]),
+            "loss_spread_mean": statistics.mean(c["spread"] for c in chunks[1:]),
+            "loss_chunks_within": sum(c["within"] for c in chunks[1:]),
+            "loss_curves_match": seeds > 1 and (statistics.mean(abs(c["ours"] - c["keras_hub"]) for c in chunks[1:])
+                                                <= statistics.mean(c["spread"] for c in chunks[1:])),
             "default_vs_float32_max_loss_difference": same_model}
 
 
@@ -405,21 +423,23 @@ def markdown(report: dict) -> str:
         f"- model-FLOP utilisation of the bfloat16 ceiling: **{t['mfu_of_bfloat16_ceiling']:.0%}** (target 25%)",
         f"- input pipeline / model consumption: **{p['ratio']:.0f}x** masking batches from token ids, "
         f"**{p['ratio_from_raw_text']:.0f}x** from raw text including tokenization (target 10x)",
-        f"- loss curves (mean loss per turn, ours vs keras-hub float32, over seeds) within the seed-to-seed "
-        f"spread in every turn after the first: **{'yes' if t['loss_curves_match'] else 'no'}**; the largest gap "
-        f"after the first turn is {max(abs(c['ours'] - c['keras_hub']) for c in t['loss_chunks'][1:]):.3f} "
-        "(the reference is wired as BERT; the one weight ours lacks is BERT's segment embedding)",
+        f"- loss curves (mean loss per turn, ours vs keras-hub float32, means over seeds) within the seed-to-seed "
+        f"spread: **{'yes' if t['loss_curves_match'] else 'no'}**; over the turns after the first, the mean gap "
+        f"is {t['loss_gap_mean']:.4f} and the mean seed spread {t['loss_spread_mean']:.4f}; the gap is within "
+        f"that turn's spread in {t['loss_chunks_within']} of {len(t['loss_chunks']) - 1} turns, and at most "
+        f"{max(abs(c['ours'] - c['keras_hub']) for c in t['loss_chunks'][1:]):.4f} "
+        "(the reference is wired as BERT; keras-hub's segment embedding, the one weight ours lacks, is held at zero)",
         *([f"- ours with its defaults vs the same model, seed and batches in float32 without XLA: the largest "
            f"difference of a turn's mean loss is **{t['default_vs_float32_max_loss_difference']:.4f}** (the speed "
            "does not come from less work)"]
           if t.get("default_vs_float32_max_loss_difference") is not None else []),
         "",
-        "| turn (steps) | ours | keras-hub float32 | seed spread | within |",
+        "| turn (steps) | ours | keras-hub float32 | seed spread | gap within spread |",
         "|---|---|---|---|---|",
     ]
     for i, chunk in enumerate(t["loss_chunks"]):
-        lines.append(f"| {i * s['chunk_steps'] + 1}-{(i + 1) * s['chunk_steps']} | {chunk['ours']:.3f} | "
-                     f"{chunk['keras_hub']:.3f} | {chunk['spread']:.3f} | {'yes' if chunk['within'] else 'no'} |")
+        lines.append(f"| {i * s['chunk_steps'] + 1}-{(i + 1) * s['chunk_steps']} | {chunk['ours']:.4f} | "
+                     f"{chunk['keras_hub']:.4f} | {chunk['spread']:.4f} | {'yes' if chunk['within'] else 'no'} |")
     r = report["reference_run"]
     lines += [
         "",

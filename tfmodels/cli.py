@@ -201,19 +201,24 @@ def _request_xla_before_tensorflow(args) -> None:
     """`runtime.xla: fusible` (auto's choice on a CPU with fast bfloat16) must be set before TensorFlow starts."""
     if args.command not in ("train", "demo"):
         return
-    from tfmodels.config import apply_overrides, load_config
+    from tfmodels.config import apply_overrides, demo_config, demo_text_config, load_config
     from tfmodels.hardware import request_fusible_xla
 
-    if args.command == "train":
-        try:
-            config = apply_overrides(load_config(args.config), args.set)
-        except TFModelsError:
-            return  # the command itself reports it
-        runtime = config.runtime
-        if (runtime.xla not in ("auto", "fusible") or runtime.precision not in ("auto", "mixed_bfloat16")
-                or (runtime.xla == "auto" and config.trainer.steps_per_execution > 1)):
-            return
-    request_fusible_xla()
+    try:
+        if args.command == "train":
+            configs = [apply_overrides(load_config(args.config), args.set)]
+        else:
+            configs = [apply_overrides(make(), args.set) for make in (demo_config, demo_text_config)]
+    except TFModelsError:
+        return  # the command itself reports it
+    if any(_may_use_fusible_xla(config) for config in configs):
+        request_fusible_xla()
+
+
+def _may_use_fusible_xla(config) -> bool:
+    runtime = config.runtime
+    return (runtime.xla in ("auto", "fusible") and runtime.precision in ("auto", "mixed_bfloat16")
+            and not (runtime.xla == "auto" and config.trainer.steps_per_execution > 1))
 
 
 def main(argv: list[str] | None = None) -> int:
