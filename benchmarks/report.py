@@ -34,11 +34,18 @@ def machine() -> str:
             f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
 
 
-def write_section(name: str, body: str) -> None:
-    """Replaces (or appends) the section between this script's markers in docs/benchmarks.md."""
+def now_stamp() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def write_section(name: str, body: str, measured: str | None = None) -> None:
+    """Replaces (or appends) the section between this script's markers in docs/benchmarks.md.
+
+    `measured`: when the numbers were measured (default: now; a report rendered again from saved
+    numbers passes their time).
+    """
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    section = f"{start}\n{body.rstrip()}\n\nMeasured {stamp} on {machine()}.\n{end}"
+    section = f"{start}\n{body.rstrip()}\n\nMeasured {measured or now_stamp()} on {machine()}.\n{end}"
     text = REPORT.read_text() if REPORT.exists() else HEADER
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
