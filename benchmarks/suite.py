@@ -141,7 +141,7 @@ def build_tfmodels(config, facts: dict, precision: str, xla: str, total_steps: i
     return model, lambda inputs: inputs
 
 
-def build_keras_hub(config, facts: dict, precision: str, total_steps: int):
+def build_keras_hub(config, facts: dict, precision: str, total_steps: int, train_segments: bool = False):
     """keras-hub's BERT (`BertBackbone` in `BertMaskedLM`, its masked-LM head tied to the embedding),
     with Keras's own AdamW on the same schedule, weight decay and exclusions as ours.
 
@@ -149,7 +149,8 @@ def build_keras_hub(config, facts: dict, precision: str, total_steps: int):
     segment it is one learned vector added to every token, a degree of freedom ours does not have
     (measured: with it trainable keras-hub's loss leaves the unigram plateau earlier, 0.01-0.04 ahead
     from step 120). It is held at zero here, so that the two models are the same function; its
-    look-up and add still run in every step.
+    look-up and add still run in every step. `train_segments` trains it, as BERT does
+    (`python -m benchmarks --train-segment-embedding` shows the gap it makes).
     """
     import keras
     import keras_hub
@@ -163,9 +164,10 @@ def build_keras_hub(config, facts: dict, precision: str, total_steps: int):
     backbone = keras_hub.models.BertBackbone(
         vocabulary_size=facts["vocabulary_size"], num_layers=e.num_layers, num_heads=e.num_heads, hidden_dim=e.width,
         intermediate_dim=e.ffn_dim, dropout=e.dropout, max_sequence_length=facts["sequence_length"])
-    segments = backbone.get_layer("segment_embedding")
-    segments.embeddings.assign(np.zeros(segments.embeddings.shape, "float32"))
-    segments.trainable = False
+    if not train_segments:
+        segments = backbone.get_layer("segment_embedding")
+        segments.embeddings.assign(np.zeros(segments.embeddings.shape, "float32"))
+        segments.trainable = False
     model = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
     t = config.trainer
     schedule = WarmupDecay(t.learning_rate, total_steps, warmup_steps(t, total_steps), t.schedule)
@@ -283,7 +285,8 @@ def run(args) -> dict:
     config.trainer.epochs = 1
     config.trainer.warmup_steps = min(config.trainer.warmup_steps, steps // 4)  # --quick trains a few steps
     shared = Path(args.shared_data) if args.shared_data else None
-    report = {"settings": {"chunks": args.chunks, "chunk_steps": args.chunk_steps, "seeds": args.seeds}}
+    report = {"settings": {"chunks": args.chunks, "chunk_steps": args.chunk_steps, "seeds": args.seeds,
+                           "train_segment_embedding": args.train_segment_embedding}}
 
     log("1. the ceiling: a large matrix product")
     report["ceiling_gflops"] = ceiling(args.matmul_size, args.repeats)
@@ -306,9 +309,10 @@ def run(args) -> dict:
         keras.utils.set_random_seed(seed)
         variants[f"tfmodels default, seed {seed}"] = build_tfmodels(config, facts, precision, xla, steps)
         keras.utils.set_random_seed(seed)
-        variants[f"keras-hub float32, seed {seed}"] = build_keras_hub(config, facts, "float32", steps)
+        variants[f"keras-hub float32, seed {seed}"] = build_keras_hub(config, facts, "float32", steps, args.train_segment_embedding)
     keras.utils.set_random_seed(1)
-    variants["keras-hub mixed_bfloat16, seed 1"] = build_keras_hub(config, facts, "mixed_bfloat16", steps)
+    variants["keras-hub mixed_bfloat16, seed 1"] = build_keras_hub(config, facts, "mixed_bfloat16", steps,
+                                                                         args.train_segment_embedding)
     if precision != "float32":
         keras.utils.set_random_seed(1)
         variants["tfmodels float32, seed 1"] = build_tfmodels(config, facts, "float32", "off", steps)
@@ -387,6 +391,8 @@ def targets(rows: dict, curves: dict, seeds: int) -> dict:
 def markdown(report: dict) -> str:
     c, e, t, p = report["ceiling_gflops"], report["encoder"], report["targets"], report["pipeline"]
     s = report["settings"]
+    segments = ("trained, as `--train-segment-embedding` asks" if s.get("train_segment_embedding")
+                else "held at zero")
     lines = [
         "## Performance suite (`python -m benchmarks`, `benchmarks/suite.py`)",
         "",
@@ -428,7 +434,7 @@ def markdown(report: dict) -> str:
         f"is {t['loss_gap_mean']:.4f} and the mean seed spread {t['loss_spread_mean']:.4f}; the gap is within "
         f"that turn's spread in {t['loss_chunks_within']} of {len(t['loss_chunks']) - 1} turns, and at most "
         f"{max(abs(c['ours'] - c['keras_hub']) for c in t['loss_chunks'][1:]):.4f} "
-        "(the reference is wired as BERT; keras-hub's segment embedding, the one weight ours lacks, is held at zero)",
+        f"(the reference is wired as BERT; keras-hub's segment embedding, the one weight ours lacks, is {segments})",
         *([f"- ours with its defaults vs the same model, seed and batches in float32 without XLA: the largest "
            f"difference of a turn's mean loss is **{t['default_vs_float32_max_loss_difference']:.4f}** (the speed "
            "does not come from less work)"]
@@ -471,6 +477,8 @@ def parse_args(argv=None):
     parser.add_argument("--mlp-epochs", type=int, default=10)
     parser.add_argument("--shared-data", default=os.environ.get("TFMODELS_SHARED_DATA", str(REPO.parent / "shared/data")),
                         help="folder of the shared real data (WikiText-2 is used when present)")
+    parser.add_argument("--train-segment-embedding", action="store_true",
+                        help="train keras-hub's segment embedding (held at zero by default: ours has none)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write docs/")
     parser.add_argument("--render", metavar="JSON", help="measure nothing: rewrite the report from a saved JSON file")
     args = parser.parse_args(argv)

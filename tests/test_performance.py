@@ -29,7 +29,7 @@ from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.training.optimizers import FusedAdam, FusedAdamW
 
 sys.path.insert(0, str(REPO))
-from benchmarks.suite import targets, training_flops_per_step  # noqa: E402
+from benchmarks.suite import markdown, targets, training_flops_per_step  # noqa: E402
 
 # --- Dropout16 ------------------------------------------------------------------------------------
 
@@ -255,3 +255,18 @@ def test_the_loss_curve_criterion_passes_equal_models_and_fails_shifted_ones():
     same, same_every_turn = pass_rates(0.0)
     assert same > 0.97 and same_every_turn < 0.2  # "within in every turn" would fail equal models
     assert pass_rates(2.0)[0] < 0.3
+
+
+def test_the_saved_suite_report_renders_with_its_targets():
+    """`python -m benchmarks --render docs/benchmarks.json`: the committed numbers, this version's report."""
+    report = json.loads((CONFIGS.parent / "docs" / "benchmarks.json").read_text())
+    e = report["encoder"]
+    report["targets"] = targets(e["variants"], e["chunk_loss"], report["settings"]["seeds"])
+    text = markdown(report)
+    ratio = report["targets"]["speedup_vs_keras_hub_float32"]
+    assert f"- ours (defaults) / keras-hub float32: **{ratio:.2f}x** (target 2x)" in text
+    assert "segment embedding, the one weight ours lacks, is held at zero" in text
+    report["settings"]["train_segment_embedding"] = True
+    assert "is trained, as `--train-segment-embedding` asks" in markdown(report)
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + len(e["variants"]) + 1 + len(e["chunk_loss"]["tfmodels default, seed 1"])  # 2 headers

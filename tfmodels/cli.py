@@ -202,7 +202,7 @@ def _request_xla_before_tensorflow(args) -> None:
     if args.command not in ("train", "demo"):
         return
     from tfmodels.config import apply_overrides, demo_config, demo_text_config, load_config
-    from tfmodels.hardware import request_fusible_xla
+    from tfmodels.hardware import may_use_fusible_xla, request_fusible_xla
 
     try:
         if args.command == "train":
@@ -211,14 +211,8 @@ def _request_xla_before_tensorflow(args) -> None:
             configs = [apply_overrides(make(), args.set) for make in (demo_config, demo_text_config)]
     except TFModelsError:
         return  # the command itself reports it
-    if any(_may_use_fusible_xla(config) for config in configs):
+    if any(may_use_fusible_xla(c.runtime.precision, c.runtime.xla, c.trainer.steps_per_execution) for c in configs):
         request_fusible_xla()
-
-
-def _may_use_fusible_xla(config) -> bool:
-    runtime = config.runtime
-    return (runtime.xla in ("auto", "fusible") and runtime.precision in ("auto", "mixed_bfloat16")
-            and not (runtime.xla == "auto" and config.trainer.steps_per_execution > 1))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,16 @@ def cpu_bfloat16() -> str | None:
     return None
 
 
+def may_use_fusible_xla(precision: str, xla: str, steps_per_execution: int = 1) -> bool:
+    """Whether a run with these settings may choose the fusible clustering (so it must be asked for at start-up).
+
+    Settings, not yet resolved: `auto` may become `mixed_bfloat16` and `fusible`; with several steps per
+    execution `auto` stays off (the two cannot go together: see `resolve_xla`).
+    """
+    return (xla in ("auto", "fusible") and precision in ("auto", "mixed_bfloat16")
+            and not (xla == "auto" and steps_per_execution > 1))
+
+
 def request_fusible_xla() -> bool:
     """Asks TensorFlow, before it starts, to compile element-wise ops with XLA; True if it will.
 
