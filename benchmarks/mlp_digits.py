@@ -1,6 +1,6 @@
 """The MLP on real digits: `tfmodels demo`'s wall time and accuracy, the optdigits protocol, and MNIST-5k.
 
-    python benchmarks/mlp_digits.py [--shared-data ../shared/data] [--seeds 3]
+    python -m benchmarks.mlp_digits [--shared-data ../shared/data] [--seeds 3]
 
 Prints the numbers and writes them to the "mlp" section of docs/benchmarks.md.
 """
@@ -12,18 +12,15 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import write_section  # noqa: E402
-from benchmarks.runner import train_and_evaluate  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks import default_shared_data
+from benchmarks.report import write_section
+from benchmarks.runner import train_and_evaluate
 
 
 def time_demo(work: Path) -> tuple[float, dict]:
@@ -50,7 +47,7 @@ def summarise(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--shared-data", default=os.environ.get("TFMODELS_SHARED_DATA", str(REPO.parent / "shared/data")))
+    parser.add_argument("--shared-data", default=default_shared_data())
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     os.environ["TFMODELS_SHARED_DATA"] = str(Path(args.shared_data).resolve())

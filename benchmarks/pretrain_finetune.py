@@ -1,6 +1,6 @@
 """Does pretraining help? Masked-LM pretraining on real text, then fine-tuning on SST-2.
 
-    python benchmarks/pretrain_finetune.py [--shared-data ../shared/data] [--pretrain-epochs 8] [--seeds 3]
+    python -m benchmarks.pretrain_finetune [--shared-data ../shared/data] [--pretrain-epochs 8] [--seeds 3]
 
 1. Pretrain `configs/encoder_mlm.yaml` on WikiText-2 (validation split) and the IMDB training
    reviews' text (labels ignored).
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,13 +23,12 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import write_section  # noqa: E402
-from benchmarks.runner import train_and_evaluate  # noqa: E402
-from tfmodels.training.run_dir import read_json  # noqa: E402
+from benchmarks import CONFIGS, default_shared_data
+from benchmarks.report import write_section
+from benchmarks.runner import train_and_evaluate
+from tfmodels.files import read_json
 
-REPO = Path(__file__).resolve().parents[1]
 SST2_TRAIN = "tsv:${TFMODELS_SHARED_DATA}/text_cls/sst2/train.tsv"
 
 
@@ -50,7 +48,7 @@ def trainable_parameters(run_dir: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--shared-data", default=os.environ.get("TFMODELS_SHARED_DATA", str(REPO.parent / "shared/data")))
+    parser.add_argument("--shared-data", default=default_shared_data())
     parser.add_argument("--pretrain-epochs", type=int, default=8)
     parser.add_argument("--small-epochs", type=int, default=10, help="fine-tuning epochs with 1,000 examples")
     parser.add_argument("--pretrain-set", action="append", default=[], metavar="KEY=VALUE",
@@ -148,9 +146,9 @@ def write(pretrain: dict, epochs: int, rows: list, lora: dict, seconds: float) -
 
 def train_and_evaluate_pretraining(corpora: str, epochs: int, run_dir: Path, overrides: list[str]) -> dict:
     from tfmodels.config import apply_overrides, load_config
-    from tfmodels.training.trainer import train
+    from tfmodels.verbs.train import train
 
-    config = apply_overrides(load_config(REPO / "configs" / "encoder_mlm.yaml"),
+    config = apply_overrides(load_config(CONFIGS / "encoder_mlm.yaml"),
                              [f"data.train={corpora}", f"trainer.epochs={epochs}", "logging.verbose=2",
                               *overrides])
     train(config, run_dir)

@@ -6,9 +6,10 @@ import datetime
 import os
 import platform
 import re
-from pathlib import Path
 
-REPORT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+from benchmarks import DOCS
+
+REPORT = DOCS / "benchmarks.md"
 HEADER = "# Benchmarks\n\nWritten by the scripts in `benchmarks/`; each owns one section and rewrites it when run.\n"
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks import CONFIGS
 
 
 def train_and_evaluate(config_file: str, overrides: list[str], run_dir: Path) -> dict:
     from tfmodels.config import apply_overrides, load_config
-    from tfmodels.evaluation import evaluate_run
-    from tfmodels.training.trainer import train
+    from tfmodels.verbs.evaluate import evaluate_run
+    from tfmodels.verbs.train import train
 
-    config = apply_overrides(load_config(REPO / "configs" / config_file), ["logging.verbose=0", *overrides])
+    config = apply_overrides(load_config(CONFIGS / config_file), ["logging.verbose=0", *overrides])
     started = time.time()
     result = train(config, run_dir)
     _, evaluation = evaluate_run(run_dir)

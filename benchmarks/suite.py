@@ -22,11 +22,39 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE_CONFIG = REPO / "configs" / "encoder_reference.yaml"
-JSON_REPORT = REPO / "docs" / "benchmarks.json"
+from benchmarks import CONFIGS, DOCS, REPO, default_shared_data
+
+REFERENCE_CONFIG = CONFIGS / "encoder_reference.yaml"
+JSON_REPORT = DOCS / "benchmarks.json"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model trained side by side: whose, in which precision, from which seed. `ours_default` is
+    ours with the precision and XLA the hardware chooses. Its `name` keys the report's rows."""
+
+    library: str  # "tfmodels" | "keras-hub"
+    precision: str
+    seed: int = 1
+    ours_default: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.library} {'default' if self.ours_default else self.precision}, seed {self.seed}"
+
+
+def ours(seed: int) -> Variant:
+    return Variant("tfmodels", "default", seed, ours_default=True)
+
+
+def keras_hub(precision: str, seed: int = 1) -> Variant:
+    return Variant("keras-hub", precision, seed)
+
+
+OURS_FLOAT32 = Variant("tfmodels", "float32")  # the same model, none of the speed-ups
 
 
 def stats(values: list[float]) -> dict:
@@ -234,9 +262,9 @@ def train_side_by_side(variants: dict, batches: list, chunks: int, chunk_steps: 
 def mlp_examples_per_second(epochs: int, precision: str) -> dict:
     """`fit`'s examples per second over all epochs (the first traces and compiles) of configs/mlp_digits.yaml."""
     from tfmodels.config import apply_overrides, load_config
-    from tfmodels.training.trainer import train
+    from tfmodels.verbs.train import train
 
-    config = apply_overrides(load_config(REPO / "configs/mlp_digits.yaml"),
+    config = apply_overrides(load_config(CONFIGS / "mlp_digits.yaml"),
                              [f"trainer.epochs={epochs}", "logging.verbose=0", "logging.histogram_freq=0",
                               "trainer.early_stopping_patience=0", f"runtime.precision={precision}"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -277,7 +305,7 @@ def run(args) -> dict:
     import tensorflow as tf
 
     from tfmodels.config import load_config
-    from tfmodels.hardware import accelerator, resolve_precision, resolve_xla
+    from tfmodels.runtime import accelerator, resolve_precision, resolve_xla
 
     log = print
     config = load_config(REFERENCE_CONFIG)
@@ -302,20 +330,18 @@ def run(args) -> dict:
     precision, precision_why = resolve_precision(config.runtime.precision)
     xla, xla_why = resolve_xla(config.runtime.xla, precision)
     report["defaults"] = {"precision": precision, "precision_why": precision_why, "xla": xla, "xla_why": xla_why,
-                          "device": accelerator()[1]}
+                          "device": accelerator().description}
     log(f"   ours by default: precision {precision} ({precision_why}); xla {xla} ({xla_why})")
-    variants, curves = {}, {}
-    for seed in range(1, args.seeds + 1):
-        keras.utils.set_random_seed(seed)
-        variants[f"tfmodels default, seed {seed}"] = build_tfmodels(config, facts, precision, xla, steps)
-        keras.utils.set_random_seed(seed)
-        variants[f"keras-hub float32, seed {seed}"] = build_keras_hub(config, facts, "float32", steps, args.train_segment_embedding)
-    keras.utils.set_random_seed(1)
-    variants["keras-hub mixed_bfloat16, seed 1"] = build_keras_hub(config, facts, "mixed_bfloat16", steps,
-                                                                         args.train_segment_embedding)
-    if precision != "float32":
-        keras.utils.set_random_seed(1)
-        variants["tfmodels float32, seed 1"] = build_tfmodels(config, facts, "float32", "off", steps)
+    plan = [v for seed in range(1, args.seeds + 1) for v in (ours(seed), keras_hub("float32", seed))]
+    plan += [keras_hub("mixed_bfloat16")] + ([OURS_FLOAT32] if precision != "float32" else [])
+    variants, curves, precision_of = {}, {}, {}
+    for v in plan:
+        keras.utils.set_random_seed(v.seed)
+        precision_of[v.name] = precision if v.ours_default else v.precision
+        variants[v.name] = (build_tfmodels(config, facts, precision if v.ours_default else v.precision,
+                                           xla if v.ours_default else "off", steps)
+                            if v.library == "tfmodels" else
+                            build_keras_hub(config, facts, v.precision, steps, args.train_segment_embedding))
     keras.mixed_precision.set_dtype_policy("float32")
     log(f"   training {len(variants)} variants side by side, {args.chunks} chunks of {args.chunk_steps} steps")
     results = train_side_by_side(variants, batches, args.chunks, args.chunk_steps, tokens_per_step, log)
@@ -326,7 +352,7 @@ def run(args) -> dict:
     for name, r in results.items():
         # The first chunk traces and compiles; speeds are taken from the chunks after it.
         speed = stats(r["tokens_per_second"][1:] if len(r["tokens_per_second"]) > 1 else r["tokens_per_second"])
-        variant_precision = precision if name.startswith("tfmodels default") else name.split(",")[0].split()[-1]
+        variant_precision = precision_of[name]
         gflops = speed["median"] / tokens_per_step * flops / 1e9
         rows[name] = {"tokens_per_second": speed, "precision": variant_precision,
                       "model_gflops_per_second": gflops,
@@ -337,7 +363,7 @@ def run(args) -> dict:
                          "chunk_loss": curves}
     report["targets"] = targets(rows, curves, args.seeds)
 
-    consumption = rows["tfmodels default, seed 1"]["tokens_per_second"]["median"] / facts["sequence_length"]
+    consumption = rows[ours(1).name]["tokens_per_second"]["median"] / facts["sequence_length"]
     report["pipeline"] = {**pipeline, "model_examples_per_second": consumption,
                           "ratio": pipeline["mask_examples_per_second"] / consumption,
                           "ratio_from_raw_text": pipeline["examples_per_second"] / consumption}
@@ -356,19 +382,21 @@ def run(args) -> dict:
 
 def targets(rows: dict, curves: dict, seeds: int) -> dict:
     """The issue's targets as ratios from this run, and whether the loss curves agree."""
-    ours = statistics.median(r["tokens_per_second"]["median"] for n, r in rows.items() if n.startswith("tfmodels default"))
-    hub32 = statistics.median(r["tokens_per_second"]["median"] for n, r in rows.items()
-                              if n.startswith("keras-hub float32"))
-    hub16 = rows["keras-hub mixed_bfloat16, seed 1"]["tokens_per_second"]["median"]
-    mfu = statistics.median(r["mfu_of_bfloat16_ceiling"] for n, r in rows.items() if n.startswith("tfmodels default"))
+    seeds_run = range(1, seeds + 1)
+    ours_names = [ours(seed).name for seed in seeds_run]
+    hub_names = [keras_hub("float32", seed).name for seed in seeds_run]
+    ours_speed = statistics.median(rows[n]["tokens_per_second"]["median"] for n in ours_names)
+    hub32 = statistics.median(rows[n]["tokens_per_second"]["median"] for n in hub_names)
+    hub16 = rows[keras_hub("mixed_bfloat16").name]["tokens_per_second"]["median"]
+    mfu = statistics.median(rows[n]["mfu_of_bfloat16_ceiling"] for n in ours_names)
     # Loss curves: per chunk, the gap between the two models' seed-mean losses and the spread between
     # seeds (the larger of the two models' ranges). The curves match when, over the chunks after the
     # first, the mean gap is no larger than the mean spread. Not "in every chunk": with two seeds a
     # range is a rough estimate, and two identical models fail that in 89% of runs of 9 chunks, while
     # the mean criterion passes them in 99% and fails a systematic shift of two seed deviations in 84%
     # (simulated: tests/test_performance.py).
-    ours_curves = [c for n, c in curves.items() if n.startswith("tfmodels default")]
-    hub_curves = [c for n, c in curves.items() if n.startswith("keras-hub float32")]
+    ours_curves = [curves[n] for n in ours_names]
+    hub_curves = [curves[n] for n in hub_names]
     chunks = []
     for i in range(len(ours_curves[0])):
         a, b = [c[i] for c in ours_curves], [c[i] for c in hub_curves]
@@ -378,9 +406,9 @@ def targets(rows: dict, curves: dict, seeds: int) -> dict:
     gap_mean = statistics.mean(abs(c["ours"] - c["keras_hub"]) for c in chunks[1:])
     spread_mean = statistics.mean(c["spread"] for c in chunks[1:])
     # The same model and seed with none of the speed-ups (float32, no XLA): does the speed cost learning?
-    plain = curves.get("tfmodels float32, seed 1")
-    same_model = (max(abs(a - b) for a, b in zip(curves["tfmodels default, seed 1"], plain)) if plain else None)
-    return {"speedup_vs_keras_hub_float32": ours / hub32, "speedup_vs_keras_hub_mixed_bfloat16": ours / hub16,
+    plain = curves.get(OURS_FLOAT32.name)
+    same_model = (max(abs(a - b) for a, b in zip(curves[ours(1).name], plain)) if plain else None)
+    return {"speedup_vs_keras_hub_float32": ours_speed / hub32, "speedup_vs_keras_hub_mixed_bfloat16": ours_speed / hub16,
             "mfu_of_bfloat16_ceiling": mfu, "loss_chunks": chunks,
             "loss_gap_mean": gap_mean, "loss_spread_mean": spread_mean,
             "loss_chunks_within": sum(c["within"] for c in chunks[1:]),
@@ -475,7 +503,7 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="repeats of the ceiling's product (default 5)")
     parser.add_argument("--matmul-size", type=int, default=4096)
     parser.add_argument("--mlp-epochs", type=int, default=10)
-    parser.add_argument("--shared-data", default=os.environ.get("TFMODELS_SHARED_DATA", str(REPO.parent / "shared/data")),
+    parser.add_argument("--shared-data", default=default_shared_data(),
                         help="folder of the shared real data (WikiText-2 is used when present)")
     parser.add_argument("--train-segment-embedding", action="store_true",
                         help="train keras-hub's segment embedding (held at zero by default: ours has none)")
@@ -489,11 +517,10 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from tfmodels.hardware import request_fusible_xla
+    from tfmodels.runtime import request_fusible_xla
 
     request_fusible_xla()  # before TensorFlow starts, as the tfmodels command does
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, str(REPO))
     from benchmarks.report import now_stamp, write_section
 
     started = time.time()

@@ -1,6 +1,6 @@
 """Text classification from random init on real data: SST-2 and IMDB, the Transformer beside the bag of words.
 
-    python benchmarks/text_classification.py [--shared-data ../shared/data] [--only sst2|imdb|synthetic]
+    python -m benchmarks.text_classification [--shared-data ../shared/data] [--only sst2|imdb|synthetic]
 
 Prints accuracy, wall time and tokens per second, and writes each data set's rows to its own
 section of docs/benchmarks.md ("text-synthetic", "text-sst2", "text-imdb"). The baseline uses the same tokens, data and budget (`model.type=bag_of_words`,
@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import write_section  # noqa: E402
-from benchmarks.runner import train_and_evaluate  # noqa: E402
+from benchmarks import default_shared_data
+from benchmarks.report import write_section
+from benchmarks.runner import train_and_evaluate
 
-REPO = Path(__file__).resolve().parents[1]
 BASELINE = ["model.type=bag_of_words", "model.head.pooling=mean"]
 TASKS = {
     "synthetic": ("built-in synthetic reviews (test 2,000)", "encoder_synthetic.yaml"),
@@ -45,7 +43,7 @@ HEADER = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--shared-data", default=os.environ.get("TFMODELS_SHARED_DATA", str(REPO.parent / "shared/data")))
+    parser.add_argument("--shared-data", default=default_shared_data())
     parser.add_argument("--only", choices=sorted(TASKS), action="append")
     args = parser.parse_args()
     os.environ["TFMODELS_SHARED_DATA"] = str(Path(args.shared_data).resolve())

@@ -1,8 +1,5 @@
-"""The test battery every layer and model passes (after keras-hub's `TestCase.run_layer_test`).
-
-Output shape, `get_config` round trip through JSON, `.keras` save -> load with equal outputs,
-and one `fit` step that changes the weights and gives a finite loss.
-"""
+"""Test helpers: the battery every layer and model passes (`run_layer_test`, after keras-hub's
+`TestCase.run_layer_test`), running the command line, and a crash at a chosen epoch."""
 
 import json
 import subprocess
@@ -27,55 +24,109 @@ def run_python_alone(code: str, *args) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def run_model_battery(make, inputs, expected_output_shape, targets=None, tmp_path=None, prepare=None):
-    """`make()` builds a fresh instance; `prepare(instance)` runs before its first call (e.g. adapt).
+PRECISIONS = {"mixed_bfloat16": 0.05, "mixed_float16": 0.01}  # policy: largest relative error allowed vs float32
 
-    A layer (not a model) is wrapped in a one-layer model for the save and fit checks, and fitted
-    to zeros. Float targets are fitted with a mean squared error, integer targets (class ids) with
-    cross-entropy on logits.
+
+def _numpy(x):
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, x)
+
+
+def _relative_error(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
+
+
+def run_layer_test(cls, init_kwargs, input_data, expected_output_shape, expected_num_trainable_weights,
+                   tmp_path, targets=None, prepare=None, output_dtype=None, run_precision_checks=True):
+    """The battery every layer and model passes, in the shape of keras-hub's `TestCase.run_layer_test`.
+
+    `init_kwargs` is the constructor's arguments, or for a model made of other layers a function
+    `dtype -> kwargs` that makes them (under that dtype policy; None: the global one). `prepare(instance)`
+    runs before an instance's first call (e.g. `adapt`, or LoRA adapters). `output_dtype` is the
+    outputs' dtype when it is not the compute dtype (classifiers return float32 logits).
+
+    1. config: `get_config` survives JSON and rebuilds an equal config; so does Keras's serialization;
+    2. a symbolic call (KerasTensor) and an eager call: output shape and dtype, finite values, the
+       number of trainable weights;
+    3. `.keras` save -> load (safe mode): the same class, the same outputs;
+    4. one `fit` step: a finite loss and weights that moved;
+    5. precision: the instance re-made under `mixed_bfloat16` and `mixed_float16` with the float32
+       weights: float variables in float32, outputs in the compute dtype (or `output_dtype`), finite and
+       close to float32's (relative error below `PRECISIONS`).
+    Returns the float32 instance.
     """
-    model = make()
-    if prepare:
-        prepare(model)
-    outputs = model(inputs, training=False)
-    assert tuple(outputs.shape) == tuple(expected_output_shape)
-    assert np.all(np.isfinite(keras.ops.convert_to_numpy(outputs)))
+    def make(dtype=None):
+        kwargs = init_kwargs(dtype) if callable(init_kwargs) else dict(init_kwargs)
+        if dtype is not None and not callable(init_kwargs):
+            kwargs["dtype"] = dtype
+        elif dtype is not None:
+            kwargs.setdefault("dtype", dtype)
+        instance = cls(**kwargs)
+        if prepare:
+            prepare(instance)
+        return instance
 
-    # get_config round trip: the config survives JSON and rebuilds an equal config.
-    config = model.get_config()
-    rebuilt = type(model).from_config(json.loads(json.dumps(config)))
-    rebuilt(inputs)  # built as the original is (a nested model's config records its build)
-    as_json = lambda c: json.loads(json.dumps(c))  # noqa: E731  (tuples and lists compare equal)
+    # 1. Config round trips (after a first call: a nested model's config records its build).
+    instance = make()
+    outputs = instance(input_data, training=False)
+    as_json = lambda c: json.loads(json.dumps(c, sort_keys=True))  # noqa: E731  (tuples and lists compare equal)
+    config = instance.get_config()
+    rebuilt = cls.from_config(json.loads(json.dumps(config)))
+    rebuilt(input_data)  # built as the original is (a nested model's config records its build)
     assert as_json(rebuilt.get_config()) == as_json(config)
+    revived = keras.saving.deserialize_keras_object(json.loads(json.dumps(keras.saving.serialize_keras_object(instance))))
+    assert type(revived) is cls and as_json(revived.get_config()) == as_json(config)
 
-    is_layer = not isinstance(model, keras.Model)
-    if is_layer:
-        layer = model
-        model = keras.Sequential([keras.Input(inputs.shape[1:], dtype=inputs.dtype), layer])
-        targets = np.zeros(tuple(expected_output_shape), np.float32)
+    # 2. Symbolic and eager calls.
+    expected_dtype = lambda layer: output_dtype or keras.backend.standardize_dtype(layer.compute_dtype)  # noqa: E731
+    symbolic_inputs = keras.tree.map_structure(lambda x: keras.KerasTensor(x.shape, x.dtype), input_data)
+    symbolic = make()(symbolic_inputs)
+    assert tuple(symbolic.shape) == tuple(expected_output_shape)
+    assert tuple(outputs.shape) == tuple(expected_output_shape)
+    assert keras.backend.standardize_dtype(outputs.dtype) == expected_dtype(instance)
+    assert np.all(np.isfinite(keras.ops.convert_to_numpy(outputs)))
+    assert len(instance.trainable_weights) == expected_num_trainable_weights, (
+        f"{len(instance.trainable_weights)} trainable weights, expected {expected_num_trainable_weights}")
 
-    # .keras round trip: the reloaded model gives the same outputs.
-    if tmp_path is not None:
-        path = tmp_path / "battery.keras"
-        model.save(path)
-        reloaded = keras.models.load_model(path, safe_mode=True)
-        np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(reloaded(inputs, training=False)),
-            keras.ops.convert_to_numpy(outputs), atol=1e-5, rtol=1e-5,
-        )
-        assert type(reloaded.layers[-1] if is_layer else reloaded) is type(layer if is_layer else model)
+    # 3. .keras round trip (a layer inside a one-layer model).
+    is_layer = not isinstance(instance, keras.Model)
+    model = (keras.Sequential([keras.Input(input_data.shape[1:], dtype=input_data.dtype), instance])
+             if is_layer else instance)
+    path = tmp_path / f"{cls.__name__}.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path, safe_mode=True)
+    assert type(reloaded.layers[-1] if is_layer else reloaded) is cls
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(input_data, training=False)),
+                               keras.ops.convert_to_numpy(outputs), atol=1e-5, rtol=1e-5)
 
-    # One fit step moves the weights and gives a finite loss (for a layer that has weights).
-    if targets is not None and model.trainable_weights:
+    # 4. One training step.
+    if model.trainable_weights:
+        targets = np.zeros(tuple(expected_output_shape), np.float32) if targets is None else np.asarray(targets)
         before = [np.array(w) for w in model.trainable_weights]
-        targets = np.asarray(targets)
         loss = "mse" if targets.dtype.kind == "f" else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
-        history = model.fit(inputs, targets, batch_size=len(targets), epochs=1, verbose=0)
+        history = model.fit(input_data, targets, batch_size=len(targets), epochs=1, verbose=0)
         assert np.isfinite(history.history["loss"][0])
-        after = [np.array(w) for w in model.trainable_weights]
-        assert any(not np.allclose(a, b) for a, b in zip(before, after))
-    return model
+        assert any(not np.allclose(a, b) for a, b in zip(before, [np.array(w) for w in model.trainable_weights]))
+
+    # 5. Precision: the same weights under each mixed policy.
+    if run_precision_checks:
+        reference = make()
+        expected = keras.ops.convert_to_numpy(reference(input_data, training=False))
+        for policy, tolerance in PRECISIONS.items():
+            mixed = make(keras.DTypePolicy(policy))
+            mixed(input_data, training=False)
+            mixed.set_weights(reference.get_weights())
+            result = mixed(input_data, training=False)
+            assert keras.backend.standardize_dtype(result.dtype) == expected_dtype(mixed), policy
+            for weight in mixed.weights:
+                if weight.dtype.startswith("float") or weight.dtype == "bfloat16":
+                    assert weight.dtype == "float32", f"{policy}: {weight.path} is {weight.dtype}"
+            values = np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(result, "float32")))
+            assert np.all(np.isfinite(values)), policy
+            error = _relative_error(values, expected)
+            assert error < tolerance, f"{policy}: relative error {error:.4f} against float32 (allowed {tolerance})"
+    return instance
 
 
 class CrashAfterEpoch(keras.callbacks.Callback):

@@ -138,7 +138,7 @@ def test_bad_text_configs(workdir, capsys, overrides, fragments):
 
 
 @pytest.mark.parametrize("content, extra, fragments", [
-    (b"1\tgood\n5\tbad\n", ["model.num_classes=2"], ["label 5 of example 1 is outside 0..1"]),
+    (b"1\tgood\n5\tbad\n", ["model.num_classes=2"], ["label 5 at example 1 is outside 0..1"]),
     (b"1\tgood\n0\tb\xe9d\n", [], ["line 2: invalid UTF-8"]),
     (b"", [], ["is empty"]),
     (b"1\tgood\n\n0\tbad\n", [], ["line 2 is empty"]),

@@ -152,3 +152,12 @@ def test_print_config_shows_resolved_config_without_training(tmp_path):
     out = run_cli("train", CONFIGS / "mlp_digits.yaml", "--set", "trainer.epochs=7", "--print-config", cwd=tmp_path)
     assert "epochs: 7" in out.stdout
     assert not (tmp_path / "runs").exists()
+
+
+def test_help_and_version_start_without_tensorflow():
+    """The command imports TensorFlow only for commands that use it (`import tfmodels` elsewhere does)."""
+    code = ("import sys; sys.argv[0] = 'tfmodels'; import tfmodels.cli as cli\n"
+            "try:\n    cli.main(['--version'])\nexcept SystemExit:\n    pass\n"
+            "print('tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stdout + result.stderr

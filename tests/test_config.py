@@ -2,17 +2,8 @@ import pytest
 import yaml
 from conftest import CONFIGS
 
-from tfmodels.config import (
-    Config,
-    apply_overrides,
-    baseline_overrides,
-    config_from_dict,
-    config_to_dict,
-    demo_config,
-    demo_text_config,
-    dump_config,
-    load_config,
-)
+from tfmodels.config import Config, apply_overrides, baseline_overrides, config_from_dict, config_to_dict
+from tfmodels.config import demo_config, demo_text_config, dump_config, load_config
 from tfmodels.errors import ConfigError
 
 
@@ -21,10 +12,6 @@ def test_every_shipped_config_loads():
     assert files, "configs/ holds no YAML files"
     for path in files:
         assert isinstance(load_config(path), Config)
-
-
-def test_mlp_digits_yaml_is_the_demo_default():
-    assert load_config(CONFIGS / "mlp_digits.yaml") == demo_config()
 
 
 def test_dump_and_load_round_trip(tmp_path):
@@ -118,10 +105,6 @@ def test_float_written_1e_minus_3_in_yaml_is_a_float(tmp_path):
     assert load_config(path).trainer.learning_rate == pytest.approx(3e-4)
 
 
-def test_encoder_synthetic_yaml_is_the_demo_text_default():
-    assert load_config(CONFIGS / "encoder_synthetic.yaml") == demo_text_config()
-
-
 def test_bow_synthetic_yaml_is_the_baseline_of_the_demo_text_default():
     baseline = apply_overrides(demo_text_config(), [*baseline_overrides(), "name=bow_synthetic"])
     loaded = load_config(CONFIGS / "bow_synthetic.yaml")
@@ -135,3 +118,66 @@ def test_list_of_specs_override_needs_quotes():
     assert config.data.train == ["text:${X}/a.txt", "dir:b.tar.gz?root=a/b"]
     with pytest.raises(ConfigError, match="cannot read the list .*quote each item"):
         apply_overrides(Config(), ["data.train=[text:${X}/a.txt, dir:b]"])
+
+
+# --- every range rule, beside its section (schema.py), reported when the config is bound --------------
+
+TEXT = ["model.type=transformer", "data.train=synthetic"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["trainer.epochs=0"], "trainer.epochs must be at least 1, got 0"),
+    (["trainer.lora_rank=0"], "trainer.lora_rank must be at least 1, got 0"),
+    (["trainer.unfreeze_every=0"], "trainer.unfreeze_every must be at least 1, got 0"),
+    (["trainer.learning_rate=0"], "trainer.learning_rate must be positive, got 0.0"),
+    (["trainer.warmup_fraction=1.0"], r"trainer.warmup_fraction must be in \[0, 1\), got 1.0"),
+    (["trainer.weight_decay=-0.1"], "trainer.weight_decay must be 0 or more"),
+    (["trainer.clipnorm=0"], "trainer.clipnorm must be positive, or null for no clipping; got 0.0"),
+    (["trainer.early_stopping_patience=-1"], "trainer.early_stopping_patience must be at least 0"),
+    (["model.num_classes=1"], "model.num_classes must be at least 2, got 1"),
+    (["model.mlp.hidden_units=[]"], "model.mlp.hidden_units must be a non-empty list of positive widths"),
+    (["model.mlp.dropout=1.0"], r"model.mlp.dropout must be in \[0, 1\), got 1.0"),
+    ([*TEXT, "model.encoder.width=130"], "model.encoder.width=130 is not divisible by model.encoder.num_heads=4; "
+                                         "choose a multiple of num_heads, e.g. width=128"),
+    ([*TEXT, "model.encoder.num_layers=0"], "model.encoder.num_layers must be at least 1, got 0"),
+    ([*TEXT, "model.encoder.activation=swoosh"], "model.encoder.activation 'swoosh' is not an activation"),
+    ([*TEXT, "model.encoder.layer_norm_epsilon=0"], "model.encoder.layer_norm_epsilon must be positive"),
+    ([*TEXT, "model.encoder.initializer_range=-1"], "model.encoder.initializer_range must be positive"),
+    ([*TEXT, "model.head.dropout=1.5"], r"model.head.dropout must be in \[0, 1\)"),
+    (["model.type=bag_of_words", "data.train=synthetic"], "set model.head.pooling=mean"),
+    (["model.type=masked_lm", "model.masked_lm.mask_rate=0"], "mask_rate must be above 0"),
+    (["model.type=masked_lm", "model.masked_lm.random_token_rate=1.5"],
+     r"model.masked_lm.random_token_rate must be in \[0, 1\]"),
+    (["data.validation_fraction=1.0"], "data.validation_fraction must be between 0 and 1 \\(exclusive\\)"),
+    (["data.tokenizer.sequence_length=1"], "data.tokenizer.sequence_length must be at least 2"),
+    (["data.tokenizer.vocabulary_size=5"], "data.tokenizer.vocabulary_size must be larger than the 5 reserved tokens"),
+    (["data.tokenizer.vocabulary_sample=0"], "data.tokenizer.vocabulary_sample must be at least 1"),
+    (["data.augment.zoom=1.0"], r"data.augment.zoom must be in \[0, 1\)"),
+    (["runtime.num_cpu_devices=-1"], "runtime.num_cpu_devices must be 0 \\(leave the CPU as it is\\) or more"),
+    (["runtime.connect_timeout=0"], "runtime.connect_timeout must be a positive number of seconds"),
+    (["logging.verbose=3"], "logging.verbose must be 0, 1 or 2, got 3"),
+    (["trainer.finetune=lora"], "trainer.finetune='lora' is for text classifiers"),
+    (["model.type=bag_of_words", "model.head.pooling=mean", "trainer.finetune=gradual"],
+     "trainer.finetune=gradual unfreezes encoder blocks; the bag-of-words baseline has none"),
+])
+def test_every_section_rule_names_its_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(Config(), overrides)
+
+
+def test_the_shipped_configs_are_valid_and_the_demo_reads_them():
+    from tfmodels.config import shipped_config
+
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        assert shipped_config(path.stem) == load_config(path)
+    assert demo_config() == load_config(CONFIGS / "mlp_digits.yaml")
+    assert demo_text_config() == load_config(CONFIGS / "encoder_synthetic.yaml")
+    with pytest.raises(ConfigError, match="no shipped config named 'nope'; the shipped ones: bow_synthetic, "):
+        shipped_config("nope")
+
+
+def test_reserved_token_count_is_the_tokenizers():
+    from tfmodels.config.schema import RESERVED_TOKEN_COUNT
+    from tfmodels.data.tokenizers import RESERVED_TOKENS
+
+    assert RESERVED_TOKEN_COUNT == len(RESERVED_TOKENS)

@@ -18,10 +18,9 @@ import pytest
 from helpers import CrashAfterEpoch
 
 from tfmodels.config import apply_overrides, demo_config, load_config
-from tfmodels.training import trainer as trainer_module
-from tfmodels.training.checkpoints import find_resume_point
-from tfmodels.training.run_dir import read_json
-from tfmodels.training.trainer import train
+from tfmodels.files import read_json
+from tfmodels.training.resume import find_resume_point
+from tfmodels.verbs.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 # Dropout on (its random-number state must survive the resume), deterministic ops, early stopping on.
@@ -50,12 +49,9 @@ def _history(run: Path) -> list[dict]:
         return [{k: v for k, v in row.items() if k not in TIMINGS} for row in csv.DictReader(f)]
 
 
-def _train_crashing_after(config, run, epoch, monkeypatch):
-    standard = trainer_module.standard_callbacks
-    monkeypatch.setattr(trainer_module, "standard_callbacks", lambda *a: [*standard(*a), CrashAfterEpoch(epoch)])
+def _train_crashing_after(config, run, epoch):
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(config, run)
-    monkeypatch.setattr(trainer_module, "standard_callbacks", standard)
+        train(config, run, callbacks=[CrashAfterEpoch(epoch)])
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +64,7 @@ def uninterrupted(tmp_path_factory):
 def test_a_crash_after_an_epoch_resumes_to_the_same_weights(uninterrupted, tmp_path, monkeypatch):
     reference, weights = uninterrupted
     config = apply_overrides(demo_config(), MLP)
-    _train_crashing_after(config, tmp_path / "run", 2, monkeypatch)  # after the backup of epoch 3
+    _train_crashing_after(config, tmp_path / "run", 2)  # after the backup of epoch 3
     logs = []
     result = train(config, tmp_path / "run", log=logs.append)
     assert any("resuming after epoch 3 from epoch-000003.weights.h5" in line for line in logs), logs
@@ -80,7 +76,7 @@ def test_a_damaged_backup_is_skipped_for_the_one_before(uninterrupted, tmp_path,
     reference, weights = uninterrupted
     config = apply_overrides(demo_config(), MLP)
     run = tmp_path / "run"
-    _train_crashing_after(config, run, 3, monkeypatch)  # backups after epochs 3 and 4 are kept
+    _train_crashing_after(config, run, 3)  # backups after epochs 3 and 4 are kept
     newest = run / "checkpoints" / "backup" / "epoch-000004.weights.h5"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # truncated, as by a full disk
     logs = []
@@ -95,7 +91,7 @@ def test_with_no_usable_backup_the_run_starts_over_and_says_so(uninterrupted, tm
     reference, weights = uninterrupted
     config = apply_overrides(demo_config(), MLP)
     run = tmp_path / "run"
-    _train_crashing_after(config, run, 1, monkeypatch)
+    _train_crashing_after(config, run, 1)
     for weights_file in (run / "checkpoints" / "backup").glob("*.weights.h5"):
         data = bytearray(weights_file.read_bytes())
         data[len(data) // 2] ^= 0xFF  # one flipped byte: same size, wrong checksum
@@ -117,7 +113,7 @@ def test_early_stopping_counts_across_a_resume(tmp_path, monkeypatch):
     whole = train(config, tmp_path / "whole")
     stopped_at = whole.metrics["epochs_trained"]
     assert stopped_at < 30  # it did stop early
-    _train_crashing_after(config, tmp_path / "resumed", stopped_at - 2, monkeypatch)
+    _train_crashing_after(config, tmp_path / "resumed", stopped_at - 2)
     resumed = train(config, tmp_path / "resumed")
     assert resumed.metrics["epochs_trained"] == 1  # only the epoch that was left
     assert _history(tmp_path / "resumed") == _history(tmp_path / "whole")

@@ -9,7 +9,7 @@ from tfmodels.data import tfds_source
 from tfmodels.data.images import load_images
 from tfmodels.data.specs import parse_spec
 from tfmodels.data.splits import infer_num_classes, load_splits
-from tfmodels.errors import DataError
+from tfmodels.errors import ConfigError, DataError
 
 RNG = np.random.default_rng(0)
 
@@ -215,8 +215,8 @@ def test_labels_out_of_range_and_shape_mismatch(tmp_path):
     other = write_csv(tmp_path / "e.csv", pixel_rows(n=10, pixels=16))
     with pytest.raises(DataError, match=r"data.validation .* shape \[4, 4\], but data.train has \[8, 8\]"):
         load_splits(DataConfig(train="digits", validation=f"csv:{other}"))
-    with pytest.raises(DataError, match="data.validation_fraction must be between 0 and 1"):
-        load_splits(DataConfig(train="digits", validation_fraction=1.5))
+    with pytest.raises(ConfigError, match="data.validation_fraction must be between 0 and 1"):
+        DataConfig(train="digits", validation_fraction=1.5).validate()
 
 
 # --- tfds offline -----------------------------------------------------------------------------

@@ -19,9 +19,9 @@ import tensorflow as tf
 from helpers import run_cli, run_python_alone
 
 from tfmodels.errors import ConfigError
-from tfmodels.launch import LaunchError, free_ports, launch, tf_config
+from tfmodels.verbs.launch import LaunchError, free_ports, launch, tf_config
 from tfmodels.training.loop import fit_with_strategy_run
-from tfmodels.training.strategy import is_chief, resolve_strategy
+from tfmodels.runtime import is_chief, resolve_strategy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def _train_in_fresh_process(runs: list[tuple[str, list[str], str]], num_cpu_devi
     code = """
 import json, sys
 from tfmodels.config import apply_overrides, load_config
-from tfmodels.training.trainer import train
+from tfmodels.verbs.train import train
 out = {}
 for config_file, overrides, run_dir in json.loads(sys.argv[1]):
     result = train(apply_overrides(load_config(config_file), overrides), run_dir)
@@ -74,7 +74,7 @@ def test_a_model_trained_under_mirrored_loads_and_predicts_outside_any_strategy(
     run = tmp_path / "mirrored"
     _train_in_fresh_process([(str(REPO / "configs" / "mlp_digits.yaml"),
                               [*MLP, "trainer.epochs=1", "runtime.strategy=mirrored", "trainer.batch_size=32"], str(run))])
-    from tfmodels.evaluation import evaluate_run
+    from tfmodels.verbs.evaluate import evaluate_run
     from tfmodels.saving import load_keras_model
 
     model = load_keras_model(run / "model.keras")
@@ -143,7 +143,7 @@ def _worker_code() -> str:
 import json, sys
 import numpy as np
 from tfmodels.config import apply_overrides, load_config
-from tfmodels.training.trainer import train
+from tfmodels.verbs.train import train
 config_file, overrides, run_dir, out = json.loads(sys.argv[1])
 result = train(apply_overrides(load_config(config_file), overrides), run_dir)
 np.savez(out, *result.model.get_weights())

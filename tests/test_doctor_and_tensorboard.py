@@ -3,9 +3,9 @@
 import pytest
 
 from tfmodels import cli
-from tfmodels.doctor import version_problems
+from tfmodels.verbs.doctor import version_problems
 from tfmodels.errors import RunDirError
-from tfmodels.tensorboard import start_tensorboard, tensorboard_command
+from tfmodels.verbs.tensorboard import start_tensorboard, tensorboard_command
 
 GOOD = {"tensorflow": "2.21.0", "keras": "3.15.1", "keras-hub": "0.32.0", "tensorflow-text": "2.21.1",
         "tensorflow-datasets": "4.9.10"}
@@ -36,7 +36,7 @@ def test_an_untested_but_not_known_bad_version_is_only_noted():
 
 
 def test_doctor_exits_1_on_a_known_bad_combination(capsys, monkeypatch):
-    import tfmodels.doctor as doctor
+    import tfmodels.verbs.doctor as doctor
 
     monkeypatch.setattr(doctor, "installed_versions", lambda: {**GOOD, "tensorflow-text": "2.20.0"})
     assert cli.main(["doctor"]) == 1

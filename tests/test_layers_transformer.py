@@ -4,14 +4,15 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
-from helpers import run_model_battery
+from helpers import run_layer_test
 
 from tfmodels.layers import (
     MultiHeadSelfAttention,
     TokenAndPositionEmbedding,
     TransformerEncoderBlock,
 )
-from tfmodels.models import BagOfWordsEncoder, TextClassifier, TransformerEncoder
+from tfmodels.models import BagOfWordsEncoder, MaskedLMModel, TextClassifier, TransformerEncoder
+from tfmodels.models.lora import enable_lora
 
 RNG = np.random.default_rng(0)
 B, T, C, H, V = 3, 12, 32, 4, 50
@@ -30,31 +31,62 @@ def small_encoder(**kwargs):
 
 # --- the battery, for every layer and model ----------------------------------------------------
 
-@pytest.mark.parametrize("make, inputs, shape", [
-    (lambda: MultiHeadSelfAttention(num_heads=H, dropout=0.1), VECTORS, (B, T, C)),
-    (lambda: TransformerEncoderBlock(num_heads=H, ffn_dim=64, norm_first=True), VECTORS, (B, T, C)),
-    (lambda: TransformerEncoderBlock(num_heads=2, ffn_dim=16, norm_first=False, activation="relu"), VECTORS, (B, T, C)),
-    (lambda: TokenAndPositionEmbedding(V, T, C, position="learned"), TOKENS, (B, T, C)),
-    (lambda: TokenAndPositionEmbedding(V, T, C, position="sinusoidal", padding_id=1), TOKENS, (B, T, C)),
-    (lambda: small_encoder(norm_first=False, position="sinusoidal"), TOKENS, (B, T, C)),
-    (lambda: small_encoder(norm_first=False, activation="gelu_approximate", layer_norm_epsilon=1e-12,
-                           initializer_range=0.02), TOKENS, (B, T, C)),
-    (lambda: BagOfWordsEncoder(V, width=C), TOKENS, (B, T, C)),
-], ids=["attention", "block_pre", "block_post", "embedding", "embedding_sine", "encoder", "encoder_bert",
-        "bag_of_words"])
-def test_layer_and_encoder_battery(make, inputs, shape, tmp_path):
-    run_model_battery(make, inputs, shape, tmp_path=tmp_path,
-                      targets=np.zeros(shape, np.float32) if isinstance(make(), keras.Model) else None)
+ENCODER = dict(vocabulary_size=V, sequence_length=T + 8, width=C, num_layers=2, num_heads=H, ffn_dim=64, dropout=0.0)
 
 
-@pytest.mark.parametrize("pooling, encoder", [
-    ("first", lambda: small_encoder()),
-    ("mean", lambda: small_encoder(norm_first=False)),
-    ("mean", lambda: BagOfWordsEncoder(V, width=C)),
+@pytest.mark.parametrize("cls, kwargs, inputs, trainable", [
+    (MultiHeadSelfAttention, dict(num_heads=H, dropout=0.1), VECTORS, 4),  # c_attn, c_proj: kernel and bias
+    (TransformerEncoderBlock, dict(num_heads=H, ffn_dim=64, norm_first=True), VECTORS, 12),
+    (TransformerEncoderBlock, dict(num_heads=2, ffn_dim=16, norm_first=False, activation="relu"), VECTORS, 12),
+    (TokenAndPositionEmbedding, dict(vocabulary_size=V, sequence_length=T, width=C, position="learned"), TOKENS, 2),
+    (TokenAndPositionEmbedding, dict(vocabulary_size=V, sequence_length=T, width=C, position="sinusoidal",
+                                     padding_id=1), TOKENS, 1),
+    (TransformerEncoder, dict(ENCODER), TOKENS, 2 + 2 * 12 + 2),  # embeddings, blocks, ln_f
+    (TransformerEncoder, dict(ENCODER, norm_first=False, position="sinusoidal"), TOKENS, 1 + 2 + 2 * 12),  # ln_emb
+    (TransformerEncoder, dict(ENCODER, norm_first=False, activation="gelu_approximate", layer_norm_epsilon=1e-12,
+                              initializer_range=0.02), TOKENS, 2 + 2 + 2 * 12),
+    (BagOfWordsEncoder, dict(vocabulary_size=V, width=C), TOKENS, 1),
+], ids=["attention", "block_pre", "block_post", "embedding", "embedding_sine", "encoder", "encoder_post_sine",
+        "encoder_bert", "bag_of_words"])
+def test_layer_and_encoder_battery(cls, kwargs, inputs, trainable, tmp_path):
+    run_layer_test(cls, kwargs, inputs, (B, T, C), trainable, tmp_path)
+
+
+def classifier_kwargs(encoder_cls, encoder_kwargs, pooling):
+    """TextClassifier's arguments, its encoder made under the same dtype policy."""
+    return lambda dtype: dict(encoder=encoder_cls(**encoder_kwargs, dtype=dtype), num_classes=3, pooling=pooling,
+                              dropout=0.2)
+
+
+@pytest.mark.parametrize("pooling, encoder_cls, encoder_kwargs, trainable", [
+    ("first", TransformerEncoder, ENCODER, 28 + 2),
+    ("mean", TransformerEncoder, dict(ENCODER, norm_first=False), 28 + 2),
+    ("mean", BagOfWordsEncoder, dict(vocabulary_size=V, width=C), 1 + 2),
 ])
-def test_text_classifier_battery(pooling, encoder, tmp_path):
-    run_model_battery(lambda: TextClassifier(encoder(), num_classes=3, pooling=pooling, dropout=0.2),
-                      TOKENS, (B, 3), targets=LABELS, tmp_path=tmp_path)
+def test_text_classifier_battery(pooling, encoder_cls, encoder_kwargs, trainable, tmp_path):
+    run_layer_test(TextClassifier, classifier_kwargs(encoder_cls, encoder_kwargs, pooling), TOKENS, (B, 3),
+                   trainable, tmp_path, targets=LABELS, output_dtype="float32")
+
+
+def test_lora_classifier_battery(tmp_path):
+    """LoRA on: the trainable weights are the adapters (2 blocks x 4 projections x 2 factors) and the head."""
+    def prepare(model):
+        model.build((None, T))
+        enable_lora(model, rank=2)
+
+    run_layer_test(TextClassifier, classifier_kwargs(TransformerEncoder, ENCODER, "first"), TOKENS, (B, 3),
+                   2 * 4 * 2 + 2, tmp_path, targets=LABELS, prepare=prepare, output_dtype="float32")
+
+
+@pytest.mark.parametrize("tie_weights, head", [(True, 5), (False, 6)])
+def test_masked_lm_battery(tie_weights, head, tmp_path):
+    """The head: dense and its norm (4), the output bias, and its own kernel when not tied to the embedding."""
+    inputs = {"token_ids": TOKENS, "mask_positions": np.array([[1, 2], [0, 3], [4, 1]], np.int32)}
+    run_layer_test(MaskedLMModel, lambda dtype: dict(encoder=TransformerEncoder(**ENCODER, dtype=dtype),
+                                                     tie_weights=tie_weights),
+                   inputs, (B, 2, V), 28 + head, tmp_path, targets=np.zeros((B, 2), np.int32),
+                   prepare=lambda m: m.build({"token_ids": (None, T), "mask_positions": (None, 2)}),
+                   output_dtype="float32")
 
 
 # --- attention that really attends and a mask that really masks -------------------------------

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 import pytest
-from helpers import run_model_battery
+from helpers import run_layer_test
 
 from tfmodels.config import ModelConfig
 from tfmodels.models import MLPClassifier, build_image_model
@@ -11,17 +11,15 @@ IMAGES = RNG.random((16, 8, 8), dtype=np.float32)
 LABELS = RNG.integers(0, 10, size=16)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {},
-    {"hidden_units": [32, 16], "activation": "gelu", "dropout": 0.5, "batch_norm": True, "normalization": "per_feature"},
-    {"hidden_units": [8], "normalization": "none"},
+@pytest.mark.parametrize("kwargs, trainable", [
+    ({}, 2 + 2 + 2),  # two hidden Dense layers and the logits, kernel and bias each
+    ({"hidden_units": [32, 16], "activation": "gelu", "dropout": 0.5, "batch_norm": True,
+      "normalization": "per_feature"}, 2 * (1 + 2) + 2),  # no bias before a batch norm (gamma, beta)
+    ({"hidden_units": [8], "normalization": "none"}, 2 + 2),
 ])
-def test_mlp_battery(kwargs, tmp_path):
-    run_model_battery(
-        make=lambda: MLPClassifier(num_classes=10, **kwargs),
-        prepare=lambda m: m.adapt(IMAGES),
-        inputs=IMAGES, expected_output_shape=(16, 10), targets=LABELS, tmp_path=tmp_path,
-    )
+def test_mlp_battery(kwargs, trainable, tmp_path):
+    run_layer_test(MLPClassifier, {"num_classes": 10, **kwargs}, IMAGES, (16, 10), trainable, tmp_path,
+                   targets=LABELS, prepare=lambda m: m.adapt(IMAGES), output_dtype="float32")
 
 
 def test_default_parameter_count_is_pinned():

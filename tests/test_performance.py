@@ -1,5 +1,6 @@
-"""What makes training fast stays correct: cheaper dropout masks, fused Adam, precision and XLA from
-the hardware, and the performance suite's arithmetic."""
+"""What makes training fast stays correct: precision and XLA from the hardware, the input pipeline kept
+out of XLA, and the performance suite's arithmetic. (Dropout16: test_layers_dropout.py; fused Adam:
+test_optimizers.py.)"""
 
 import json
 import subprocess
@@ -9,13 +10,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CONFIGS, REPO
-from helpers import run_model_battery
+from conftest import CONFIGS
 from test_precision import QUICK
 
+from benchmarks.suite import markdown, targets, training_flops_per_step
 from tfmodels.config import apply_overrides, demo_text_config, load_config
 from tfmodels.errors import ConfigError
-from tfmodels.hardware import (
+from tfmodels.runtime import (
     FUSIBLE_XLA_FLAGS,
     cpu_bfloat16,
     outside_xla,
@@ -23,91 +24,8 @@ from tfmodels.hardware import (
     resolve_precision,
     resolve_xla,
 )
-from tfmodels.layers import Dropout16
 from tfmodels.models import TransformerEncoder
 from tfmodels.models.masked_lm import MaskedLMModel
-from tfmodels.training.optimizers import FusedAdam, FusedAdamW
-
-sys.path.insert(0, str(REPO))
-from benchmarks.suite import markdown, targets, training_flops_per_step  # noqa: E402
-
-# --- Dropout16 ------------------------------------------------------------------------------------
-
-
-def test_dropout16_passes_the_battery(tmp_path):
-    x = np.random.default_rng(0).normal(size=(3, 12, 32)).astype(np.float32)
-    run_model_battery(lambda: Dropout16(0.2, seed=3), x, (3, 12, 32), tmp_path=tmp_path)
-
-
-def test_dropout16_drops_the_rate_and_keeps_the_mean():
-    x = np.ones((256, 64, 64), np.float32)  # 1,048,576 elements
-    y = Dropout16(0.1, seed=1)(x, training=True).numpy()
-    dropped = np.mean(y == 0)
-    assert abs(dropped - 6554 / 65536) < 0.002, dropped  # the rate in force: round(0.1 * 65536) / 65536
-    kept = y[y != 0]
-    np.testing.assert_allclose(kept, 65536 / (65536 - 6554), rtol=1e-6)  # inverted dropout's exact scale
-    assert abs(y.mean() - 1.0) < 0.005  # the expected output equals the input
-
-
-def test_dropout16_is_identity_in_inference_and_at_rate_zero():
-    x = np.random.default_rng(1).normal(size=(4, 10)).astype(np.float32)
-    np.testing.assert_array_equal(Dropout16(0.5, seed=1)(x, training=False).numpy(), x)
-    np.testing.assert_array_equal(Dropout16(0.0)(x, training=True).numpy(), x)
-    assert not Dropout16(0.0).variables  # no random state, as keras.layers.Dropout(0.0)
-    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"):
-        Dropout16(1.0)
-
-
-def test_dropout16_masks_follow_the_seed_state():
-    x = np.ones((8, 1000), np.float32)
-    a, b = Dropout16(0.3, seed=7), Dropout16(0.3, seed=7)
-    first_a, first_b = a(x, training=True).numpy(), b(x, training=True).numpy()
-    np.testing.assert_array_equal(first_a, first_b)  # same seed, same masks
-    assert not np.array_equal(first_a, a(x, training=True).numpy())  # a new mask each call
-    assert any("seed_generator_state" in v.path for v in a.variables)  # saved with the run's backups
-
-
-def test_dropout16_in_bfloat16_keeps_the_dtype():
-    y = Dropout16(0.1, seed=2, dtype="mixed_bfloat16")(np.ones((4, 100), np.float32), training=True)
-    assert y.dtype == tf.bfloat16
-
-
-# --- fused Adam -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("fused, plain, kwargs", [
-    (FusedAdam, keras.optimizers.Adam, {}),
-    (FusedAdamW, keras.optimizers.AdamW, {"weight_decay": 0.05}),
-    (FusedAdam, keras.optimizers.Adam, {"amsgrad": True}),
-])
-def test_fused_adam_equals_keras_adam(fused, plain, kwargs):
-    rng = np.random.default_rng(0)
-    start = [rng.normal(size=(7, 5)).astype(np.float32), rng.normal(size=(5,)).astype(np.float32)]
-    results = []
-    for cls in (fused, plain):
-        variables = [keras.Variable(v) for v in start]
-        optimizer = cls(learning_rate=0.01, **kwargs)
-        grad_rng = np.random.default_rng(1)
-        for _ in range(6):
-            grads = [tf.constant(grad_rng.normal(size=v.shape).astype(np.float32)) for v in start]
-            optimizer.apply(grads, variables)
-        results.append([v.numpy() for v in variables])
-    for a, b in zip(*results):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # float rounding; a step moves ~1e-2
-    assert not np.allclose(results[0][0], start[0])  # it did train
-
-
-def test_fused_adam_applies_sparse_gradients_as_keras_does():
-    start = np.random.default_rng(2).normal(size=(10, 4)).astype(np.float32)
-    grad = tf.IndexedSlices(tf.ones((2, 4)), tf.constant([1, 7]), tf.constant([10, 4]))
-    results = []
-    for cls in (FusedAdam, keras.optimizers.Adam):
-        variable = keras.Variable(start)
-        cls(learning_rate=0.1).apply([grad], [variable])
-        results.append(variable.numpy())
-    np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
-    assert np.allclose(results[0][0], start[0]) and not np.allclose(results[0][1], start[1])
-
 
 # --- precision and XLA from the hardware ---------------------------------------------------------
 
@@ -147,12 +65,13 @@ REFERENCE = ["train", str(CONFIGS / "encoder_reference.yaml")]
 def test_the_command_asks_for_fusible_xla_before_tensorflow_starts(command, overrides, asks):
     code = ("import os, sys; from tfmodels.cli import build_parser, _request_xla_before_tensorflow as r; "
             "r(build_parser().parse_args(sys.argv[1:])); "
-            "print('tensorflow' in sys.modules, os.environ.get('TF_XLA_FLAGS', ''))")
+            "from tfmodels.runtime import tensorflow_started; "
+            "print(tensorflow_started(), os.environ.get('TF_XLA_FLAGS', ''))")
     args = [*command, *[a for o in overrides for a in ("--set", o)]]
     env = {k: v for k, v in __import__("os").environ.items() if k != "TF_XLA_FLAGS"}
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True)
     imported, flags = out.stdout.strip().split(" ", 1) if " " in out.stdout.strip() else (out.stdout.strip(), "")
-    assert imported == "False"  # decided before TensorFlow was imported
+    assert imported == "False"  # decided before TensorFlow's runtime started (it reads the flags then)
     assert (flags == FUSIBLE_XLA_FLAGS) == (asks and cpu_bfloat16() is not None), out.stdout
 
 
@@ -160,7 +79,7 @@ def test_a_run_states_and_records_its_precision_and_xla(workdir):
     config = apply_overrides(demo_text_config(), [*QUICK, "trainer.epochs=1", "data.train=synthetic?size=300",
                                                   "trainer.warmup_steps=0", "runtime.precision=auto"])
     lines = []
-    from tfmodels.training.trainer import train
+    from tfmodels.verbs.train import train
 
     train(config, "run", log=lines.append)
     stated = next(line for line in lines if line.startswith("precision "))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tfmodels.config import apply_overrides, demo_config, demo_text_config
-from tfmodels.training.trainer import train
+from tfmodels.verbs.train import train
 
 QUICK = ["logging.verbose=0", "logging.histogram_freq=0", "trainer.early_stopping_patience=0"]
 

@@ -20,9 +20,11 @@ from tfmodels.data.text import load_text
 from tfmodels.data.tokenizers import TextPreprocessor, learn_vocabulary
 from tfmodels.errors import ConfigError, RunDirError
 from tfmodels.models.lora import enable_lora, merged_copy
+from tfmodels.run_folder import RunPaths
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks import task_for
-from tfmodels.training.trainer import train
+from tfmodels.training.loop import RetraceWhenTrainableChanges
+from tfmodels.verbs.train import train
 
 SMALL_ENCODER = ["model.encoder.num_layers=1", "model.encoder.width=32", "model.encoder.num_heads=2",
                  "model.encoder.ffn_dim=64", "data.tokenizer.vocabulary_size=300", "data.tokenizer.sequence_length=32",
@@ -101,20 +103,34 @@ def test_pretraining_run_keeps_encoder_and_vocabulary_and_logs(pretrained):
     assert {"perplexity", "val_perplexity", "tokens_per_second"} <= set(header)
 
 
+def test_a_pretraining_run_loads_after_import_tfmodels_and_refuses_export(pretrained, tmp_path):
+    """Its model.keras names MaskedLMModel (registered by `import tfmodels`); export says why it cannot."""
+    from helpers import run_python_alone
+
+    from tfmodels.verbs.export import export_run
+
+    run, _ = pretrained
+    loaded = run_python_alone("import sys, keras, tfmodels; print(type(keras.models.load_model(sys.argv[1])).__name__)",
+                              run / "model.keras")
+    assert loaded.stdout.strip().splitlines()[-1] == "MaskedLMModel", loaded.stderr[-2000:]
+    with pytest.raises(RunDirError, match="is a masked-LM pretraining run: it has no serving function"):
+        export_run(run, out=tmp_path / "export")
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
 # --- fine-tuning ----------------------------------------------------------------------------------
 
 def build_finetune_model(config):
     task = task_for(config)
-    task.load()
-    task.prepare()
-    model = task.build_model()
-    task.warm_start(model, config.init.from_run)
-    return task, model
+    data = task.prepare(task.load())
+    model = task.build_model(data)
+    task.warm_start(model, RunPaths(config.init.from_run))
+    return task, data, model
 
 
 def test_loading_a_pretrained_run_copies_the_encoder_exactly(pretrained):
     run, _ = pretrained
-    _, model = build_finetune_model(finetune_config(run))
+    _, _, model = build_finetune_model(finetune_config(run))
     encoder = load_keras_model(run / "encoder.keras")
     assert len(model.encoder.weights) == len(encoder.weights)
     for mine, theirs in zip(model.encoder.weights, encoder.weights):
@@ -152,11 +168,11 @@ def test_lora_changes_only_adapters_and_head(pretrained):
 
     run, _ = pretrained
     config = finetune_config(run, "trainer.finetune=lora", "trainer.lora_rank=4")
-    task, model = build_finetune_model(config)
+    task, data, model = build_finetune_model(config)
     task.configure_training(model)
     before = {w.path: np.array(w) for w in model.weights}
     model.compile(optimizer=keras.optimizers.Adam(1e-2), **task.compile_args())
-    train_ds, _ = task.datasets(32, seed=0, epochs=1)
+    train_ds, _ = task.datasets(data, 32, seed=0, epochs=1)
     model.fit(train_ds.take(5), epochs=1, verbose=0, shuffle=False)
     changed = {w.path for w in model.weights if not np.array_equal(np.array(w), before[w.path])}
     assert changed, "training changed nothing"
@@ -166,7 +182,7 @@ def test_lora_changes_only_adapters_and_head(pretrained):
 
 def test_merged_copy_equals_adapted_model_with_nonzero_adapters(pretrained):
     run, _ = pretrained
-    _, model = build_finetune_model(finetune_config(run))
+    _, _, model = build_finetune_model(finetune_config(run))
     token_ids = np.random.default_rng(1).integers(5, model.encoder.vocabulary_size, (3, 32))
     before = np.asarray(model(token_ids))
     enable_lora(model, 4)
@@ -204,18 +220,20 @@ def test_gradual_unfreezing_trains_the_top_block_first(pretrained):
 
     run, _ = pretrained
     config = finetune_config(run, "trainer.finetune=gradual", "trainer.unfreeze_every=1", "model.encoder.dropout=0.0")
-    task, model = build_finetune_model(config)
+    task, data, model = build_finetune_model(config)
     task.configure_training(model)
     original = {w.path: np.array(w) for w in model.weights}
     model.compile(optimizer=keras.optimizers.Adam(1e-2), **task.compile_args())
-    train_ds, _ = task.datasets(32, seed=0, epochs=2)
+    train_ds, _ = task.datasets(data, 32, seed=0, epochs=2)
     changed_by_epoch = []
 
     class Changed(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             changed_by_epoch.append({w.path for w in model.weights if not np.array_equal(np.array(w), original[w.path])})
 
-    model.fit(train_ds, steps_per_epoch=5, epochs=2, verbose=0, shuffle=False, callbacks=[*task.callbacks(32), Changed()])
+    # The seam's retracing rule (training/loop.py) turns the new trainable set into a new train step.
+    callbacks = [*task.callbacks(model, data, 32), RetraceWhenTrainableChanges(), Changed()]
+    model.fit(train_ds, steps_per_epoch=5, epochs=2, verbose=0, shuffle=False, callbacks=callbacks)
     top_block = {w.path for w in model.encoder.blocks[-1].weights}
     embeddings = {w.path for w in model.encoder.embeddings.weights}
     first, second = changed_by_epoch

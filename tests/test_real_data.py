@@ -3,8 +3,8 @@
 from conftest import CONFIGS
 
 from tfmodels.config import apply_overrides, load_config
-from tfmodels.evaluation import evaluate_run
-from tfmodels.training.trainer import train
+from tfmodels.verbs.evaluate import evaluate_run
+from tfmodels.verbs.train import train
 
 
 def test_optdigits_protocol_reaches_97_percent(shared_data, workdir):

@@ -1,5 +1,6 @@
-"""Every kind of model the project trains comes back from `.keras` and from its SavedModel, in a fresh
-process, with the outputs it had when training ended (1e-5): float32 and mixed precision, the
+"""Every kind of model the project trains comes back from `.keras` (with `keras.models.load_model` after
+`import tfmodels` alone) and from its SavedModel, in a fresh process, with the outputs it had when
+training ended (1e-5): float32 and mixed precision, the
 Transformer and the bag of words, LoRA fine-tuning (merged on save), a run under `mirrored`.
 The SavedModel is compared with the trained model run as a graph (`tf.function`), as the SavedModel
 runs: in bfloat16/float16, graph and eager execution fuse ops differently and differ by ~1e-3.
@@ -38,9 +39,10 @@ import json, sys
 import numpy as np
 import tensorflow as tf
 from tfmodels.config import apply_overrides, demo_config, demo_text_config
-from tfmodels.export import export_run
+from tfmodels.run_folder import RunPaths
 from tfmodels.tasks import task_for
-from tfmodels.training.trainer import train
+from tfmodels.verbs.export import export_run
+from tfmodels.verbs.train import train
 
 work, cases, pretrain, sentences = json.loads(sys.argv[1])
 train(apply_overrides(demo_text_config(), [*pretrain, "runtime.num_cpu_devices=2"]), f"{work}/pretrained")
@@ -54,9 +56,8 @@ for name, (kind, overrides) in cases.items():
         raw = inputs = np.random.default_rng(0).random((5, 8, 8)).astype("float32")
     else:
         task = task_for(config)
-        task.load()
-        task.prepare(f"{work}/{name}")
-        raw, inputs = np.array(sentences), task.preprocessor(tf.constant(sentences)).numpy()
+        data = task.prepare(task.load(), RunPaths(f"{work}/{name}"))
+        raw, inputs = np.array(sentences), data.preprocessor(tf.constant(sentences)).numpy()
     logits = np.asarray(result.model(inputs, training=False), dtype="float32")
     # Compiled into a graph, as the SavedModel runs it: bfloat16 ops fuse differently than eagerly.
     graph_logits = np.asarray(tf.function(lambda x: result.model(x, training=False))(inputs), dtype="float32")
@@ -66,15 +67,18 @@ print("TRAINED")
 
 LOAD = """
 import json, sys
+import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (the SavedModel's tokenizer ops)
-from tfmodels.saving import load_keras_model
+import tfmodels  # registers every class a tfmodels .keras file names: nothing else of tfmodels is used
 
 work, names = json.loads(sys.argv[1])
+pretrained = keras.models.load_model(f"{work}/pretrained/model.keras")  # the masked-LM model too
+assert type(pretrained).__name__ == "MaskedLMModel", type(pretrained)
 for name in names:
     trained = np.load(f"{work}/{name}-trained.npz")
-    model = load_keras_model(f"{work}/{name}/model.keras")
+    model = keras.models.load_model(f"{work}/{name}/model.keras")
     logits = np.asarray(model(trained["inputs"], training=False), dtype="float32")
     loaded = tf.saved_model.load(f"{work}/{name}-export")  # keep a reference while calling it
     serve = loaded.signatures["serving_default"]

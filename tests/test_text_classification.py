@@ -12,7 +12,7 @@ from tfmodels.data.text_pipeline import token_ids
 from tfmodels.data.tokenizers import TextPreprocessor, load_vocabulary
 from tfmodels.models import build_text_model
 from tfmodels.saving import load_keras_model
-from tfmodels.training.trainer import train
+from tfmodels.verbs.train import train
 
 QUICK = ["logging.verbose=0", "logging.histogram_freq=0"]
 
@@ -59,7 +59,7 @@ def test_train_evaluate_export_predict_raw_strings(tmp_path):
     assert result.returncode == 0, result.stderr
     served = np.array(json.loads(result.stdout))
     config = load_config(tmp_path / "run/config.yaml")
-    pre = TextPreprocessor(load_vocabulary(tmp_path / "run"), config.data.tokenizer)
+    pre = TextPreprocessor(load_vocabulary(tmp_path / "run" / "vocabulary.txt"), config.data.tokenizer)
     model = load_keras_model(tmp_path / "run/model.keras")
     logits = model.predict(token_ids(["the film is not dull", "the cast is awful"], pre), verbose=0)
     expected = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
@@ -79,7 +79,7 @@ def test_chinese_text_trains_and_predicts(tmp_path):
     ])
     result = train(config, tmp_path / "run")
     assert result.metrics["validation"]["accuracy"] == 1.0
-    vocabulary = load_vocabulary(tmp_path / "run")
+    vocabulary = load_vocabulary(tmp_path / "run" / "vocabulary.txt")
     assert "电" in vocabulary and "影" in vocabulary  # one token a character
     pre = TextPreprocessor(vocabulary, config.data.tokenizer)
     predicted = np.argmax(result.model.predict(token_ids(["这部电影很精彩", "这部电影很差"], pre), verbose=0), -1)
@@ -104,8 +104,8 @@ def test_tensorboard_for_a_text_run_shows_examples_attention_padding_and_the_con
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from tfmodels.config import apply_overrides, demo_text_config
-    from tfmodels.evaluation import evaluate_run
-    from tfmodels.training.trainer import train
+    from tfmodels.verbs.evaluate import evaluate_run
+    from tfmodels.verbs.train import train
 
     config = apply_overrides(demo_text_config(), ["data.train=synthetic?size=800", "trainer.epochs=2",
                                                   "trainer.warmup_steps=2", "logging.verbose=0",

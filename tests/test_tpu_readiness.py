@@ -48,17 +48,16 @@ def test_every_config_trains_on_static_shapes_and_its_model_has_no_string_ops(pa
         request.getfixturevalue("shared_data")
     config = apply_overrides(load_config(path), _offline_small(path))
     task = task_for(config)
-    task.load()
-    task.prepare()
+    data = task.prepare(task.load())
     global_batch = config.trainer.batch_size * 2  # as on two replicas
-    train_ds, _ = task.datasets(global_batch, config.runtime.seed, epochs=2)
+    train_ds, _ = task.datasets(data, global_batch, config.runtime.seed, epochs=2)
 
     specs = tf.nest.flatten(train_ds.element_spec)
     assert all(spec.shape.is_fully_defined() for spec in specs), train_ds.element_spec
     assert all(spec.shape[0] == global_batch for spec in specs)  # drop_remainder: every batch is full
     assert all(spec.dtype != tf.string for spec in specs)
 
-    model = task.build_model()
+    model = task.build_model(data)
     operations, string_ops = traced_operations(model, train_ds.element_spec[0])
     assert not string_ops, f"{path.name}: string ops inside the model: {sorted(set(string_ops))}"
     assert operations > 10  # the model was traced, not an empty function

@@ -6,8 +6,8 @@ import pytest
 from tfmodels import cli
 from tfmodels.config import apply_overrides, demo_config
 from tfmodels.errors import ConfigError
-from tfmodels.training.run_dir import default_run_dir
-from tfmodels.training.trainer import train
+from tfmodels.run_folder import default_run_dir
+from tfmodels.verbs.train import train
 
 
 def test_a_model_file_with_a_lambda_is_refused_unless_trusted(workdir, capsys):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 
@@ -18,7 +17,7 @@ def _cmd_train(args) -> int:
     if args.print_config:
         print(dump_config(config), end="")
         return 0
-    from tfmodels.training.trainer import train
+    from tfmodels.verbs.train import train
 
     result = train(config, args.run_dir, log=print)
     print(f"run folder: {result.paths.root}")
@@ -26,16 +25,19 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from tfmodels.evaluation import evaluate_run, format_report
+    from tfmodels.verbs.evaluate import evaluate_run, format_report
 
     name, result = evaluate_run(args.run_dir, data_spec=args.data, split=args.split, trust_code=args.trust_code)
     print(format_report(name, result))
-    print(f"written to {os.path.join(args.run_dir, 'metrics.json')} and confusion_matrix_{name}.png")
+    from tfmodels.run_folder import RunPaths
+
+    paths = RunPaths(args.run_dir)
+    print(f"written to {paths.metrics} and {paths.confusion_matrix(name)}")
     return 0
 
 
 def _cmd_export(args) -> int:
-    from tfmodels.export import export_run
+    from tfmodels.verbs.export import export_run
 
     target = export_run(args.run_dir, out=args.out, savedmodels_dir=args.savedmodels_dir, trust_code=args.trust_code)
     print(f"SavedModel written to {target}")
@@ -43,7 +45,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from tfmodels.predict import predict
+    from tfmodels.verbs.predict import predict
 
     result = predict(args.export_dir, args.input)
     rows = len(result.class_ids) if args.max_rows == 0 else min(args.max_rows, len(result.class_ids))
@@ -62,7 +64,7 @@ def _cmd_predict(args) -> int:
 
 def _cmd_launch(args) -> int:
     from tfmodels.config import apply_overrides, load_config
-    from tfmodels.launch import launch, train_command
+    from tfmodels.verbs.launch import launch, train_command
 
     apply_overrides(load_config(args.config), args.set)  # a bad config fails here, not in N workers
     ports = None if args.base_port is None else list(range(args.base_port, args.base_port + args.workers))
@@ -72,7 +74,7 @@ def _cmd_launch(args) -> int:
 
 
 def _cmd_doctor(args) -> int:
-    from tfmodels.doctor import report
+    from tfmodels.verbs.doctor import report
 
     lines, code = report()
     print("\n".join(lines))
@@ -80,13 +82,13 @@ def _cmd_doctor(args) -> int:
 
 
 def _cmd_tensorboard(args) -> int:
-    from tfmodels.tensorboard import start_tensorboard
+    from tfmodels.verbs.tensorboard import start_tensorboard
 
     return start_tensorboard(args.runs_dir, port=args.port, log=print)
 
 
 def _cmd_demo(args) -> int:
-    from tfmodels.demo import run_demo
+    from tfmodels.verbs.demo import run_demo
 
     run_demo(args.runs_dir, args.set, savedmodels_dir=args.savedmodels_dir, log=print, text=not args.digits_only)
     return 0
@@ -179,30 +181,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+NO_TENSORFLOW = ("tensorboard",)  # starts TensorBoard in its own process; needs no TensorFlow here
+
+
 def _quiet_tensorflow() -> None:
-    """Imports TensorFlow with its C++ start-up lines (written to stderr before logging starts) hidden."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    """TensorFlow's Python loggers say only errors (e.g. no retracing notes when several models predict)."""
     import absl.logging
     import tensorflow as tf
 
     absl.logging.set_verbosity(absl.logging.ERROR)
-    tf.get_logger().setLevel("ERROR")  # e.g. retracing notes when several models predict in one process
+    tf.get_logger().setLevel("ERROR")
 
 
 def _request_xla_before_tensorflow(args) -> None:
-    """`runtime.xla: fusible` (auto's choice on a CPU with fast bfloat16) must be set before TensorFlow starts."""
+    """`runtime.xla: fusible` (auto's choice on a CPU with fast bfloat16) must be set before TensorFlow's
+    runtime starts (`tfmodels.runtime.tensorflow_started`)."""
     if args.command not in ("train", "demo"):
         return
     from tfmodels.config import apply_overrides, demo_config, demo_text_config, load_config
-    from tfmodels.hardware import may_use_fusible_xla, request_fusible_xla
+    from tfmodels.runtime import may_use_fusible_xla, request_fusible_xla
 
     try:
         if args.command == "train":
@@ -217,9 +214,13 @@ def _request_xla_before_tensorflow(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _request_xla_before_tensorflow(args)
-    if not args.debug:
-        _quiet_tensorflow()
+    if args.command not in NO_TENSORFLOW:
+        from tfmodels.runtime import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # its runtime starts later: the XLA flags can still be set
+        _request_xla_before_tensorflow(args)
+        if not args.debug:
+            _quiet_tensorflow()
     try:
         return args.func(args)
     except TFModelsError as e:

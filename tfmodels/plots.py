@@ -1,17 +1,13 @@
-"""PNG figures for run folders, drawn with matplotlib's object API (no pyplot state is touched)."""
+"""PNG figures as bytes, drawn with matplotlib's object API (no pyplot state is touched; no files written)."""
 
 from __future__ import annotations
 
-import csv
 import io
 import warnings
-from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-
-from tfmodels.training.run_dir import write_aside
 
 
 def confusion_matrix_png(matrix: np.ndarray, title: str) -> bytes:
@@ -63,26 +59,6 @@ def training_curves_png(history: dict[str, list[float]], title: str) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
-
-
-def write_training_curves(run_dir: Path | str) -> Path | None:
-    """Draws RUN/history.csv as RUN/training_curves.png (written aside and renamed); None without a history."""
-    run_dir = Path(run_dir)
-    try:
-        with open(run_dir / "history.csv", newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except OSError:
-        return None
-    if not rows:
-        return None
-    history = {}
-    for key in rows[0]:
-        try:
-            history[key] = [float(row[key]) for row in rows]
-        except (TypeError, ValueError):
-            continue
-    png = training_curves_png(history, f"{run_dir.resolve().name}: {len(rows)} epochs")
-    return write_aside(run_dir / "training_curves.png", lambda tmp: tmp.write_bytes(png))
 
 
 def attention_map_png(weights: np.ndarray, tokens: list[str], title: str) -> bytes:

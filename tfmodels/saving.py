@@ -1,4 +1,8 @@
-"""Loading `.keras` files: with the project's classes registered and Keras's safe mode on."""
+"""Loading `.keras` files: with the project's classes registered and Keras's safe mode on.
+
+Importing this module registers every class and function a tfmodels `.keras` file can name
+(layers, models, optimizers, schedules, activations); `import tfmodels` imports it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from pathlib import Path
 
 import keras
 
-import tfmodels.models  # noqa: F401  (registers the project's layers and models for deserialization)
-import tfmodels.training.schedules  # noqa: F401  (and the learning-rate schedule a compiled model names)
+import tfmodels.layers  # noqa: F401  (registers the layers and the gelu_approximate activation)
+import tfmodels.models  # noqa: F401  (the models)
+import tfmodels.training.optimizers  # noqa: F401  (FusedAdam, FusedAdamW: a compiled model names its optimizer)
+import tfmodels.training.schedules  # noqa: F401  (and its learning-rate schedule)
 from tfmodels.errors import RunDirError
 
 

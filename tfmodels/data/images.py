@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfmodels.config import TableOptions
+from tfmodels.data.examples import SPLIT_SEED, carve
 from tfmodels.data.files import decode_utf8, existing_file, read_bytes
 from tfmodels.data.specs import (
     IMAGE_KINDS,
@@ -30,7 +31,6 @@ from tfmodels.errors import DataError
 
 ROLES = ("train", "validation", "test")
 HOLDOUT_KINDS = ("csv", "idx")  # single-file sources: `?split=train|test` carves a seeded test_fraction
-DATA_SPLIT_SEED = 0  # fixed: carved splits never change with the run's seed
 DIGITS_FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}
 
 
@@ -69,7 +69,7 @@ def load_images(spec: str | DataSpec, role: str, table: TableOptions | None = No
     images = loader[spec.kind](spec, role, table)
     if spec.kind in HOLDOUT_KINDS and holdout:
         split, fraction = holdout
-        rest, held_out = split_off(images, fraction)
+        rest, held_out = carve(images, fraction, purpose="test")
         images = rest if split == "train" else held_out
         images.source = spec.text
     if len(images) == 0:
@@ -96,33 +96,6 @@ def _holdout_option(spec: DataSpec) -> tuple[DataSpec, tuple[str, float] | None]
     return stripped, (None if split == "all" else (split, fraction))
 
 
-def split_off(images: ImageSet, fraction: float, seed: int = DATA_SPLIT_SEED) -> tuple[ImageSet, ImageSet]:
-    """Carves a seeded `fraction` off `images`: returns (rest, carved)."""
-    if not 0.0 < fraction < 1.0:
-        raise DataError(f"the fraction to carve must be between 0 and 1 (exclusive), got {fraction}")
-    n_carved = int(round(len(images) * fraction))
-    if n_carved < 1 or n_carved >= len(images):
-        raise DataError(
-            f"carving {fraction} of the {len(images)} examples of '{images.source}' leaves one side empty; "
-            "use more data or change data.validation_fraction (or the spec's test_fraction)"
-        )
-    order = np.random.default_rng(seed).permutation(len(images))
-    return (
-        images.subset(np.sort(order[n_carved:]), images.source),
-        images.subset(np.sort(order[:n_carved]), f"{images.source} (carved {fraction:.0%} for validation)"),
-    )
-
-
-def check_labels(images: ImageSet, num_classes: int, where: str) -> None:
-    bad = (images.labels < 0) | (images.labels >= num_classes)
-    if bad.any():
-        first = int(np.argmax(bad))
-        raise DataError(
-            f"{where} ('{images.source}'): label {images.labels[first]} at example {first} is outside "
-            f"0..{num_classes - 1}; set model.num_classes or fix the labels"
-        )
-
-
 # ---------------------------------------------------------------------------------------------
 # Sources
 # ---------------------------------------------------------------------------------------------
@@ -147,9 +120,9 @@ def _load_digits(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
     if split != "all":
         index = np.arange(len(labels))
         f = DIGITS_FRACTIONS
-        train, rest = train_test_split(index, train_size=f["train"], stratify=labels, random_state=DATA_SPLIT_SEED)
+        train, rest = train_test_split(index, train_size=f["train"], stratify=labels, random_state=SPLIT_SEED)
         validation, test = train_test_split(rest, test_size=f["test"] / (1 - f["train"]), stratify=labels[rest],
-                                            random_state=DATA_SPLIT_SEED)
+                                            random_state=SPLIT_SEED)
         index = np.sort({"train": train, "validation": validation, "test": test}[split])
         pixels, labels = pixels[index], labels[index]
     return ImageSet(pixels, labels, 16.0, spec.text)

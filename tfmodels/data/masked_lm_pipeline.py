@@ -16,7 +16,7 @@ from tfmodels.config import MaskedLMConfig
 from tfmodels.data.order import training_batches
 from tfmodels.data.tokenizers import SEP, TextPreprocessor
 from tfmodels.errors import DataError
-from tfmodels.hardware import outside_xla
+from tfmodels.runtime import outside_xla
 
 TOKENIZE_BATCH = 512
 

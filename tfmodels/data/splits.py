@@ -1,25 +1,20 @@
-"""The train / validation / test sets a `DataConfig` names, checked against each other."""
+"""The image train / validation / test sets a `DataConfig` names, checked against each other."""
 
 from __future__ import annotations
 
 from tfmodels.config import DataConfig
-from tfmodels.data.images import ImageSet, check_labels, load_images, split_off
+from tfmodels.data.examples import check_labels, number_of_classes, train_and_validation
+from tfmodels.data.images import ImageSet, load_images
 from tfmodels.errors import DataError
 
 
 def load_splits(config: DataConfig) -> dict[str, ImageSet]:
     """Returns {"train", "validation"[, "test"]}; validation is carved from train when not given."""
-    train = _load(config.train, "train", config)
-    if config.validation:
-        validation = _load(config.validation, "validation", config)
-    else:
-        if not 0.0 < config.validation_fraction < 1.0:
-            raise DataError(f"data.validation_fraction must be between 0 and 1 (exclusive), got "
-                            f"{config.validation_fraction}; or give data.validation a spec")
-        train, validation = split_off(train, config.validation_fraction)
+    load = lambda spec, role: _load(spec, role, config)  # noqa: E731
+    train, validation = train_and_validation(load, config.train, config.validation, config.validation_fraction)
     splits = {"train": train, "validation": validation}
     if config.test:
-        splits["test"] = _load(config.test, "test", config)
+        splits["test"] = load(config.test, "test")
     for role, images in splits.items():
         if images.image_shape != train.image_shape:
             raise DataError(
@@ -31,12 +26,7 @@ def load_splits(config: DataConfig) -> dict[str, ImageSet]:
 
 def infer_num_classes(splits: dict[str, ImageSet], num_classes: int | None) -> int:
     """The configured class count, or the largest training label + 1; checks every label against it."""
-    if num_classes is None:
-        num_classes = int(splits["train"].labels.max()) + 1
-    if num_classes < 2:
-        raise DataError(
-            f"data.train ('{splits['train'].source}') has labels of only {num_classes} class; a classifier needs two or more"
-        )
+    num_classes = number_of_classes(splits["train"], num_classes)
     for role, images in splits.items():
         check_labels(images, num_classes, f"data.{role}")
     return num_classes

@@ -42,7 +42,7 @@ def token_ids(texts: list[str], preprocessor: TextPreprocessor) -> np.ndarray:
     """All texts as one `(N, sequence_length)` array, tokenized in batches.
 
     Inside tf.data, where keras-hub takes its TensorFlow path (tensorflow-text's FastWordpiece):
-    called eagerly, its tokenizer runs in pure Python, ~20x slower (13 s for 20,000 short reviews).
+    called eagerly, its tokenizer runs in pure Python, many times slower (docs/design.md#text).
     """
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(TOKENIZE_BATCH)
     ds = ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)  # (b,) -> (b, T)

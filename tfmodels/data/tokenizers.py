@@ -21,28 +21,15 @@ import numpy as np
 import tensorflow as tf
 
 from tfmodels.config import TokenizerConfig
-from tfmodels.errors import ConfigError, DataError
-from tfmodels.hardware import outside_xla
+from tfmodels.errors import DataError
+from tfmodels.runtime import outside_xla
 
 RESERVED_TOKENS = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
 PAD, CLS, SEP, UNK, MASK = RESERVED_TOKENS
-VOCABULARY_FILE = "vocabulary.txt"
-
-
-def check_tokenizer_config(config: TokenizerConfig) -> None:
-    if config.sequence_length < 2:
-        raise ConfigError(f"data.tokenizer.sequence_length must be at least 2 ([CLS] and one token), "
-                          f"got {config.sequence_length}")
-    if config.vocabulary_size <= len(RESERVED_TOKENS):
-        raise ConfigError(f"data.tokenizer.vocabulary_size must be larger than the {len(RESERVED_TOKENS)} reserved "
-                          f"tokens, got {config.vocabulary_size}")
-    if config.vocabulary_sample < 1:
-        raise ConfigError(f"data.tokenizer.vocabulary_sample must be at least 1, got {config.vocabulary_sample}")
 
 
 def learn_vocabulary(texts: list[str], config: TokenizerConfig, seed: int = 0) -> list[str]:
     """A vocabulary of at most `vocabulary_size` tokens, the reserved ones first ([PAD] is id 0)."""
-    check_tokenizer_config(config)
     if len(texts) > config.vocabulary_sample:
         index = np.random.default_rng(seed).choice(len(texts), config.vocabulary_sample, replace=False)
         texts = [texts[i] for i in np.sort(index)]
@@ -74,13 +61,13 @@ def _character_vocabulary(texts: list[str], config: TokenizerConfig) -> list[str
     return RESERVED_TOKENS + characters + [f"##{c}" for c in characters]
 
 
-def save_vocabulary(vocabulary: list[str], folder: str | os.PathLike) -> None:
-    with open(os.path.join(folder, VOCABULARY_FILE), "w", encoding="utf-8") as f:
+def save_vocabulary(vocabulary: list[str], path: str | os.PathLike) -> None:
+    """One token a line, in id order (a run folder's vocabulary.txt)."""
+    with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(vocabulary) + "\n")
 
 
-def load_vocabulary(folder: str | os.PathLike) -> list[str]:
-    path = os.path.join(folder, VOCABULARY_FILE)
+def load_vocabulary(path: str | os.PathLike) -> list[str]:
     try:
         with open(path, encoding="utf-8") as f:
             vocabulary = f.read().split("\n")[:-1]

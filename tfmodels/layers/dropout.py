@@ -13,8 +13,8 @@ LEVELS = 2**BITS
 class Dropout16(keras.layers.Layer):
     """Dropout (Srivastava et al. 2014) as `keras.layers.Dropout`, with masks drawn from 16-bit numbers.
 
-    Keras draws one 32-bit random float per element (TensorFlow's Philox generator: about 2.5 ns
-    an element on a CPU, 49 ms of a 480 ms training step of the reference encoder). Here one
+    Keras draws one 32-bit random float per element (TensorFlow's Philox generator; what that costs
+    a training step is measured in docs/performance.md). Here one
     32-bit draw gives the masks of two elements: an element is dropped when its 16-bit number is
     below `threshold = round(rate * 65536)`. The rate in force is therefore `threshold / 65536`
     (0.1 -> 0.100006), and kept elements are scaled by exactly `1 / (1 - threshold / 65536)`, so

@@ -1,15 +1,11 @@
 """Models: Keras subclasses, registered for `.keras` serialization under the package "tfmodels"."""
 
 from tfmodels.models.bag_of_words import BagOfWordsEncoder
-from tfmodels.models.factory import (
-           build_encoder,
-           build_image_model,
-           build_text_model,
-           check_text_model_config,
-)
+from tfmodels.models.factory import build_encoder, build_image_model, build_text_model
+from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.models.mlp import MLPClassifier
 from tfmodels.models.text_classifier import TextClassifier
 from tfmodels.models.transformer import TransformerEncoder
 
-__all__ = ["BagOfWordsEncoder", "MLPClassifier", "TextClassifier", "TransformerEncoder", "build_encoder",
-           "build_image_model", "build_text_model", "check_text_model_config"]
+__all__ = ["BagOfWordsEncoder", "MLPClassifier", "MaskedLMModel", "TextClassifier", "TransformerEncoder",
+           "build_encoder", "build_image_model", "build_text_model"]

@@ -1,64 +1,108 @@
-"""What every task offers the trainer, with the defaults of a classifier."""
+"""What every task offers the verbs, with the defaults of a classifier.
+
+A task is what a kind of data needs around a model. Its hooks take what they need as arguments
+and return what they make, so the order is the data flow itself:
+
+    splits = task.load()                                   # read and check the data (no run folder yet)
+    data = task.prepare(splits, resume_from)               # learn (or read back) preprocessing: TaskData
+    train, evaluation = task.datasets(data, global_batch, seed, epochs, first_epoch)
+    model = task.build_model(data)                         # in the strategy's scope, then:
+    task.warm_start(model, from_run); task.configure_training(model); task.compile_args()
+    task.callbacks(model, data, global_batch, log_dir)     # extra callbacks of this task
+    task.save_assets(data, paths); task.data_info(data)    # beside the model in the run folder
+    task.finish(model, paths); task.model_for_saving(model)
+    task.evaluation_data(paths, info, data_spec, split)    # `evaluate`
+    task.serving(model, paths, info)                       # `export`: Serving(fn, input_spec, trackables)
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
 import keras
+import tensorflow as tf
 
 from tfmodels.config import Config
-from tfmodels.errors import ConfigError
+from tfmodels.run_folder import RunPaths, require_finished
+from tfmodels.saving import load_keras_model
+from tfmodels.training.warm_start import copy_weights
+
+
+@dataclass
+class TaskData:
+    """A task's data once prepared: the checked splits, the class count, and the preprocessing."""
+
+    splits: dict
+    num_classes: int = 0
+    preprocessor: Any = None  # text: the TextPreprocessor (vocabulary, tokenizer, packer)
+    train_examples: int = 0  # examples a training epoch draws from (pretraining: token sequences)
+    extra: dict = field(default_factory=dict)  # what else one task keeps (pretraining: its token sequences)
+
+
+@dataclass
+class Serving:
+    """What `export` needs of a task: the model's logits of the raw serving input, that input's
+    signature, and the objects the SavedModel must track beside the model (e.g. the tokenizer)."""
+
+    logits: Callable
+    input_spec: tf.TensorSpec
+    trackables: list = field(default_factory=list)
 
 
 class Task:
-    """Loads data, prepares preprocessing, builds datasets and the model; the trainer calls these in order:
-    `load()`, `prepare(run_dir or None)`, `datasets()`, `build_model()` and `compile_args()` in the
-    strategy's scope, `save_assets()`, `data_info()`, `callbacks()`, then `finish()` after training.
-    """
-
     input_name = "inputs"
 
     def __init__(self, config: Config):
         self.config = config
-        self.splits = {}
-        self.num_classes = 0
 
-    def load(self) -> None:  # pragma: no cover - every task overrides it
+    def load(self) -> dict:  # pragma: no cover - every task overrides it
+        """{role: examples} for train, validation and (if configured) test, checked."""
         raise NotImplementedError
 
-    def prepare(self, run_dir=None) -> None:
-        """Learn what preprocessing needs from the training data (or read it from a resumed run)."""
+    def prepare(self, splits: dict, resume_from: RunPaths | None = None) -> TaskData:
+        """Learn what preprocessing needs from the training data (or read it back from a resumed run)."""
+        raise NotImplementedError  # pragma: no cover
 
-    def save_assets(self, run_dir) -> None:
-        """Write what the run folder needs beside the model (e.g. a vocabulary)."""
-
-    def datasets(self, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):  # pragma: no cover
+    def datasets(self, data: TaskData, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
         """(training batches for epochs first_epoch .. epochs - 1 in one stream, {role: evaluation batches})."""
-        raise NotImplementedError
+        raise NotImplementedError  # pragma: no cover
 
-    def train_examples(self) -> int:
-        return len(self.splits["train"])
+    def build_model(self, data: TaskData) -> keras.Model:
+        raise NotImplementedError  # pragma: no cover
 
     def compile_args(self) -> dict:
         return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
 
-    def callbacks(self, global_batch: int, log_dir=None) -> list:
+    def callbacks(self, model, data: TaskData, global_batch: int, log_dir=None) -> list:
         return []
 
-    def warm_start(self, model, run_dir) -> None:
+    def warm_start(self, model, from_run: RunPaths) -> None:
         """Start from a finished run's weights (`init.from_run`): the whole model, shapes one for one."""
-        from tfmodels.training.warm_start import load_initial_weights
-
-        load_initial_weights(model, run_dir)
+        require_finished(from_run)
+        copy_weights(load_keras_model(from_run.model), model, str(from_run.root))
 
     def configure_training(self, model) -> None:
         """Choose what trains (e.g. freeze parts, add adapters) before the model is compiled."""
-        if self.config.trainer.finetune != "full":
-            raise ConfigError(f"trainer.finetune={self.config.trainer.finetune!r} is for text classifiers "
-                              "fine-tuned from a pretrained run; use trainer.finetune=full")
 
-    def finish(self, model, run_dir) -> None:
+    def save_assets(self, data: TaskData, paths: RunPaths) -> None:
+        """Write what the run folder needs beside the model (e.g. a vocabulary)."""
+
+    def data_info(self, data: TaskData) -> dict:  # pragma: no cover
+        raise NotImplementedError
+
+    def finish(self, model, paths: RunPaths) -> None:
         """After training, with the best weights loaded."""
 
     def model_for_saving(self, model):
         """The model written to model.keras (e.g. with adapters merged into plain weights)."""
         return model
+
+    def evaluation_data(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None):
+        """(model inputs, labels, name, source) for `evaluate`."""
+        raise NotImplementedError  # pragma: no cover
+
+    def serving(self, model, paths: RunPaths, info: dict) -> Serving:
+        """The exported SavedModel's serving input and logits."""
+        raise NotImplementedError  # pragma: no cover

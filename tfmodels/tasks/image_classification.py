@@ -4,49 +4,56 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfmodels.data.images import check_labels, load_images
+from tfmodels.data.examples import check_labels
+from tfmodels.data.images import load_images
 from tfmodels.data.pipeline import image_dataset
 from tfmodels.data.splits import infer_num_classes, load_splits
 from tfmodels.errors import DataError
 from tfmodels.models import build_image_model
-from tfmodels.tasks.base import Task
+from tfmodels.run_folder import RunPaths
+from tfmodels.tasks.base import Serving, Task, TaskData
 
 
 class ImageClassification(Task):
     input_name = "pixels"
 
-    def load(self) -> None:
-        """Loads and checks train/validation/test; sets `splits` and `num_classes`."""
-        self.splits = load_splits(self.config.data)
-        self.num_classes = infer_num_classes(self.splits, self.config.model.num_classes)
+    def load(self) -> dict:
+        """Train/validation/test, shapes matched and labels checked against the class count."""
+        splits = load_splits(self.config.data)
+        infer_num_classes(splits, self.config.model.num_classes)
+        return splits
 
-    def datasets(self, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
-        data = self.config.data
-        train = image_dataset(self.splits["train"], global_batch, training=True, seed=seed, augment=data.augment,
+    def prepare(self, splits: dict, resume_from: RunPaths | None = None) -> TaskData:
+        return TaskData(splits, infer_num_classes(splits, self.config.model.num_classes),
+                        train_examples=len(splits["train"]))
+
+    def datasets(self, data: TaskData, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
+        config = self.config.data
+        train = image_dataset(data.splits["train"], global_batch, training=True, seed=seed, augment=config.augment,
                               epochs=epochs, first_epoch=first_epoch)
-        evaluation = {role: image_dataset(images, global_batch, training=False, seed=seed, cache=data.cache)
-                      for role, images in self.splits.items() if role != "train"}
+        evaluation = {role: image_dataset(images, global_batch, training=False, seed=seed, cache=config.cache)
+                      for role, images in data.splits.items() if role != "train"}
         return train, evaluation
 
-    def build_model(self):
-        return build_image_model(self.config.model, self.splits["train"].scaled(), self.num_classes)
+    def build_model(self, data: TaskData):
+        return build_image_model(self.config.model, data.splits["train"].scaled(), data.num_classes)
 
-    def data_info(self) -> dict:
+    def data_info(self, data: TaskData) -> dict:
+        splits = data.splits
         return {
             "task": "image_classification",
-            "input": {"name": self.input_name, "shape": list(self.splits["train"].image_shape), "dtype": "float32",
+            "input": {"name": self.input_name, "shape": list(splits["train"].image_shape), "dtype": "float32",
                       "range": [0.0, 1.0]},
-            "num_classes": self.num_classes,
-            "class_names": [str(i) for i in range(self.num_classes)],
-            "value_max": {role: images.value_max for role, images in self.splits.items()},
-            "examples": {role: len(images) for role, images in self.splits.items()},
-            "sources": {role: images.source for role, images in self.splits.items()},
+            "num_classes": data.num_classes,
+            "class_names": [str(i) for i in range(data.num_classes)],
+            "value_max": {role: images.value_max for role, images in splits.items()},
+            "examples": {role: len(images) for role, images in splits.items()},
+            "sources": {role: images.source for role, images in splits.items()},
         }
 
     # --- after training: evaluation and serving --------------------------------------------------
 
-    def evaluation_data(self, run_dir, info: dict, data_spec: str | None, split: str | None):
-        """(model inputs, labels, name, source) for `evaluate`."""
+    def evaluation_data(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None):
         if data_spec:
             images, name = load_images(data_spec, split or "test", self.config.data.table), split or "data"
         else:
@@ -63,13 +70,10 @@ class ImageClassification(Task):
         check_labels(images, info["num_classes"], f"evaluation data '{name}'")
         return images.scaled(), images.labels, name, images.source
 
+    def serving(self, model, paths: RunPaths, info: dict) -> Serving:
+        """Pixels in [0, 1] of the run's image shape -> logits."""
 
-def serving_function(model, run_dir, info: dict):
-    """(fn, input signature) of the SavedModel: pixels in [0, 1] -> probabilities, class ids."""
-    spec = tf.TensorSpec((None, *info["input"]["shape"]), tf.float32, name=info["input"]["name"])
+        def logits(pixels):
+            return model(pixels, training=False)
 
-    def serve(pixels):
-        return model(pixels, training=False)
-
-    return serve, spec
-
+        return Serving(logits, tf.TensorSpec((None, *info["input"]["shape"]), tf.float32, name=info["input"]["name"]))

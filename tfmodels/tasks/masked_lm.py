@@ -1,79 +1,59 @@
 """Masked-language-model pretraining of a Transformer encoder on unlabelled text.
 
-The run folder keeps, beside the usual files, the encoder alone (`encoder.keras`) and the
-vocabulary (`vocabulary.txt`), so that a classifier can start from them (`init.from_run`).
+The run folder keeps, beside the usual files, the encoder alone (`RunPaths.encoder`) and the
+vocabulary, so that a classifier can start from them (`init.from_run`).
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import keras
-import numpy as np
 
 from tfmodels.data.masked_lm_pipeline import (
     mask_generator,
     masked_lm_dataset,
     token_chunks,
 )
-from tfmodels.data.tokenizers import (
-    check_tokenizer_config,
-)
-from tfmodels.errors import ConfigError, RunDirError
-from tfmodels.models import build_encoder, check_text_model_config
+from tfmodels.errors import RunDirError
+from tfmodels.files import write_aside
+from tfmodels.models import build_encoder
 from tfmodels.models.masked_lm import MaskedLMModel
+from tfmodels.run_folder import RunPaths
+from tfmodels.tasks.base import TaskData
 from tfmodels.tasks.text_task import TextTask
-from tfmodels.training.run_dir import write_aside
-
-ENCODER_FILE = "encoder.keras"
 
 
 class MaskedLanguageModeling(TextTask):
     input_name = "token_ids"
 
-    def __init__(self, config):
-        super().__init__(config)
-        self.chunks: dict[str, np.ndarray] = {}
+    def load(self) -> dict:
+        return self._train_and_validation(labelled=False)  # labels, if any, are ignored
 
-    def load(self) -> None:
-        data, mlm = self.config.data, self.config.model.masked_lm
-        check_text_model_config(self.config.model)
-        check_tokenizer_config(data.tokenizer)
-        for key in ("mask_rate", "mask_token_rate", "random_token_rate"):
-            if not 0.0 <= getattr(mlm, key) <= 1.0:
-                raise ConfigError(f"model.masked_lm.{key} must be in [0, 1], got {getattr(mlm, key)}")
-        if mlm.mask_rate == 0.0 or mlm.mask_token_rate + mlm.random_token_rate > 1.0:
-            raise ConfigError("model.masked_lm: mask_rate must be above 0, and mask_token_rate + random_token_rate "
-                              "at most 1")
-        train, validation = self._train_and_validation(labelled=False)  # labels, if any, are ignored
-        self.splits = {"train": train, "validation": validation}
+    def prepare(self, splits: dict, resume_from: RunPaths | None = None) -> TaskData:
+        preprocessor = self.preprocessor(resume_from, splits["train"])
+        chunks = {role: token_chunks(texts.texts, preprocessor) for role, texts in splits.items()}
+        return TaskData(splits, preprocessor=preprocessor, train_examples=len(chunks["train"]),
+                        extra={"chunks": chunks})
 
-    def prepare(self, run_dir=None) -> None:
-        super().prepare(run_dir)  # the vocabulary
-        self.chunks = {role: token_chunks(texts.texts, self.preprocessor) for role, texts in self.splits.items()}
-
-    def train_examples(self) -> int:
-        return len(self.chunks["train"])
-
-    def datasets(self, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
-        masker = mask_generator(self.config.model.masked_lm, self.preprocessor)
-        cache = self.config.data.cache
-        train = masked_lm_dataset(self.chunks["train"], masker, global_batch, training=True, seed=seed,
+    def datasets(self, data: TaskData, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
+        masker = mask_generator(self.config.model.masked_lm, data.preprocessor)
+        chunks = data.extra["chunks"]
+        train = masked_lm_dataset(chunks["train"], masker, global_batch, training=True, seed=seed,
                                   epochs=epochs, first_epoch=first_epoch)
-        validation = masked_lm_dataset(self.chunks["validation"], masker, global_batch, training=False, seed=seed,
-                                       cache=cache)
+        validation = masked_lm_dataset(chunks["validation"], masker, global_batch, training=False, seed=seed,
+                                       cache=self.config.data.cache)
         return train, {"validation": validation}
 
-    def build_model(self):
-        encoder = build_encoder(self.config.model, self.preprocessor.vocabulary_size,
-                                self.config.data.tokenizer.sequence_length, self.preprocessor.pad_id)
+    def build_model(self, data: TaskData):
+        encoder = build_encoder(self.config.model, data.preprocessor.vocabulary_size,
+                                self.config.data.tokenizer.sequence_length, data.preprocessor.pad_id)
         model = MaskedLMModel(encoder, tie_weights=self.config.model.masked_lm.tie_weights,
                               kernel_initializer=encoder.initializer("glorot_uniform"), name="masked_lm")
         length = self.config.data.tokenizer.sequence_length
         model.build({"token_ids": (None, length),
                      "mask_positions": (None, mask_generator(self.config.model.masked_lm,
-                                                             self.preprocessor).mask_selection_length)})
+                                                             data.preprocessor).mask_selection_length)})
         return model
 
     def compile_args(self) -> dict:
@@ -81,26 +61,31 @@ class MaskedLanguageModeling(TextTask):
         return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")]}
 
-    def callbacks(self, global_batch: int, log_dir=None) -> list:
+    def callbacks(self, model, data: TaskData, global_batch: int, log_dir=None) -> list:
         return [PerplexityAndThroughput(self.config.data.tokenizer.sequence_length)]
 
-    def finish(self, model, run_dir) -> None:
-        write_aside(Path(run_dir) / ENCODER_FILE, model.encoder.save)
+    def finish(self, model, paths: RunPaths) -> None:
+        write_aside(paths.encoder, model.encoder.save)
 
-    def data_info(self) -> dict:
+    def data_info(self, data: TaskData) -> dict:
+        chunks = data.extra["chunks"]
         return {
             "task": "masked_lm",
             "input": {"name": self.input_name, "shape": [self.config.data.tokenizer.sequence_length], "dtype": "int32"},
             "token_ids": {"sequence_length": self.config.data.tokenizer.sequence_length,
-                          "vocabulary_size": self.preprocessor.vocabulary_size},
-            "examples": {role: int(len(chunks)) for role, chunks in self.chunks.items()},
-            "texts": {role: len(texts) for role, texts in self.splits.items()},
-            "sources": {role: texts.source for role, texts in self.splits.items()},
+                          "vocabulary_size": data.preprocessor.vocabulary_size},
+            "examples": {role: int(len(c)) for role, c in chunks.items()},
+            "texts": {role: len(texts) for role, texts in data.splits.items()},
+            "sources": {role: texts.source for role, texts in data.splits.items()},
         }
 
-    def evaluation_data(self, run_dir, info, data_spec, split):
-        raise RunDirError(f"'{run_dir}' is a masked-LM pretraining run: its metrics (masked accuracy, perplexity) "
+    def evaluation_data(self, paths, info, data_spec, split):
+        raise RunDirError(f"'{paths.root}' is a masked-LM pretraining run: its metrics (masked accuracy, perplexity) "
                           "are in metrics.json; fine-tune a classifier from it with init.from_run to evaluate")
+
+    def serving(self, model, paths, info):
+        raise RunDirError(f"'{paths.root}' is a masked-LM pretraining run: it has no serving function; "
+                          "fine-tune a classifier from it with init.from_run and export that")
 
 
 class PerplexityAndThroughput(keras.callbacks.Callback):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-
+from tfmodels.data.examples import train_and_validation
 from tfmodels.data.text import TextSet, load_texts
 from tfmodels.data.tokenizers import (
     TextPreprocessor,
@@ -14,54 +11,34 @@ from tfmodels.data.tokenizers import (
     save_vocabulary,
 )
 from tfmodels.errors import DataError
-from tfmodels.tasks.base import Task
-
-SPLIT_SEED = 0  # carved validation sets never change with the run's seed
+from tfmodels.run_folder import RunPaths
+from tfmodels.tasks.base import Task, TaskData
 
 
 class TextTask(Task):
-    def __init__(self, config):
-        super().__init__(config)
-        self.preprocessor: TextPreprocessor | None = None
-
     def _load(self, specs, role: str, labelled: bool = True) -> TextSet:
         try:
             return load_texts(specs, role, self.config.data.text, labelled=labelled)
         except DataError as e:
             raise DataError(f"data.{role}: {e}") from None
 
-    def _train_and_validation(self, labelled: bool) -> tuple[TextSet, TextSet]:
+    def _train_and_validation(self, labelled: bool) -> dict[str, TextSet]:
         data = self.config.data
-        train = self._load(data.train, "train", labelled)
-        if data.validation:
-            return train, self._load(data.validation, "validation", labelled)
-        if not 0.0 < data.validation_fraction < 1.0:
-            raise DataError(f"data.validation_fraction must be between 0 and 1 (exclusive), got "
-                            f"{data.validation_fraction}; or give data.validation a spec")
-        return carve(train, data.validation_fraction)
+        load = lambda specs, role: self._load(specs, role, labelled)  # noqa: E731
+        train, validation = train_and_validation(load, data.train, data.validation, data.validation_fraction)
+        return {"train": train, "validation": validation}
 
-    def prepare(self, run_dir=None) -> None:
+    def preprocessor(self, resume_from: RunPaths | None, train: TextSet) -> TextPreprocessor:
         """The vocabulary: the resumed run's, else the pretrained run's (`init.from_run`), else learnt
         from the training text."""
         tokenizer = self.config.data.tokenizer
-        if run_dir is not None and (Path(run_dir) / "vocabulary.txt").is_file():
-            vocabulary = load_vocabulary(run_dir)
-        elif self.config.init.from_run:
-            vocabulary = load_vocabulary(self.config.init.from_run)  # the pretrained vocabulary, never a new one
+        if resume_from is not None and resume_from.vocabulary.is_file():
+            vocabulary = load_vocabulary(resume_from.vocabulary)
+        elif self.config.init.from_run:  # the pretrained vocabulary, never a new one
+            vocabulary = load_vocabulary(RunPaths(self.config.init.from_run).vocabulary)
         else:
-            vocabulary = learn_vocabulary(self.splits["train"].texts, tokenizer, seed=self.config.runtime.seed)
-        self.preprocessor = TextPreprocessor(vocabulary, tokenizer)
+            vocabulary = learn_vocabulary(train.texts, tokenizer, seed=self.config.runtime.seed)
+        return TextPreprocessor(vocabulary, tokenizer)
 
-    def save_assets(self, run_dir) -> None:
-        save_vocabulary(self.preprocessor.vocabulary, run_dir)
-
-
-def carve(texts: TextSet, fraction: float) -> tuple[TextSet, TextSet]:
-    """Splits a seeded `fraction` off `texts`: returns (rest, carved)."""
-    n_carved = int(round(len(texts) * fraction))
-    if n_carved < 1 or n_carved >= len(texts):
-        raise DataError(f"carving {fraction} of the {len(texts)} examples of '{texts.source}' leaves one side "
-                        "empty; use more data or change data.validation_fraction")
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(texts))
-    return (texts.subset(np.sort(order[n_carved:]), texts.source),
-            texts.subset(np.sort(order[:n_carved]), f"{texts.source} (carved {fraction:.0%} for validation)"))
+    def save_assets(self, data: TaskData, paths: RunPaths) -> None:
+        save_vocabulary(data.preprocessor.vocabulary, paths.vocabulary)

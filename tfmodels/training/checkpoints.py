@@ -3,91 +3,24 @@
 Keras's `BackupAndRestore` writes the weights in place and then, in a second file, the epoch: a
 kill between the two pairs one epoch's weights with another's number, and a kill during the write
 leaves a file that is only found bad when it is loaded. It also leaves out the random-number state
-of dropout, so a resumed run draws other masks than a run that never stopped. Here:
-
-    checkpoints/backup/epoch-000003.weights.h5   model and optimizer after 3 epochs (Keras's format)
-    checkpoints/backup/epoch-000003.json         the commit: epoch, the weights' SHA-256 and size,
-                                                 the dropout random-number states
-
-The weights are written to a temporary name and renamed; the JSON, written the same way and last,
-is what makes the backup count. On resume the newest backup whose weights match their checksum is
-used; a truncated or damaged one is reported and skipped (the previous one is kept for this), and
-with none usable the run starts fresh and says so. `best.weights.h5` is written aside and renamed
-too, with `best.json` beside it saying which epoch and value it holds.
+of dropout, so a resumed run draws other masks than a run that never stopped. Here the weights are
+written to a temporary name and renamed; the JSON commit record (the format is in `resume.py`,
+which reads the backups back), written the same way and last, is what makes the backup count.
+`best.weights.h5` is written aside and renamed too, with `best.json` beside it saying which epoch
+and value it holds.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from tfmodels.training.run_dir import atomic_write_json, read_json, write_aside
+from tfmodels.files import atomic_write_json, write_aside
+from tfmodels.training.resume import BACKUP_NAME, ResumePoint, backup_files, sha256
 
 KEEP = 2  # backups kept: the newest, and the one before in case the newest turns out damaged
-BACKUP_NAME = re.compile(r"^epoch-(\d{6})\.json$")
-
-
-@dataclass
-class ResumePoint:
-    """Where a resumed run starts: the epoch, its backup (None: from scratch), and what was skipped."""
-
-    epoch: int = 0
-    weights: Path | None = None
-    seed_states: list = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-
-def find_resume_point(backup_dir: Path) -> ResumePoint:
-    """The newest complete, undamaged backup in `backup_dir`; reads only."""
-    point = ResumePoint()
-    if not backup_dir.is_dir():
-        return point
-    commits = sorted((int(m.group(1)), p) for p in backup_dir.iterdir() if (m := BACKUP_NAME.match(p.name)))
-    for epoch, commit in reversed(commits):
-        weights = commit.with_name(commit.name.replace(".json", ".weights.h5"))
-        problem = _check(commit, weights)
-        if problem is None:
-            point.epoch, point.weights = epoch, weights
-            point.seed_states = read_json(commit).get("seed_states", [])
-            return point
-        point.skipped.append(f"the backup after epoch {epoch} ({weights.name}) {problem}")
-    return point
-
-
-def describe(point: ResumePoint) -> str:
-    skipped = "".join(f"; {s}, so it was skipped" for s in point.skipped)
-    if point.weights is None:
-        return "no usable backup: training starts from the beginning" + skipped
-    return f"resuming after epoch {point.epoch} from {point.weights.name}" + skipped
-
-
-def _check(commit: Path, weights: Path) -> str | None:
-    try:
-        record = json.loads(commit.read_text())
-        expected, size = record["sha256"], int(record["bytes"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return "has an unreadable record"
-    if not weights.is_file():
-        return "has lost its weights file"
-    if weights.stat().st_size != size:
-        return f"is truncated or damaged ({weights.stat().st_size:,} bytes, {size:,} written)"
-    if _sha256(weights) != expected:
-        return "is damaged (its checksum does not match)"
-    return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_weights_atomically(model: keras.Model, path: Path) -> None:
@@ -128,11 +61,11 @@ class ResumableBackup(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
         self.backup_dir.mkdir(parents=True, exist_ok=True)
-        weights = self.backup_dir / f"epoch-{done:06d}.weights.h5"
+        weights, commit = backup_files(self.backup_dir, done)
         save_weights_atomically(self.model, weights)
         seeds = [np.asarray(v).tolist() for v in _seed_variables(self.model)]
-        atomic_write_json(weights.with_name(f"epoch-{done:06d}.json"), {
-            "epoch": done, "sha256": _sha256(weights), "bytes": weights.stat().st_size, "seed_states": seeds})
+        atomic_write_json(commit, {
+            "epoch": done, "sha256": sha256(weights), "bytes": weights.stat().st_size, "seed_states": seeds})
         self._prune()
 
     def _prune(self):

@@ -1,7 +1,8 @@
-"""A training loop over `strategy.run`, for the strategy where Keras's `model.fit` fails.
+"""The one seam between a run and Keras's training: `fit` and `evaluate`.
 
+They call `model.fit` / `model.evaluate`, except under `MultiWorkerMirroredStrategy`, where
 Keras 3.15's `model.fit` under `MultiWorkerMirroredStrategy` stops with "PerReplica cannot be
-converted" (keras-team/keras#20585). This loop runs the model's own `train_step` and `test_step`
+converted" (keras-team/keras#20585): there the loop below runs the model's own `train_step` and `test_step`
 through `strategy.run` and drives the same Keras callbacks the way `fit` does (train begin, epoch
 begin, batch end, validation as `val_*` logs, epoch end, `stop_training`, the initial epoch that
 the resumable backup sets), so checkpoints, TensorBoard, CSV logs and early stopping behave alike.
@@ -9,12 +10,56 @@ the resumable backup sets), so checkpoints, TensorBoard, CSV logs and early stop
 Every global batch is split in order: replica r of the cluster gets rows
 [r * per_replica, (r + 1) * per_replica), the split `MirroredStrategy` makes on one machine, so a
 multi-worker run trains on exactly the batches a single process would see.
+
+Both paths retrace the training step the same way when a callback changes which variables train
+(gradual unfreezing): at the start of each epoch, the set of trainable variables is compared with
+the one the step was traced for.
 """
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+
+def fit(model: keras.Model, strategy: tf.distribute.Strategy, train_ds: tf.data.Dataset, *, global_batch: int,
+        steps_per_epoch: int, epochs: int, callbacks: list, validation_data: tf.data.Dataset | None = None,
+        verbose: int = 2, steps_per_execution: int = 1) -> keras.callbacks.History:
+    """Trains `model` for `epochs` epochs of `steps_per_epoch` steps; `train_ds` holds every remaining
+    epoch's batches in one stream, in the pipeline's order (no shuffling here)."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return fit_with_strategy_run(model, strategy, train_ds, global_batch, steps_per_epoch, epochs, callbacks,
+                                     validation_data=validation_data, verbose=verbose,
+                                     steps_per_execution=steps_per_execution)
+    return model.fit(train_ds, validation_data=validation_data, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                     shuffle=False, callbacks=[*callbacks, RetraceWhenTrainableChanges()], verbose=verbose)
+
+
+def evaluate(model: keras.Model, strategy: tf.distribute.Strategy, dataset: tf.data.Dataset) -> dict:
+    """The compiled loss and metrics over `dataset`, as floats."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return evaluate_with_strategy_run(model, strategy, dataset)
+    return {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
+
+
+class RetraceWhenTrainableChanges(keras.callbacks.Callback):
+    """`model.fit`'s side of the retracing rule: a new train function when the trainable set changed.
+
+    Last in the callback list, so that it sees what the other callbacks set at the epoch's start.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.traced_for = ()
+
+    def on_train_begin(self, logs=None):
+        self.traced_for = _ids(self.model.trainable_variables)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        trainable = _ids(self.model.trainable_variables)
+        if trainable != self.traced_for:
+            self.model.make_train_function(force=True)
+            self.traced_for = trainable
 
 
 def fit_with_strategy_run(

@@ -67,17 +67,12 @@ NO_DECAY = ["bias", "gamma", "beta", "embeddings"]
 
 
 def warmup_steps(config: TrainerConfig, total_steps: int) -> int:
-    """`trainer.warmup_steps`, or `trainer.warmup_fraction` of the training steps when that is set."""
-    if not 0.0 <= config.warmup_fraction < 1.0:
-        raise ConfigError(f"trainer.warmup_fraction must be in [0, 1), got {config.warmup_fraction}")
-    if config.warmup_fraction and config.warmup_steps:
-        raise ConfigError("set trainer.warmup_steps or trainer.warmup_fraction, not both")
+    """`trainer.warmup_steps`, or `trainer.warmup_fraction` of the training steps when that is set
+    (the config allows one of the two: `TrainerConfig.validate`)."""
     return int(round(config.warmup_fraction * total_steps)) if config.warmup_fraction else config.warmup_steps
 
 
 def build_optimizer(config: TrainerConfig, total_steps: int, num_replicas: int) -> keras.optimizers.Optimizer:
-    if config.learning_rate <= 0:
-        raise ConfigError(f"trainer.learning_rate must be positive, got {config.learning_rate}")
     warmup = warmup_steps(config, total_steps)
     if warmup >= total_steps and warmup > 0:
         raise ConfigError(

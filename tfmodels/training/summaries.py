@@ -2,20 +2,18 @@
 second, the gradient norm, and the hyper-parameters with the final metrics (the HParams dashboard
 compares runs).
 
-Written to RUN/logs/run/ (one TensorBoard "run" beside Keras's train/ and validation/).
+Written to the log folder the caller names (a run's `logs/run/`, one TensorBoard "run" beside
+Keras's train/ and validation/).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from tfmodels.config import Config, config_to_dict, dump_config
-from tfmodels.training.run_dir import RunPaths
-
-RUN_LOGS = "run"
 
 
 class ExamplesPerSecond(keras.callbacks.Callback):
@@ -61,39 +59,21 @@ class GradientNorm(keras.callbacks.Callback):
         logs["gradient_norm"] = float(tf.linalg.global_norm([tf.cast(g, tf.float32) for g in gradients]))
 
 
-def write_config_text(paths: RunPaths, config: Config, data_info: dict | None = None) -> None:
+def write_config_text(log_dir: Path | str, config_yaml: str, data_info: dict | None = None) -> None:
     """The resolved config as text, and what the task says of its data (e.g. the fraction of padding)."""
-    with tf.summary.create_file_writer(str(paths.logs / RUN_LOGS)).as_default():
-        tf.summary.text("config", "```\n" + dump_config(config) + "```", step=0)
+    with tf.summary.create_file_writer(str(log_dir)).as_default():
+        tf.summary.text("config", "```\n" + config_yaml + "```", step=0)
         if data_info and "padding_fraction" in data_info:
             tf.summary.scalar("data/padding_fraction", data_info["padding_fraction"], step=0)
 
 
-def hparams_of(config: Config) -> dict:
-    """The config's settings as flat `section.key` -> bool, int, float or str (lists become text)."""
-    flat = {}
-
-    def walk(prefix, value):
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                walk(f"{prefix}.{key}" if prefix else key, inner)
-        elif value is None:
-            flat[prefix] = "none"
-        elif isinstance(value, (bool, int, float, str)):
-            flat[prefix] = value
-        else:
-            flat[prefix] = str(value)
-
-    walk("", config_to_dict(config))
-    return flat
-
-
-def write_hparams(paths: RunPaths, config: Config, metrics: dict) -> None:
-    """The run's hyper-parameters and its final metrics (`final/<split>/<metric>`), for the HParams table."""
+def write_hparams(log_dir: Path | str, hparams: dict, trial_id: str, metrics: dict) -> None:
+    """The run's hyper-parameters (flat `section.key` -> value) and its final metrics
+    (`final/<split>/<metric>`), for the HParams table."""
     from tensorboard.plugins.hparams import api as hp
 
-    with tf.summary.create_file_writer(str(paths.logs / RUN_LOGS)).as_default():
-        hp.hparams(hparams_of(config), trial_id=paths.name)
+    with tf.summary.create_file_writer(str(log_dir)).as_default():
+        hp.hparams(hparams, trial_id=trial_id)
         for role in ("validation", "test"):
             for name, value in metrics.get(role, {}).items():
                 tf.summary.scalar(f"final/{role}/{name}", value, step=0)

@@ -1,4 +1,4 @@
-"""Exporting a finished run as a TensorFlow SavedModel that needs no tfmodels code to serve.
+"""`tfmodels export`: a finished run as a TensorFlow SavedModel that needs no tfmodels code to serve.
 
     savedmodels/<run name>/<version>/      the SavedModel (`serving_default`), a copy of model.keras,
                                            and tfmodels_export.json describing the input and outputs
@@ -20,14 +20,10 @@ import keras
 import tensorflow as tf
 
 from tfmodels.errors import ExportError
+from tfmodels.files import atomic_write_json, read_json
+from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model
-from tfmodels.training.run_dir import (
-    RunPaths,
-    atomic_write_json,
-    read_json,
-    read_run_config,
-    require_finished,
-)
+from tfmodels.tasks import Serving, task_for
 
 DEFAULT_SAVEDMODELS_DIR = "savedmodels"
 
@@ -40,24 +36,25 @@ def next_version_dir(model_dir: Path) -> Path:
 
 def export_run(run_dir, out: str | os.PathLike | None = None,
                savedmodels_dir: str | os.PathLike = DEFAULT_SAVEDMODELS_DIR, trust_code: bool = False) -> Path:
-    paths = RunPaths(Path(run_dir))
+    paths = RunPaths(run_dir)
     require_finished(paths)
     info = read_json(paths.data_info)
     target = Path(out) if out else next_version_dir(Path(savedmodels_dir) / paths.name)
     if target.exists():
         raise ExportError(f"export folder '{target}' exists already; exports never overwrite: choose another --out")
+    task = task_for(read_run_config(paths))
+    model = load_keras_model(paths.model, trust_code=trust_code)
+    serving = task.serving(model, paths, info)  # a run that cannot serve says so before anything is written
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_staging(target.parent)
     staging = target.parent / f".tmp-{target.name}-{os.getpid()}"
-    model = load_keras_model(paths.model, trust_code=trust_code)
-    config = read_run_config(paths)
     try:
-        write_saved_model(model, staging, serving_function(model, paths, info, config),
+        write_saved_model(model, staging, serving,
                           info.get("class_names") or [str(i) for i in range(info["num_classes"])])
-        shutil.copy2(paths.model, staging / "model.keras")
-        for asset in ("vocabulary.txt",):  # what the .keras file needs beside it to take raw input
-            if (paths.root / asset).is_file():
-                shutil.copy2(paths.root / asset, staging / asset)
+        shutil.copy2(paths.model, staging / paths.model.name)
+        for asset in paths.assets:  # what the .keras file needs beside it to take raw input
+            if asset.is_file():
+                shutil.copy2(asset, staging / asset.name)
         atomic_write_json(staging / "tfmodels_export.json", {
             "run": str(paths.root.resolve()),
             "signature": "serving_default",
@@ -90,32 +87,18 @@ def _remove_abandoned_staging(parent: Path) -> None:
             pass  # another user's live process
 
 
-def serving_function(model, paths: RunPaths, info: dict, config):
-    """(fn, input spec, objects to track) for the run's kind of input: pixels, or raw strings."""
-    if info["input"]["dtype"] == "string":
-        from tfmodels.tasks.text_classification import serving_function as text_serving
-
-        fn, spec, preprocessor = text_serving(model, paths.root, info, config.data.tokenizer)
-        return fn, spec, [preprocessor.tokenizer, preprocessor.packer]
-    from tfmodels.tasks.image_classification import serving_function as image_serving
-
-    fn, spec = image_serving(model, paths.root, info)
-    return fn, spec, []
-
-
-def write_saved_model(model: keras.Model, path: Path, serving, class_names: list[str]) -> None:
+def write_saved_model(model: keras.Model, path: Path, serving: Serving, class_names: list[str]) -> None:
     """Writes `model` as a SavedModel whose `serving_default` returns probabilities, class ids and names."""
-    logits_fn, spec, extra = serving
     names = tf.constant(class_names)
 
     def serve(inputs):
-        probabilities = tf.nn.softmax(tf.cast(logits_fn(inputs), tf.float32), axis=-1)
+        probabilities = tf.nn.softmax(tf.cast(serving.logits(inputs), tf.float32), axis=-1)
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         return {"probabilities": probabilities, "class_id": class_id, "class_name": tf.gather(names, class_id)}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for trackable in extra:
+    for trackable in serving.trackables:
         archive.track(trackable)
-    archive.add_endpoint(name="serving_default", fn=serve, input_signature=[spec])
+    archive.add_endpoint(name="serving_default", fn=serve, input_signature=[serving.input_spec])
     archive.write_out(str(path), verbose=False)

@@ -20,9 +20,10 @@ from tfmodels.config import (
     demo_config,
     demo_text_config,
 )
-from tfmodels.evaluation import evaluate_run, format_report
-from tfmodels.export import export_run
-from tfmodels.predict import predict
+from tfmodels.verbs.evaluate import evaluate_run, format_report
+from tfmodels.verbs.export import export_run
+from tfmodels.verbs.predict import predict
+from tfmodels.verbs.train import train
 
 # The miniature pretrain -> fine-tune path on the synthetic reviews: one epoch of pretraining, two of fine-tuning.
 PRETRAIN = ["name=mlm_synthetic", "model.type=masked_lm", "data.validation=null", "data.test=null",
@@ -34,8 +35,6 @@ SENTENCE = "the film is not bad but the ending is dull"
 def run_demo(runs_dir: str = "runs/demo", overrides: list[str] = (), savedmodels_dir: str = "savedmodels",
              log: Callable[[str], None] = lambda _: None, text: bool = True) -> dict:
     """Trains the built-in defaults in new run folders; `overrides` apply to every config."""
-    from tfmodels.training.trainer import train
-
     started = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results = {}

@@ -1,10 +1,13 @@
+"""tfmodels/training/optimizers.py and schedules.py: the schedule, the optimizer a config builds, fused Adam."""
+
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfmodels.config import TrainerConfig
 from tfmodels.errors import ConfigError
-from tfmodels.training.optimizers import build_optimizer
+from tfmodels.training.optimizers import FusedAdam, FusedAdamW, build_optimizer
 from tfmodels.training.schedules import WarmupDecay
 
 
@@ -53,7 +56,7 @@ def test_warmup_fraction_and_schedule_ends():
     schedule = optimizer._learning_rate
     assert [float(schedule(s)) for s in (0, 100, 1000)] == pytest.approx([0.0, 2e-3, 0.0], abs=1e-9)
     with pytest.raises(ConfigError, match="set trainer.warmup_steps or trainer.warmup_fraction, not both"):
-        warmup_steps(TrainerConfig(warmup_steps=5, warmup_fraction=0.1), 100)
+        TrainerConfig(warmup_steps=5, warmup_fraction=0.1).validate()
 
 
 def test_weight_decay_skips_biases_norms_and_embeddings():
@@ -72,3 +75,40 @@ def test_weight_decay_skips_biases_norms_and_embeddings():
     assert decayed, "some kernels must decay"
     assert all(path.endswith("kernel") for path in decayed), sorted(decayed)
     assert any("c_attn/kernel" in path for path in decayed)
+
+
+# --- fused Adam -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fused, plain, kwargs", [
+    (FusedAdam, keras.optimizers.Adam, {}),
+    (FusedAdamW, keras.optimizers.AdamW, {"weight_decay": 0.05}),
+    (FusedAdam, keras.optimizers.Adam, {"amsgrad": True}),
+])
+def test_fused_adam_equals_keras_adam(fused, plain, kwargs):
+    rng = np.random.default_rng(0)
+    start = [rng.normal(size=(7, 5)).astype(np.float32), rng.normal(size=(5,)).astype(np.float32)]
+    results = []
+    for cls in (fused, plain):
+        variables = [keras.Variable(v) for v in start]
+        optimizer = cls(learning_rate=0.01, **kwargs)
+        grad_rng = np.random.default_rng(1)
+        for _ in range(6):
+            grads = [tf.constant(grad_rng.normal(size=v.shape).astype(np.float32)) for v in start]
+            optimizer.apply(grads, variables)
+        results.append([v.numpy() for v in variables])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # float rounding; a step moves ~1e-2
+    assert not np.allclose(results[0][0], start[0])  # it did train
+
+
+def test_fused_adam_applies_sparse_gradients_as_keras_does():
+    start = np.random.default_rng(2).normal(size=(10, 4)).astype(np.float32)
+    grad = tf.IndexedSlices(tf.ones((2, 4)), tf.constant([1, 7]), tf.constant([10, 4]))
+    results = []
+    for cls in (FusedAdam, keras.optimizers.Adam):
+        variable = keras.Variable(start)
+        cls(learning_rate=0.1).apply([grad], [variable])
+        results.append(variable.numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
+    assert np.allclose(results[0][0], start[0]) and not np.allclose(results[0][1], start[1])

@@ -1,23 +1,33 @@
-"""Run configuration: small dataclasses, YAML in and out, dotted `--set key=value` overrides.
+"""The config's schema: one dataclass a section, each with the rules of its values beside it.
 
-A config file is YAML whose sections mirror the dataclasses below. Every key is checked: an
-unknown key names the nearest valid one, a value of the wrong type says what was expected.
-Nothing is evaluated: YAML is read with `yaml.safe_load` and values are only type-checked.
+Types are checked when a config is read (`tfmodels.config.binding`); ranges and the rules that
+tie keys together are each section's `validate(where)`, and `Config.validate()` runs them all
+with the few rules that span sections. Nothing else in tfmodels checks a config value's range.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import os
-import types
-import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Union
-
-import yaml
+from typing import Literal, Optional, Union
 
 from tfmodels.errors import ConfigError
+
+# [PAD] [CLS] [SEP] [UNK] [MASK]: the tokens every vocabulary starts with (tfmodels/data/tokenizers.py).
+RESERVED_TOKEN_COUNT = 5
+# Activations that are not Keras names (tfmodels/layers/initializers.py).
+EXTRA_ACTIVATIONS = ("gelu_approximate",)
+
+
+def _at_least(where: str, value, low) -> None:
+    if value < low:
+        raise ConfigError(f"{where} must be at least {low}, got {value}")
+
+
+def _fraction(where: str, value: float, closed_top: bool = False) -> None:
+    """`value` in [0, 1) (or [0, 1] with `closed_top`)."""
+    if not (0.0 <= value <= 1.0 if closed_top else 0.0 <= value < 1.0):
+        raise ConfigError(f"{where} must be in [0, {'1]' if closed_top else '1)'}, got {value}")
+
 
 # ---------------------------------------------------------------------------------------------
 # Sections
@@ -36,6 +46,11 @@ class MLPConfig:
     # one pair for all pixels ("global") or one per pixel ("per_feature"), or none.
     normalization: Literal["global", "per_feature", "none"] = "global"
 
+    def validate(self, where: str = "model.mlp") -> None:
+        if not self.hidden_units or any(units < 1 for units in self.hidden_units):
+            raise ConfigError(f"{where}.hidden_units must be a non-empty list of positive widths, got {self.hidden_units}")
+        _fraction(f"{where}.dropout", self.dropout)
+
 
 @dataclass
 class EncoderConfig:
@@ -52,6 +67,28 @@ class EncoderConfig:
     layer_norm_epsilon: float = 1e-5  # BERT: 1e-12
     initializer_range: Optional[float] = None  # None: Keras's initializers; BERT: 0.02 (a truncated normal)
 
+    def validate(self, where: str = "model.encoder", needs_heads: bool = True) -> None:
+        for key in ("num_layers", "width", "num_heads", "ffn_dim"):
+            _at_least(f"{where}.{key}", getattr(self, key), 1)
+        if needs_heads and self.width % self.num_heads:
+            near = max(self.num_heads, round(self.width / self.num_heads) * self.num_heads)
+            raise ConfigError(f"{where}.width={self.width} is not divisible by {where}.num_heads={self.num_heads}; "
+                              f"choose a multiple of num_heads, e.g. width={near}")
+        if self.initializer_range is not None and self.initializer_range <= 0:
+            raise ConfigError(f"{where}.initializer_range must be positive (BERT uses 0.02), or null for "
+                              f"Keras's initializers; got {self.initializer_range}")
+        if not self.layer_norm_epsilon > 0:
+            raise ConfigError(f"{where}.layer_norm_epsilon must be positive, got {self.layer_norm_epsilon}")
+        _fraction(f"{where}.dropout", self.dropout)
+        if self.activation not in EXTRA_ACTIVATIONS:
+            import keras  # only here: reading a config needs no TensorFlow
+
+            try:
+                keras.activations.get(self.activation)
+            except ValueError:
+                raise ConfigError(f"{where}.activation {self.activation!r} is not an activation: use a Keras name "
+                                  "(gelu, relu, silu, ...) or gelu_approximate (BERT's tanh GELU)") from None
+
 
 @dataclass
 class HeadConfig:
@@ -59,6 +96,9 @@ class HeadConfig:
 
     pooling: Literal["first", "mean"] = "first"  # the [CLS] vector, or the mean over real tokens
     dropout: float = 0.1
+
+    def validate(self, where: str = "model.head") -> None:
+        _fraction(f"{where}.dropout", self.dropout)
 
 
 @dataclass
@@ -69,6 +109,12 @@ class MaskedLMConfig:
     mask_token_rate: float = 0.8  # of those: replaced by [MASK]
     random_token_rate: float = 0.1  # replaced by a random token; the rest stay as they are
     tie_weights: bool = True  # the output projection is the token embedding matrix
+
+    def validate(self, where: str = "model.masked_lm") -> None:
+        for key in ("mask_rate", "mask_token_rate", "random_token_rate"):
+            _fraction(f"{where}.{key}", getattr(self, key), closed_top=True)
+        if self.mask_rate == 0.0 or self.mask_token_rate + self.random_token_rate > 1.0:
+            raise ConfigError(f"{where}: mask_rate must be above 0, and mask_token_rate + random_token_rate at most 1")
 
 
 @dataclass
@@ -82,6 +128,19 @@ class ModelConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     masked_lm: MaskedLMConfig = field(default_factory=MaskedLMConfig)
+
+    def validate(self, where: str = "model") -> None:
+        if self.num_classes is not None:
+            _at_least(f"{where}.num_classes", self.num_classes, 2)
+        if self.type == "mlp":
+            self.mlp.validate(f"{where}.mlp")
+            return
+        self.encoder.validate(f"{where}.encoder", needs_heads=self.type != "bag_of_words")
+        self.head.validate(f"{where}.head")
+        if self.type == "masked_lm":
+            self.masked_lm.validate(f"{where}.masked_lm")
+        if self.type == "bag_of_words" and self.head.pooling != "mean":
+            raise ConfigError(f"{where}.type=bag_of_words averages the word embeddings: set {where}.head.pooling=mean")
 
 
 @dataclass
@@ -121,6 +180,15 @@ class TokenizerConfig:
     split_on_cjk: bool = True  # Chinese, Japanese and Korean characters become tokens of their own
     vocabulary_sample: int = 50_000  # at most this many training texts (a seeded sample) teach the vocabulary
 
+    def validate(self, where: str = "data.tokenizer") -> None:
+        if self.sequence_length < 2:
+            raise ConfigError(f"{where}.sequence_length must be at least 2 ([CLS] and one token), "
+                              f"got {self.sequence_length}")
+        if self.vocabulary_size <= RESERVED_TOKEN_COUNT:
+            raise ConfigError(f"{where}.vocabulary_size must be larger than the {RESERVED_TOKEN_COUNT} reserved "
+                              f"tokens, got {self.vocabulary_size}")
+        _at_least(f"{where}.vocabulary_sample", self.vocabulary_sample, 1)
+
 
 @dataclass
 class AugmentConfig:
@@ -130,6 +198,10 @@ class AugmentConfig:
     rotation: float = 0.03  # fraction of a full turn, as keras.layers.RandomRotation
     shift: float = 0.08  # fraction of height and width, as keras.layers.RandomTranslation
     zoom: float = 0.08  # as keras.layers.RandomZoom
+
+    def validate(self, where: str = "data.augment") -> None:
+        for key in ("rotation", "shift", "zoom"):
+            _fraction(f"{where}.{key}", getattr(self, key))
 
 
 @dataclass
@@ -147,6 +219,13 @@ class DataConfig:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     cache: bool = True  # evaluation sets; training sets are held in memory and drawn in a seeded order
+
+    def validate(self, where: str = "data") -> None:
+        if not self.validation and not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError(f"{where}.validation_fraction must be between 0 and 1 (exclusive), got "
+                              f"{self.validation_fraction}; or give {where}.validation a spec")
+        self.tokenizer.validate(f"{where}.tokenizer")
+        self.augment.validate(f"{where}.augment")
 
 
 @dataclass
@@ -171,6 +250,21 @@ class TrainerConfig:
     monitor: str = "val_loss"
     steps_per_execution: int = 1
 
+    def validate(self, where: str = "trainer") -> None:
+        for key in ("epochs", "batch_size", "steps_per_execution", "unfreeze_every", "lora_rank"):
+            _at_least(f"{where}.{key}", getattr(self, key), 1)
+        for key in ("warmup_steps", "early_stopping_patience"):
+            _at_least(f"{where}.{key}", getattr(self, key), 0)
+        if self.learning_rate <= 0:
+            raise ConfigError(f"{where}.learning_rate must be positive, got {self.learning_rate}")
+        _fraction(f"{where}.warmup_fraction", self.warmup_fraction)
+        if self.warmup_fraction and self.warmup_steps:
+            raise ConfigError(f"set {where}.warmup_steps or {where}.warmup_fraction, not both")
+        if self.weight_decay < 0:
+            raise ConfigError(f"{where}.weight_decay must be 0 or more, got {self.weight_decay}")
+        if self.clipnorm is not None and self.clipnorm <= 0:
+            raise ConfigError(f"{where}.clipnorm must be positive, or null for no clipping; got {self.clipnorm}")
+
 
 @dataclass
 class RuntimeConfig:
@@ -183,7 +277,7 @@ class RuntimeConfig:
     num_cpu_devices: int = 0
     # Seconds to wait for a configured TPU (or the multi-worker cluster's first contact) to answer.
     connect_timeout: float = 120.0
-    # auto: chosen from the hardware (tfmodels/hardware.py): mixed_bfloat16 on a TPU, a recent GPU or
+    # auto: chosen from the hardware (tfmodels/runtime.py): mixed_bfloat16 on a TPU, a recent GPU or
     # a CPU with fast bfloat16 (AMX, AVX512-BF16), mixed_float16 on an older GPU, else float32.
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"
     # XLA: on (the whole training step; GPUs and TPUs), fusible (element-wise ops only, products
@@ -191,12 +285,24 @@ class RuntimeConfig:
     xla: Literal["auto", "off", "fusible", "on"] = "auto"
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism()
 
+    def validate(self, where: str = "runtime") -> None:
+        if self.num_cpu_devices < 0:
+            raise ConfigError(f"{where}.num_cpu_devices must be 0 (leave the CPU as it is) or more, "
+                              f"got {self.num_cpu_devices}")
+        if self.connect_timeout <= 0:
+            raise ConfigError(f"{where}.connect_timeout must be a positive number of seconds, got {self.connect_timeout}")
+
 
 @dataclass
 class LoggingConfig:
     histogram_freq: int = 1  # weight histograms every N epochs; 0 turns them off
     verbose: int = 2  # Keras fit verbosity: 0 silent, 1 progress bar, 2 a line an epoch
     profile: bool = False  # TensorFlow's profiler on training steps 2-4 (TensorBoard's Profile tab)
+
+    def validate(self, where: str = "logging") -> None:
+        _at_least(f"{where}.histogram_freq", self.histogram_freq, 0)
+        if self.verbose not in (0, 1, 2):
+            raise ConfigError(f"{where}.verbose must be 0, 1 or 2, got {self.verbose}")
 
 
 @dataclass
@@ -215,217 +321,14 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     init: InitConfig = field(default_factory=InitConfig)
 
-
-def demo_config() -> Config:
-    """The built-in default run of `tfmodels demo` (the same as configs/mlp_digits.yaml)."""
-    return Config(data=DataConfig(train="digits", validation="digits", test="digits"),
-                  runtime=RuntimeConfig(precision="float32"))  # a small MLP: no faster in bfloat16 (docs/benchmarks.md)
-
-
-def demo_text_config() -> Config:
-    """The demo's Transformer on the built-in synthetic reviews (the same as configs/encoder_synthetic.yaml)."""
-    return Config(
-        name="encoder_synthetic",
-        model=ModelConfig(type="transformer",
-                          encoder=EncoderConfig(num_layers=2, width=64, num_heads=4, ffn_dim=128, dropout=0.0),
-                          head=HeadConfig(pooling="first", dropout=0.0)),
-        data=DataConfig(train="synthetic", validation="synthetic", test="synthetic",
-                        tokenizer=TokenizerConfig(vocabulary_size=1000, sequence_length=24)),
-        trainer=TrainerConfig(epochs=6, batch_size=64, optimizer="adamw", learning_rate=1e-3, weight_decay=0.01,
-                              schedule="cosine", warmup_steps=200, early_stopping_patience=2),
-        # Not auto: at width 64 the products are too small for bfloat16 to pay (docs/benchmarks.md).
-        runtime=RuntimeConfig(precision="float32"),
-    )
-
-
-def baseline_overrides() -> list[str]:
-    """What turns a text config into its bag-of-words baseline (same tokens, data and budget)."""
-    return ["model.type=bag_of_words", "model.head.pooling=mean"]
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading, checking, overriding, writing
-# ---------------------------------------------------------------------------------------------
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(c) for c in typing.get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    if tp is type(None):
-        return "null"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _check(value: Any, tp: Any, where: str) -> Any:
-    """Returns `value` converted to `tp`, or raises ConfigError naming `where`."""
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        return _from_dict(tp, value, where)
-    if origin in (Union, types.UnionType):
-        for option in typing.get_args(tp):
-            try:
-                return _check(value, option, where)
-            except ConfigError:
-                continue
-    elif origin is Literal:
-        if value in typing.get_args(tp):
-            return value
-    elif origin is list:
-        if isinstance(value, (list, tuple)):
-            (item_type,) = typing.get_args(tp)
-            return [_check(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
-    elif tp is type(None):
-        if value is None:
-            return None
-    elif tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str) and _is_float_text(value):  # YAML 1.1 reads `1e-3` as a string
-            return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    else:  # pragma: no cover - a field type this module does not know is a bug here
-        raise TypeError(f"unsupported config field type {tp!r} at {where}")
-    raise ConfigError(f"config key '{where}': expected {_type_name(tp)}, got {value!r}")
-
-
-def _unknown_key(key: str, valid: list[str], where: str) -> ConfigError:
-    full = f"{where}.{key}" if where else key
-    near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    hint = f"did you mean '{near[0]}'?" if near else f"valid keys: {', '.join(valid)}"
-    return ConfigError(f"unknown config key '{full}': {hint}")
-
-
-def _from_dict(cls: type, data: Any, where: str = "") -> Any:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config key '{where or '<top>'}': expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        if key not in names:
-            raise _unknown_key(str(key), names, where)
-        kwargs[key] = _check(value, hints[key], f"{where}.{key}" if where else key)
-    return cls(**kwargs)
-
-
-def config_from_dict(data: Any) -> Config:
-    return _from_dict(Config, data)
-
-
-def config_to_dict(config: Any) -> dict:
-    return dataclasses.asdict(config)
-
-
-def load_config(path: str | os.PathLike | None) -> Config:
-    """Reads a YAML config file; None gives the defaults."""
-    if path is None:
-        return Config()
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file '{path}' does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"config file '{path}' cannot be read: {e}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {_one_line(e)}") from None
-    try:
-        return config_from_dict(data)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
-
-
-def save_config(config: Config, path: str | os.PathLike) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(dump_config(config))
-
-
-def dump_config(config: Config) -> str:
-    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
-
-
-def apply_overrides(config: Config, overrides: list[str]) -> Config:
-    """Returns a copy of `config` with each `a.b.c=value` applied (value parsed as YAML)."""
-    data = config_to_dict(config)
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"override '{item}' is not of the form key=value (e.g. trainer.epochs=5)")
-        parts = key.split(".")
-        node, cls, where = data, Config, ""
-        for i, part in enumerate(parts):
-            names = [f.name for f in dataclasses.fields(cls)]
-            if part not in names:
-                raise _unknown_key(part, names, where)
-            where = f"{where}.{part}" if where else part
-            tp = typing.get_type_hints(cls)[part]
-            if i == len(parts) - 1:
-                node[part] = _parse_override_value(raw, tp, where)
-            elif dataclasses.is_dataclass(tp):
-                node, cls = node[part], tp
-            else:
-                raise ConfigError(f"config key '{where}' is a value, not a section: cannot set '{key}'")
-    return config_from_dict(data)
-
-
-def _parse_override_value(raw: str, tp: Any, where: str) -> Any:
-    if dataclasses.is_dataclass(tp):
-        raise ConfigError(f"config key '{where}' is a section: set one of its keys, e.g. {where}.<key>=...")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        if raw.strip().startswith("["):
-            raise ConfigError(f"config key '{where}': cannot read the list {raw!r}; quote each item, "
-                              f"e.g. {where}='[\"text:a.txt\", \"text:b.txt\"]'") from None
-        value = raw
-    # A string field takes the text as written (`name=2024` is the string "2024").
-    if _accepts_str(tp) and not isinstance(value, str) and value is not None:
-        if not _accepts(value, tp):
-            value = raw
-    return value
-
-
-def _accepts_str(tp: Any) -> bool:
-    if tp is str:
-        return True
-    if typing.get_origin(tp) in (Union, types.UnionType):
-        return any(_accepts_str(a) for a in typing.get_args(tp))
-    return False
-
-
-def _accepts(value: Any, tp: Any) -> bool:
-    try:
-        _check(value, tp, "")
-        return True
-    except ConfigError:
-        return False
-
-
-def _is_float_text(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
+    def validate(self) -> "Config":
+        """Every section's rules, then those between sections; returns the config."""
+        for section in ("model", "data", "trainer", "runtime", "logging"):
+            getattr(self, section).validate(section)
+        finetune = self.trainer.finetune
+        if finetune != "full" and self.model.type in ("mlp", "masked_lm"):
+            raise ConfigError(f"trainer.finetune={finetune!r} is for text classifiers fine-tuned from a pretrained "
+                              "run; use trainer.finetune=full")
+        if finetune == "gradual" and self.model.type == "bag_of_words":
+            raise ConfigError("trainer.finetune=gradual unfreezes encoder blocks; the bag-of-words baseline has none")
+        return self

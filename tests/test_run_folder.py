@@ -4,13 +4,8 @@ import pytest
 
 from tfmodels.config import Config, apply_overrides
 from tfmodels.errors import RunDirError
-from tfmodels.training.run_dir import (
-    FINISHED,
-    RunPaths,
-    atomic_write_json,
-    prepare_run_dir,
-    require_finished,
-)
+from tfmodels.files import atomic_write_json
+from tfmodels.run_folder import FINISHED, RunPaths, prepare_run_dir, require_finished
 
 
 def test_new_run_folder_gets_config_and_subfolders(tmp_path):

@@ -1,4 +1,4 @@
-"""Evaluating a finished run: accuracy, per-class precision/recall/F1, macro-F1, confusion matrix.
+"""`tfmodels evaluate`: accuracy, per-class precision/recall/F1, macro-F1 and the confusion matrix of a finished run.
 
 The numbers go into the run's metrics.json (under "evaluation"), the confusion matrix also into
 a PNG in the run folder and an image in TensorBoard (`logs/evaluation`).
@@ -6,22 +6,15 @@ a PNG in the run folder and an image in TensorBoard (`logs/evaluation`).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import tensorflow as tf
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from tfmodels.plots import confusion_matrix_png, write_training_curves
+from tfmodels.files import atomic_write_json, read_json, write_aside
+from tfmodels.plots import confusion_matrix_png
+from tfmodels.run_folder import RunPaths, read_run_config, require_finished, write_training_curves
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks import task_for
-from tfmodels.training.run_dir import (
-    RunPaths,
-    atomic_write_json,
-    read_json,
-    read_run_config,
-    require_finished,
-)
 
 
 def classification_metrics(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> dict:
@@ -45,11 +38,11 @@ def classification_metrics(labels: np.ndarray, predictions: np.ndarray, num_clas
 def evaluate_run(run_dir, data_spec: str | None = None, split: str | None = None,
                  trust_code: bool = False) -> tuple[str, dict]:
     """Evaluates the run's model on one of its splits or on `data_spec`; returns (name, metrics)."""
-    paths = RunPaths(Path(run_dir))
+    paths = RunPaths(run_dir)
     require_finished(paths)
     config = read_run_config(paths)
     info = read_json(paths.data_info)
-    inputs, labels, name, source = task_for(config).evaluation_data(paths.root, info, data_spec, split)
+    inputs, labels, name, source = task_for(config).evaluation_data(paths, info, data_spec, split)
 
     model = load_keras_model(paths.model, trust_code=trust_code)
     logits = model.predict(inputs, batch_size=256, verbose=0)
@@ -58,9 +51,9 @@ def evaluate_run(run_dir, data_spec: str | None = None, split: str | None = None
 
     png = confusion_matrix_png(np.array(result["confusion_matrix"]),
                                f"{paths.name} on {name}: accuracy {result['accuracy']:.4f}")
-    (paths.root / f"confusion_matrix_{name}.png").write_bytes(png)
-    write_training_curves(paths.root)
-    with tf.summary.create_file_writer(str(paths.logs / "evaluation")).as_default():
+    write_aside(paths.confusion_matrix(name), lambda tmp: tmp.write_bytes(png))
+    write_training_curves(paths)
+    with tf.summary.create_file_writer(str(paths.evaluation_logs)).as_default():
         tf.summary.image(f"confusion_matrix/{name}", tf.image.decode_png(png)[None], step=0)
         matrix = result["confusion_matrix"]  # the counts too, as a table (rows: true class)
         table = ["| true \\ predicted | " + " | ".join(map(str, range(len(matrix)))) + " |",

@@ -52,9 +52,11 @@ def report() -> tuple[list[str], int]:
     import tensorflow as tf
 
     from tfmodels.data.tfds_source import network_reachable
-    from tfmodels.hardware import cpu_bfloat16, fusible_xla_active, resolve_precision
-    from tfmodels.training.strategy import (
+    from tfmodels.runtime import (
         configured_tpu,
+        cpu_bfloat16,
+        fusible_xla_active,
+        resolve_precision,
         resolve_strategy,
         strategy_name,
     )

@@ -9,10 +9,10 @@ from helpers import CrashAfterEpoch
 from tfmodels.config import apply_overrides, demo_config
 from tfmodels.errors import RunDirError, TrainingDivergedError
 from tfmodels.models import build_image_model
-from tfmodels.training import trainer as trainer_module
-from tfmodels.training.run_dir import read_json
-from tfmodels.training.trainer import train
-from tfmodels.training.warm_start import load_initial_weights
+from tfmodels.files import read_json
+from tfmodels.run_folder import RunPaths
+from tfmodels.tasks import task_for
+from tfmodels.verbs.train import train
 
 SMALL = ["model.mlp.hidden_units=[32]", "logging.verbose=0", "logging.histogram_freq=0"]
 
@@ -21,15 +21,11 @@ def small_config(*overrides):
     return apply_overrides(demo_config(), [*SMALL, *overrides])
 
 
-def test_rerun_after_a_crash_resumes_where_it_stopped(workdir, monkeypatch):
+def test_rerun_after_a_crash_resumes_where_it_stopped(workdir):
     config = small_config("trainer.epochs=5", "trainer.early_stopping_patience=0")
-    standard = trainer_module.standard_callbacks
-    monkeypatch.setattr(trainer_module, "standard_callbacks",
-                        lambda *a: [*standard(*a), CrashAfterEpoch(2)])  # after the backup of epoch 3
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(config, "run")
+        train(config, "run", callbacks=[CrashAfterEpoch(2)])  # after the backup of epoch 3
     assert read_json("run/metrics.json") == {}
-    monkeypatch.setattr(trainer_module, "standard_callbacks", standard)
 
     result = train(config, "run")
     assert result.metrics["status"] == "finished"
@@ -51,14 +47,14 @@ def test_non_finite_loss_stops_with_the_step_and_marks_the_run(workdir):
 def test_init_from_run_copies_weights_and_checks_shapes(workdir):
     first = train(small_config("trainer.epochs=1"), "first")
     model = build_image_model(small_config().model, np.zeros((4, 8, 8), np.float32), 10)
-    load_initial_weights(model, "first")
+    task_for(small_config()).warm_start(model, RunPaths("first"))
     for mine, theirs in zip(model.weights, first.model.weights):
         np.testing.assert_array_equal(np.array(mine), np.array(theirs))
 
     other = build_image_model(small_config("model.mlp.hidden_units=[16]").model,
                                        np.zeros((4, 8, 8), np.float32), 10)
     with pytest.raises(RunDirError, match=r"has shape \(64, 16\) here but \(64, 32\) in 'first'"):
-        load_initial_weights(other, "first")
+        task_for(small_config()).warm_start(other, RunPaths("first"))
     with pytest.raises(RunDirError, match="run folder 'nowhere' does not exist"):
         train(small_config("init.from_run=nowhere"), "second")
     assert not (workdir / "second").exists()
@@ -74,7 +70,7 @@ def test_same_seed_same_result(workdir):
 def test_training_curves_png_after_train_and_evaluate(workdir):
     from PIL import Image
 
-    from tfmodels.evaluation import evaluate_run
+    from tfmodels.verbs.evaluate import evaluate_run
 
     train(small_config("trainer.epochs=2"), "run")
     png = workdir / "run" / "training_curves.png"

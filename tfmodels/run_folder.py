@@ -1,19 +1,24 @@
-"""Run folders: what a run writes where, resuming an unfinished run, and writes that are atomic.
+"""The run-folder contract: every file a run folder holds is named here, and only here.
 
-    RUN/config.yaml        the resolved config (a rerun must match it to resume)
-    RUN/data.json          what the model takes (input name, shape, dtype) and where the data came from
-    RUN/model.keras        the model with the best validation weights (written last but one)
-    RUN/checkpoints/       best weights so far (best.weights.h5, best.json), backups for resuming (backup/)
-    RUN/logs/              TensorBoard: train/, validation/, evaluation/
-    RUN/history.csv        one row an epoch
-    RUN/metrics.json       final metrics; its "status" is "finished" only when everything is written
+    RUN/config.yaml            the resolved config (a rerun must match it to resume)
+    RUN/data.json              what the model takes (input name, shape, dtype) and where the data came from
+    RUN/model.keras            the model with the best validation weights (written last but one)
+    RUN/encoder.keras          pretraining runs: the encoder alone, for `init.from_run`
+    RUN/vocabulary.txt         text runs: the vocabulary ([PAD] is id 0)
+    RUN/checkpoints/           best weights so far (best.weights.h5, best.json), backups for resuming (backup/)
+    RUN/logs/                  TensorBoard: train/, validation/ (Keras), run/ (tfmodels), evaluation/
+    RUN/history.csv            one row an epoch
+    RUN/training_curves.png    history.csv drawn
+    RUN/confusion_matrix_<split>.png   after `evaluate`
+    RUN/metrics.json           final metrics; its "status" is "finished" only when everything is written
+
+It also decides whether a folder can take a run (new, resumed, or refused) and reads a finished
+run back (its config, its metrics).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +26,8 @@ import yaml
 
 from tfmodels.config import Config, config_from_dict, config_to_dict, dump_config
 from tfmodels.errors import ConfigError, RunDirError
+from tfmodels.files import atomic_write_text, read_json, write_aside
+from tfmodels.plots import training_curves_png
 
 FINISHED = "finished"
 
@@ -29,6 +36,9 @@ FINISHED = "finished"
 class RunPaths:
     root: Path
 
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
     @property
     def name(self) -> str:
         return self.root.resolve().name
@@ -36,12 +46,23 @@ class RunPaths:
     config = property(lambda self: self.root / "config.yaml")
     data_info = property(lambda self: self.root / "data.json")
     model = property(lambda self: self.root / "model.keras")
+    encoder = property(lambda self: self.root / "encoder.keras")
+    vocabulary = property(lambda self: self.root / "vocabulary.txt")
     checkpoints = property(lambda self: self.root / "checkpoints")
     best_weights = property(lambda self: self.root / "checkpoints" / "best.weights.h5")
     backup = property(lambda self: self.root / "checkpoints" / "backup")
     logs = property(lambda self: self.root / "logs")
+    run_logs = property(lambda self: self.root / "logs" / "run")  # tfmodels's own TensorBoard run
+    evaluation_logs = property(lambda self: self.root / "logs" / "evaluation")
     history = property(lambda self: self.root / "history.csv")
+    training_curves = property(lambda self: self.root / "training_curves.png")
     metrics = property(lambda self: self.root / "metrics.json")
+
+    def confusion_matrix(self, split: str) -> Path:
+        return self.root / f"confusion_matrix_{split}.png"
+
+    # Files that make a run folder's model usable beyond model.keras (copied into an export).
+    assets = property(lambda self: [self.vocabulary])
 
 
 def default_run_dir(config: Config) -> Path:
@@ -51,55 +72,6 @@ def default_run_dir(config: Config) -> Path:
         raise ConfigError(f"config key 'name': {name!r} is not a plain folder name (letters, digits, '.', '_', '-'; "
                           "not starting with '.'); it names the run folder runs/<name>")
     return Path("runs") / name
-
-
-def write_aside(path: Path | str, write, sync: bool = False) -> Path:
-    """Calls `write(tmp)` for a temporary name beside `path` (`.tmp-<pid>-<name>`, the same suffix, as
-    Keras's savers want), then renames it into place: readers see the old file or the new, never half.
-    `sync` flushes the file to disk before the rename (for files a resume depends on)."""
-    path = Path(path)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        write(tmp)
-        if sync:
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.is_file():
-            tmp.unlink()
-        raise
-    return path
-
-
-def atomic_write_text(path: Path | str, text: str) -> None:
-    """Writes `text` beside `path` and renames it into place: readers see the old or the new file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_write_json(path: Path | str, data) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def read_json(path: Path | str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as e:
-        raise RunDirError(f"'{path}' cannot be read as JSON: {e}") from None
 
 
 def read_run_config(paths: RunPaths) -> Config:
@@ -170,3 +142,22 @@ def _differences(a, b, prefix: str = "") -> list[str]:
         keys = list(dict.fromkeys([*a, *b]))
         return [d for k in keys for d in _differences(a.get(k), b.get(k), f"{prefix}{k}.")]
     return [] if a == b else [prefix.rstrip(".")]
+
+
+def write_training_curves(paths: RunPaths) -> Path | None:
+    """Draws history.csv as training_curves.png (written aside and renamed); None without a history."""
+    try:
+        with open(paths.history, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return None
+    if not rows:
+        return None
+    history = {}
+    for key in rows[0]:
+        try:
+            history[key] = [float(row[key]) for row in rows]
+        except (TypeError, ValueError):
+            continue
+    png = training_curves_png(history, f"{paths.name}: {len(rows)} epochs")
+    return write_aside(paths.training_curves, lambda tmp: tmp.write_bytes(png))

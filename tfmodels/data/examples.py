@@ -1,0 +1,63 @@
+"""Labelled examples of any kind (`ImageSet`, `TextSet`): one way to carve a split off and to check
+labels, with one split seed.
+
+Anything with `labels` (an int array, or None for unlabelled text), `source`, `len()` and
+`subset(index, source)` is a set of examples here.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+import numpy as np
+
+from tfmodels.errors import DataError
+
+SPLIT_SEED = 0  # fixed: carved splits never change with the run's seed
+Examples = TypeVar("Examples")
+
+
+def carve(examples: Examples, fraction: float, purpose: str = "validation",
+          seed: int = SPLIT_SEED) -> tuple[Examples, Examples]:
+    """Splits a seeded `fraction` off `examples`: returns (rest, carved), each in the original order."""
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"the fraction to carve must be between 0 and 1 (exclusive), got {fraction}")
+    n_carved = int(round(len(examples) * fraction))
+    if n_carved < 1 or n_carved >= len(examples):
+        raise DataError(
+            f"carving {fraction} of the {len(examples)} examples of '{examples.source}' leaves one side empty; "
+            "use more data or change data.validation_fraction (or the spec's test_fraction)"
+        )
+    order = np.random.default_rng(seed).permutation(len(examples))
+    return (examples.subset(np.sort(order[n_carved:]), examples.source),
+            examples.subset(np.sort(order[:n_carved]), f"{examples.source} (carved {fraction:.0%} for {purpose})"))
+
+
+def train_and_validation(load: Callable[[object, str], Examples], train_spec, validation_spec,
+                         validation_fraction: float) -> tuple[Examples, Examples]:
+    """`load(spec, role)` of the training set and of the validation set, or the validation set carved
+    from the training set (`validation_fraction`) when no spec names one."""
+    train = load(train_spec, "train")
+    if validation_spec:
+        return train, load(validation_spec, "validation")
+    return carve(train, validation_fraction)
+
+
+def number_of_classes(train, configured: int | None) -> int:
+    """The configured class count, or the largest training label + 1; at least two."""
+    num_classes = configured if configured is not None else int(train.labels.max()) + 1
+    if num_classes < 2:
+        raise DataError(f"data.train ('{train.source}') has labels of only {num_classes} class; "
+                        "a classifier needs two or more")
+    return num_classes
+
+
+def check_labels(examples, num_classes: int, where: str) -> None:
+    """Every label in 0 .. num_classes - 1, or a DataError naming the first that is not."""
+    bad = (examples.labels < 0) | (examples.labels >= num_classes)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise DataError(
+            f"{where} ('{examples.source}'): label {examples.labels[first]} at example {first} is outside "
+            f"0..{num_classes - 1}; set model.num_classes or fix the labels"
+        )

@@ -1,0 +1,59 @@
+"""Files written so that a reader never sees half of one: write aside, then rename into place."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from tfmodels.errors import RunDirError
+
+
+def write_aside(path: Path | str, write, sync: bool = False) -> Path:
+    """Calls `write(tmp)` for a temporary name beside `path` (`.tmp-<pid>-<name>`, the same suffix, as
+    Keras's savers want), then renames it into place: readers see the old file or the new, never half.
+    `sync` flushes the file to disk before the rename (for files a resume depends on)."""
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        write(tmp)
+        if sync:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_file():
+            tmp.unlink()
+        raise
+    return path
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Writes `text` beside `path` and renames it into place: readers see the old or the new file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_json(path: Path | str, data) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path | str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise RunDirError(f"'{path}' cannot be read as JSON: {e}") from None

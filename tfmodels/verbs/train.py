@@ -1,0 +1,224 @@
+"""`tfmodels train`: trains the model a config names, in a run folder.
+
+Nothing here knows a particular model or kind of data: the task (`tfmodels.tasks.task_for`)
+loads and preprocesses the data and builds the model; `tfmodels.training.loop.fit` is the one
+seam to Keras (`model.fit`, or a loop over `strategy.run` where fit fails). Every check of the
+config and the data happens before the run folder is made, so a bad input leaves nothing behind.
+
+Only the chief writes the run folder; every other worker of a multi-worker run trains in a
+temporary folder (a copy of the chief's when resuming, so that all resume from the same epoch)
+that is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import keras
+import tensorflow as tf
+
+from tfmodels import runtime
+from tfmodels.config import Config, dump_config, flat_dict
+from tfmodels.errors import TrainingDivergedError
+from tfmodels.files import atomic_write_json, write_aside
+from tfmodels.run_folder import (
+    FINISHED,
+    RunPaths,
+    check_run_dir,
+    default_run_dir,
+    prepare_run_dir,
+    require_finished,
+    write_training_curves,
+)
+from tfmodels.tasks import task_for
+from tfmodels.training import loop
+from tfmodels.training.callbacks import FirstStepLog, NonFiniteLossGuard
+from tfmodels.training.checkpoints import BestWeights, ResumableBackup, ResumableEarlyStopping
+from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
+from tfmodels.training.resume import ResumeState, describe, monitor_mode, resume_state
+from tfmodels.training.summaries import ExamplesPerSecond, GradientNorm, write_config_text, write_hparams
+
+
+@dataclass
+class TrainResult:
+    paths: RunPaths
+    metrics: dict
+    model: keras.Model
+
+
+def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callable[[str], None] = lambda _: None,
+          callbacks: list[keras.callbacks.Callback] = ()) -> TrainResult:
+    """Trains `config` in `run_dir` (default `runs/<config.name>`); resumes an unfinished run there.
+
+    `callbacks` run after the run's own (TensorBoard, history, checkpoints), in the order given.
+    Keras's dtype policy is global: the run's precision applies while it trains, and the policy
+    before it is put back afterwards (a notebook's next model is not mixed-precision by surprise).
+    """
+    previous_policy = keras.config.dtype_policy()
+    try:
+        return _train(config.validate(), run_dir, log, list(callbacks))
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _train(config: Config, run_dir, log: Callable[[str], None], extra_callbacks: list) -> TrainResult:
+    started = time.time()
+    t = config.trainer
+
+    # --- 1. Runtime: devices and the strategy come before any other TensorFlow work -----------------
+    # (logical devices can only be set before TensorFlow starts; a multi-worker strategy must exist
+    # before the first op).
+    runtime.configure_devices(config.runtime.num_cpu_devices)
+    strategy = runtime.resolve_strategy(config.runtime.strategy, config.runtime.connect_timeout)
+    chief = runtime.is_chief(strategy)
+
+    # --- 2. Data, checked before the run folder exists ---------------------------------------------
+    task = task_for(config)
+    splits = task.load()
+    if config.init.from_run:
+        require_finished(RunPaths(config.init.from_run))
+    paths, resuming = _run_folder(config, run_dir, strategy)
+    data = task.prepare(splits, paths if resuming else None)
+
+    # --- 3. Numerics: seed, precision, XLA, batch and learning rate ---------------------------------
+    keras.utils.set_random_seed(config.runtime.seed)
+    if config.runtime.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    precision, precision_why = runtime.resolve_precision(config.runtime.precision)
+    xla, xla_why = runtime.resolve_xla(config.runtime.xla, precision, t.steps_per_execution)
+    keras.mixed_precision.set_dtype_policy(precision)
+    replicas = strategy.num_replicas_in_sync
+    global_batch = t.batch_size * replicas
+    learning_rate = scaled_learning_rate(t, replicas)
+    log(f"devices: {runtime.describe_devices()}; strategy: {runtime.strategy_name(strategy)} "
+        f"({runtime.worker_label(strategy)}), {replicas} replica(s); global batch {global_batch} = "
+        f"{t.batch_size} per replica x {replicas}; learning rate {learning_rate:g} (trainer.lr_scaling: {t.lr_scaling})")
+    log(f"precision {precision} ({precision_why}); xla {xla} ({xla_why}); steps per execution {t.steps_per_execution}")
+
+    # --- 4. Input pipelines: a resumed run's data continue after its backup, in that epoch's order --
+    state = resume_state(paths.backup, paths.history, t.monitor, resuming)
+    if resuming:
+        log(describe(state.point))
+    train_ds, eval_ds = task.datasets(data, global_batch, config.runtime.seed, t.epochs, state.point.epoch)
+    steps_per_epoch = data.train_examples // global_batch
+
+    # --- 5. Model and optimizer, in the strategy's scope ---------------------------------------------
+    with strategy.scope():
+        model = task.build_model(data)
+        if config.init.from_run:
+            task.warm_start(model, RunPaths(config.init.from_run))
+        task.configure_training(model)
+        model.compile(optimizer=build_optimizer(t, steps_per_epoch * t.epochs, replicas),
+                      steps_per_execution=t.steps_per_execution, jit_compile=xla == "on", **task.compile_args())
+
+    # --- 6. The run folder: from here on, files are written ------------------------------------------
+    paths, _ = prepare_run_dir(paths.root, config)
+    log(f"run folder: {paths.root}" + (" (resuming an unfinished run)" if resuming else ""))
+    task.save_assets(data, paths)
+    data_info = task.data_info(data)
+    atomic_write_json(paths.data_info, {
+        **data_info, "strategy": runtime.strategy_name(strategy), "replicas": replicas,
+        "global_batch_size": global_batch, "lr_scaling": t.lr_scaling, "learning_rate": learning_rate,
+        "precision": precision, "xla": xla})
+    write_config_text(paths.run_logs, dump_config(config), data_info)
+
+    # --- 7. Fit --------------------------------------------------------------------------------------
+    guard = NonFiniteLossGuard()
+    # Callbacks that add values to the epoch's logs come before those that record them; the gradient
+    # norm is taken outside the replicas, so on one machine only.
+    validation = eval_ds.get("validation")
+    gradient_norm = ([GradientNorm(next(iter(validation.take(1))))]
+                     if validation is not None and not runtime.is_multi_worker(strategy) else [])
+    callbacks = [guard, FirstStepLog(log, started), ExamplesPerSecond(global_batch), *gradient_norm,
+                 *task.callbacks(model, data, global_batch, paths.run_logs),
+                 *run_callbacks(paths, config, state), *extra_callbacks]
+    fit_started = time.time()
+    history = loop.fit(model, strategy, train_ds, global_batch=global_batch, steps_per_epoch=steps_per_epoch,
+                       epochs=t.epochs, callbacks=callbacks, validation_data=validation,
+                       verbose=config.logging.verbose, steps_per_execution=t.steps_per_execution)
+    fit_seconds = time.time() - fit_started
+    if guard.failure:
+        _diverged(paths, guard.failure)
+
+    # --- 8. Evaluate the best weights and write what the run leaves -----------------------------------
+    if paths.best_weights.is_file():
+        model.load_weights(paths.best_weights)
+    epochs = len(history.epoch)
+    metrics = {"status": FINISHED, "epochs_trained": epochs, "wall_seconds": round(time.time() - started, 2),
+               "fit_seconds": round(fit_seconds, 2),
+               "examples_per_second": round(epochs * steps_per_epoch * global_batch / max(fit_seconds, 1e-9), 1)}
+    for role, ds in eval_ds.items():
+        metrics[role] = loop.evaluate(model, strategy, ds)
+    task.finish(model, paths)
+    write_hparams(paths.run_logs, flat_dict(config), paths.name, metrics)
+    write_training_curves(paths)  # the run at a glance without TensorBoard
+    write_aside(paths.model, task.model_for_saving(model).save)
+    atomic_write_json(paths.metrics, metrics)  # status "finished": written last
+    if chief:
+        log(_summary(paths, metrics))
+    else:
+        shutil.rmtree(paths.root, ignore_errors=True)
+    return TrainResult(paths, metrics, model)
+
+
+def _run_folder(config: Config, run_dir, strategy) -> tuple[RunPaths, bool]:
+    """(the folder this process trains in, whether it resumes); checks only, writes nothing there."""
+    root = Path(run_dir or default_run_dir(config))
+    resuming = check_run_dir(root, config)
+    if runtime.is_chief(strategy):
+        return RunPaths(root), resuming
+    # A non-chief worker resumes when the chief's folder holds a backup from an earlier launch.
+    resuming = resuming and RunPaths(root).backup.is_dir()
+    own = Path(tempfile.mkdtemp(prefix=f"tfmodels-{runtime.worker_label(strategy).replace(' ', '-')}-"))
+    if resuming:  # the same backup as the chief, so that every worker starts at the same epoch
+        shutil.copytree(root, own, dirs_exist_ok=True, ignore=shutil.ignore_patterns("logs"))
+    return RunPaths(own), resuming
+
+
+def run_callbacks(paths: RunPaths, config: Config, state: ResumeState) -> list[keras.callbacks.Callback]:
+    """TensorBoard, CSV history, best weights, early stopping, and last the backup for resuming.
+
+    The backup comes last: when it is committed, everything else of that epoch is already on disk,
+    so a resume from it finds the history and the best weights as a run that never stopped had them.
+    """
+    t, mode = config.trainer, monitor_mode(config.trainer.monitor)
+    callbacks = [
+        # update_freq="epoch": an integer that does not divide the steps per epoch drops epoch scalars.
+        keras.callbacks.TensorBoard(str(paths.logs), histogram_freq=config.logging.histogram_freq,
+                                    update_freq="epoch", write_graph=False,
+                                    profile_batch=(2, 4) if config.logging.profile else 0),
+        keras.callbacks.CSVLogger(str(paths.history), append=True),
+        BestWeights(paths.best_weights, t.monitor, mode, best=state.best(t.monitor)),
+    ]
+    if t.early_stopping_patience > 0:
+        callbacks.append(ResumableEarlyStopping(monitor=t.monitor, mode=mode, patience=t.early_stopping_patience,
+                                                history_values=state.history_values))
+    callbacks.append(ResumableBackup(paths.backup, state.point))
+    return callbacks
+
+
+def _diverged(paths: RunPaths, failure: dict) -> None:
+    atomic_write_json(paths.metrics, {"status": "diverged", "failure": failure})
+    kept = (f"the best weights so far are in {paths.best_weights}" if paths.best_weights.is_file()
+            else "no epoch finished, so no weights were kept")
+    raise TrainingDivergedError(
+        f"the loss became {failure['loss']} at epoch {failure['epoch']}, step {failure['step']}; "
+        "likely causes: a learning rate too high (trainer.learning_rate), float16 overflow "
+        f"(runtime.precision), or bad values in the data; {kept}"
+    )
+
+
+def _summary(paths: RunPaths, metrics: dict) -> str:
+    lines = [f"finished {metrics['epochs_trained']} epochs in {metrics['wall_seconds']:.1f}s"]
+    for role in ("validation", "test"):
+        if role in metrics:
+            values = ", ".join(f"{name} {value:.4f}" for name, value in sorted(metrics[role].items()))
+            lines.append(f"{role}: {values}")
+    lines.append(f"model: {paths.model}")
+    return "\n".join(lines)
