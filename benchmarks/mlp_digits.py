@@ -66,7 +66,7 @@ def main() -> None:
             print(f"{name}: {summarise(results[name])}")
 
     lines = [
-        "## MLP on real digits (`benchmarks/mlp_digits.py`)",
+        "## MLP on real digits (`python -m benchmarks.mlp_digits`)",
         "",
         f"`tfmodels demo` (a new process, as the README runs it; TensorFlow start-up included): "
         f"**{demo_seconds:.1f} s** wall. Test accuracy: {demo_summary}.",

@@ -29,8 +29,10 @@ def test_a_model_file_with_a_lambda_is_refused_unless_trusted(workdir, capsys):
 
 @pytest.mark.parametrize("name", ["../outside", "/etc/x", "a/b", "..", ".hidden", ""])
 def test_a_config_name_cannot_point_the_run_folder_elsewhere(name):
-    config = apply_overrides(demo_config(), [f"name={name}"]) if name else demo_config()
-    config.name = name
+    with pytest.raises(ConfigError, match="is not a plain folder name"):
+        apply_overrides(demo_config(), [f"name={name}"])  # refused when the config is read
+    config = demo_config()
+    config.name = name  # or changed in code afterwards
     with pytest.raises(ConfigError, match="is not a plain folder name"):
         default_run_dir(config)
 

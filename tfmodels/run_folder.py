@@ -66,12 +66,8 @@ class RunPaths:
 
 
 def default_run_dir(config: Config) -> Path:
-    """`runs/<config.name>`; the name must be a plain folder name, so that a config cannot write elsewhere."""
-    name = config.name
-    if not name or name in (".", "..") or not all(c.isalnum() or c in "._-" for c in name) or name.startswith("."):
-        raise ConfigError(f"config key 'name': {name!r} is not a plain folder name (letters, digits, '.', '_', '-'; "
-                          "not starting with '.'); it names the run folder runs/<name>")
-    return Path("runs") / name
+    """`runs/<config.name>` (a plain folder name: `Config.validate`, so that a config cannot write elsewhere)."""
+    return Path("runs") / config.validate().name
 
 
 def read_run_config(paths: RunPaths) -> Config:

@@ -323,6 +323,10 @@ class Config:
 
     def validate(self) -> "Config":
         """Every section's rules, then those between sections; returns the config."""
+        name = self.name
+        if not name or not all(c.isalnum() or c in "._-" for c in name) or name.startswith("."):
+            raise ConfigError(f"config key 'name': {name!r} is not a plain folder name (letters, digits, '.', '_', '-'; "
+                              "not starting with '.'); it names the run folder runs/<name>")
         for section in ("model", "data", "trainer", "runtime", "logging"):
             getattr(self, section).validate(section)
         finetune = self.trainer.finetune
