@@ -123,6 +123,7 @@ def test_predict_an_image_file(trained, tmp_path):
     assert int(out.stdout.splitlines()[1].split()[1]) in range(10)
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_job(tmp_path):
     # The console script, as the README's first command runs it.
     result = subprocess.run(["tfmodels", "demo", "--set", "trainer.epochs=1", "--set", "logging.verbose=0",

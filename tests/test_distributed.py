@@ -56,7 +56,8 @@ print("RESULT" + json.dumps(out))
     return json.loads(line[len("RESULT"):])
 
 
-@pytest.mark.parametrize("config_file,overrides", [("mlp_digits.yaml", MLP), ("encoder_synthetic.yaml", TRANSFORMER)])
+@pytest.mark.parametrize("config_file,overrides", [("mlp_digits.yaml", MLP),
+                                                   pytest.param("encoder_synthetic.yaml", TRANSFORMER, marks=pytest.mark.slow)])
 def test_one_replica_and_two_replicas_train_alike(tmp_path, config_file, overrides):
     """Same seed, same global batch (64 = 64 x 1 = 32 x 2): the losses agree to 1e-4 after two epochs."""
     one, two = str(tmp_path / "one"), str(tmp_path / "two")

@@ -13,7 +13,9 @@ def test_there_are_notebooks():
     assert NOTEBOOKS
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+# The two that pretrain and fine-tune take most of a minute each: slow.
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name[:2] in ("03", "04") else p
+                                  for p in NOTEBOOKS], ids=lambda p: p.name)
 def test_notebook_executes(path, tmp_path, monkeypatch):
     monkeypatch.setenv("TFMODELS_SMOKE", "1")
     monkeypatch.setenv("TFMODELS_NOTEBOOK_DIR", str(tmp_path))

@@ -17,6 +17,8 @@ from helpers import run_python_alone
 
 from tfmodels.config import baseline_overrides
 
+pytestmark = pytest.mark.slow  # trains eight models in a fresh process (about two and a half minutes)
+
 QUICK = ["logging.verbose=0", "logging.histogram_freq=0", "trainer.early_stopping_patience=0"]
 TEXT = [*QUICK, "data.train=synthetic?size=1200", "trainer.epochs=2", "trainer.warmup_steps=10"]
 PRETRAIN = ["name=mlm_synthetic", "model.type=masked_lm", "data.validation=null", "data.test=null",

@@ -66,6 +66,7 @@ def test_train_evaluate_export_predict_raw_strings(tmp_path):
     np.testing.assert_allclose(served, expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_chinese_text_trains_and_predicts(tmp_path):
     good = ["这部电影很好看", "故事很精彩", "我很喜欢这部电影", "演员演得很好", "音乐很美", "结局很感人"]
     bad = ["这部电影很无聊", "故事很难看", "我不喜欢这部电影", "演员演得很差", "音乐很吵", "结局很失望"]
