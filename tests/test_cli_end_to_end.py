@@ -57,6 +57,7 @@ def test_tensorboard_holds_epoch_scalars(trained):
     assert "mlp_classifier/hidden_0/kernel/histogram" in accumulator.Tags()["tensors"]  # weight histograms
 
 
+@pytest.mark.slow
 def test_evaluate_export_predict(trained):
     work, _ = trained
     out = run_cli("evaluate", "run", cwd=work)

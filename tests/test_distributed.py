@@ -257,6 +257,7 @@ def test_launch_refuses_a_port_in_use_and_a_time_limit_ends_it():
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.slow
 def test_tfmodels_launch_trains_two_workers_end_to_end(tmp_path):
     result = run_cli("launch", "--workers", "2", REPO / "configs" / "mlp_digits.yaml", "--set", "trainer.epochs=1",
                      "--set", "logging.histogram_freq=0", "--set", "logging.verbose=0", "--run-dir", tmp_path / "run",

@@ -27,6 +27,7 @@ def test_default_encoder_parameter_count_is_pinned():
     assert model.count_params() == expected == 132_738
 
 
+@pytest.mark.slow
 def test_train_evaluate_export_predict_raw_strings(tmp_path):
     args = ["--set", "data.train=synthetic?size=3000", "--set", "trainer.epochs=3", "--set", "trainer.warmup_steps=20"]
     args += [a for kv in QUICK for a in ("--set", kv)]
