@@ -30,7 +30,8 @@ def _is_the_command_line() -> bool:
     The command imports TensorFlow only for the commands that need it (`tfmodels --help` in 0.2 s,
     not 8), and registers the classes through the verbs it runs; everything else registers here.
     """
-    return os.path.basename(sys.argv[0]) == "tfmodels" or list(getattr(sys, "orig_argv", []))[1:3] == ["-m", "tfmodels"]
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""  # an embedded interpreter may have no argv
+    return program == "tfmodels" or list(getattr(sys, "orig_argv", []))[1:3] == ["-m", "tfmodels"]
 
 
 if not _is_the_command_line():
