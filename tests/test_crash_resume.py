@@ -158,17 +158,14 @@ def _final_weights(run: Path) -> list[np.ndarray]:
     return _weights(load_keras_model(run / "model.keras"))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("config_file,overrides,kills", [
-    (REPO / "configs" / "mlp_digits.yaml", [*MLP, "trainer.epochs=12", "trainer.early_stopping_patience=0"],
-     [(1, 0.0), (3, 0.05), (5, 0.1), (8, 0.02)]),
-    (REPO / "configs" / "encoder_synthetic.yaml",
-     ["data.train=synthetic?size=1500", "trainer.epochs=4", "model.encoder.dropout=0.1", "trainer.warmup_steps=10",
-      "logging.verbose=0", "logging.histogram_freq=0", "runtime.deterministic=true"],
-     [(0, 1.0), (1, 0.2), (2, 0.6)]),
-], ids=["mlp", "transformer"])
-def test_sigkill_at_several_moments_then_the_same_command_ends_as_if_never_killed(tmp_path, config_file, overrides,
-                                                                                     kills):
+SMALL_ENCODER = ["model.encoder.num_layers=1", "model.encoder.width=32", "model.encoder.num_heads=2",
+                 "model.encoder.ffn_dim=64", "data.tokenizer.vocabulary_size=300", "data.tokenizer.sequence_length=32",
+                 "logging.verbose=0", "logging.histogram_freq=0", "runtime.deterministic=true"]
+
+
+def _kill_rerun_and_compare(tmp_path, config_file, overrides, kills):
+    """Trains once whole; trains again killed at each (history rows, delay) and rerun until it
+    finishes; both end with the same weights and history."""
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     subprocess.run(_command(config_file, overrides, whole), check=True, capture_output=True, cwd=tmp_path,
                    timeout=600)
@@ -182,6 +179,44 @@ def test_sigkill_at_several_moments_then_the_same_command_ends_as_if_never_kille
     assert _history(killed) == _history(whole)
     config = apply_overrides(load_config(config_file), overrides)
     assert json.loads((killed / "metrics.json").read_text())["epochs_trained"] <= config.trainer.epochs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config_file,overrides,kills", [
+    (REPO / "configs" / "mlp_digits.yaml", [*MLP, "trainer.epochs=12", "trainer.early_stopping_patience=0"],
+     [(1, 0.0), (3, 0.05), (5, 0.1), (8, 0.02)]),
+    (REPO / "configs" / "encoder_synthetic.yaml",
+     ["data.train=synthetic?size=1500", "trainer.epochs=4", "model.encoder.dropout=0.1", "trainer.warmup_steps=10",
+      "logging.verbose=0", "logging.histogram_freq=0", "runtime.deterministic=true"],
+     [(0, 1.0), (1, 0.2), (2, 0.6)]),
+    # Masks drawn anew every step, and dropout: both must come out the same after a kill.
+    (REPO / "configs" / "encoder_mlm.yaml",
+     [*SMALL_ENCODER, "data.train=synthetic?size=1500", "trainer.epochs=4", "trainer.batch_size=32",
+      "trainer.warmup_steps=10"],
+     [(0, 1.0), (1, 0.3), (2, 0.1)]),
+    # Random rotation, shift and zoom of every training batch, and dropout.
+    (REPO / "configs" / "mlp_digits.yaml",
+     [*MLP, "trainer.epochs=8", "trainer.early_stopping_patience=0", "data.augment.enabled=true"],
+     [(1, 0.0), (3, 0.1), (5, 0.05)]),
+], ids=["mlp", "transformer", "masked_lm", "augmented_images"])
+def test_sigkill_at_several_moments_then_the_same_command_ends_as_if_never_killed(tmp_path, config_file, overrides,
+                                                                                     kills):
+    _kill_rerun_and_compare(tmp_path, config_file, overrides, kills)
+
+
+@pytest.mark.slow
+def test_a_sigkilled_lora_finetune_ends_as_if_never_killed(tmp_path):
+    """LoRA adapters on a pretrained encoder (frozen), killed and rerun: the same merged weights."""
+    pretrained = tmp_path / "pretrained"
+    train(apply_overrides(load_config(REPO / "configs" / "encoder_mlm.yaml"),
+                          [*SMALL_ENCODER, "data.train=synthetic?size=1000", "trainer.epochs=1",
+                           "trainer.batch_size=32", "trainer.warmup_steps=5"]), pretrained)
+    overrides = [*SMALL_ENCODER, f"init.from_run={pretrained}", "data.train=synthetic?size=1500",
+                 "data.validation=synthetic?size=300", "data.test=null", "trainer.epochs=4",
+                 "trainer.finetune=lora", "trainer.lora_rank=4", "trainer.learning_rate=0.002",
+                 "trainer.warmup_steps=10", "trainer.early_stopping_patience=0"]
+    _kill_rerun_and_compare(tmp_path, REPO / "configs" / "encoder_sst2_finetune.yaml", overrides,
+                            [(0, 1.0), (1, 0.3), (2, 0.1)])
 
 
 @pytest.mark.slow

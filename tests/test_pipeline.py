@@ -45,6 +45,25 @@ def test_augmentation_changes_pixels_but_not_shape_or_range():
     assert np.abs(augmented[0] - plain[0]).mean() > 0.01
 
 
+def test_augmentation_with_no_range_is_the_identity_and_resumes_alike():
+    """Zero ranges leave the pixels as they are (the affine map is right about the centre); epoch 1's
+    augmented batches are the same from a stream started at epoch 0 and from one started at 1."""
+    images = load_images("digits", "train")
+    plain = next(image_dataset(images, 64, training=True, seed=3).as_numpy_iterator())
+    still = next(image_dataset(images, 64, training=True, seed=3,
+                               augment=AugmentConfig(enabled=True, rotation=0.0, shift=0.0, zoom=0.0)).as_numpy_iterator())
+    np.testing.assert_allclose(still[0], plain[0], atol=1e-6)
+    augment = AugmentConfig(enabled=True, rotation=0.1, shift=0.1, zoom=0.1)
+    steps = len(images) // 64
+    whole = list(image_dataset(images, 64, training=True, seed=3, augment=augment, epochs=2).as_numpy_iterator())
+    resumed = list(image_dataset(images, 64, training=True, seed=3, augment=augment, epochs=2,
+                                 first_epoch=1).as_numpy_iterator())
+    assert len(resumed) == steps
+    for (x, y), (x2, y2) in zip(whole[steps:], resumed):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+
+
 def test_augmentation_needs_2d_images():
     flat = ImageSet(np.zeros((8, 16), np.float32), np.zeros(8, np.int32), 1.0, "flat")
     with pytest.raises(DataError, match="data.augment needs 2-D images"):

@@ -74,18 +74,84 @@ def test_masked_positions_weights_and_labels_line_up():
     assert (inputs["token_ids"][replaced] == pre.mask_id).mean() > 0.7  # mostly [MASK], some random tokens
 
 
-def test_unmasked_slots_carry_no_loss():
+def test_masks_are_drawn_from_seed_and_step_so_a_resume_masks_alike():
+    """The batches of epoch 1 are the same from a stream that starts at epoch 0 and from one that
+    starts at epoch 1 (a resume); epochs differ from each other; evaluation masks never change."""
+    texts = load_text("synthetic?size=400", "train").texts
+    config = TokenizerConfig(vocabulary_size=300, sequence_length=32)
+    pre = TextPreprocessor(learn_vocabulary(texts, config), config)
+    chunks = token_chunks(texts, pre)
+    masker = mask_generator(MaskedLMConfig(), pre)
+    steps = len(chunks) // 16
+
+    def batches(ds):
+        return [(x["token_ids"], x["mask_positions"], y, w) for x, y, w in ds.as_numpy_iterator()]
+
+    whole = batches(masked_lm_dataset(chunks, masker, 16, training=True, seed=5, epochs=2))
+    resumed = batches(masked_lm_dataset(chunks, masker, 16, training=True, seed=5, epochs=2, first_epoch=1))
+    assert len(whole) == 2 * steps and len(resumed) == steps
+    for a, b in zip(whole[steps:], resumed):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(whole[0][1], whole[steps][1])  # a new epoch, new masks
+    first = batches(masked_lm_dataset(chunks, masker, 16, training=False, seed=5, cache=False))
+    again = batches(masked_lm_dataset(chunks, masker, 16, training=False, seed=5, cache=False))
+    np.testing.assert_array_equal(first[0][1], again[0][1])
+    # Each sequence (evaluation batches are the chunks in order): round(15% of its selectable tokens) masks.
+    selectable = ~np.isin(chunks[:16], [pre.pad_id, pre.cls_id, pre.vocabulary.index("[SEP]")])
+    expected = np.minimum(masker.mask_selection_length, np.maximum(1, np.round(0.15 * selectable.sum(axis=1))))
+    np.testing.assert_array_equal(first[0][3].sum(axis=1), expected)
+
+
+def _numpy_token_cross_entropy(logits, labels, weights):
+    """The cross-entropy of every slot, by hand: log-sum-exp minus the label's logit."""
+    logits = logits.astype(np.float64)
+    top = logits.max(axis=-1, keepdims=True)
+    log_z = np.log(np.exp(logits - top).sum(axis=-1)) + top[..., 0]
+    picked = np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+    return (log_z - picked) * weights
+
+
+def test_loss_and_perplexity_are_per_masked_token():
+    """Sequences with 3, 1 and 0 masks (of 4 slots): the loss is the mean over the 4 real masks, not the
+    12 slots, and perplexity is exp of it; over two batches, perplexity is the corpus per-token value."""
     import keras
 
+    from tfmodels.models import build_encoder
+    from tfmodels.models.masked_lm import MaskedLMModel
+    from tfmodels.tasks.masked_lm import lm_compile_args
+
+    config = apply_overrides(load_config(CONFIGS / "encoder_mlm.yaml"), SMALL_ENCODER)
+    encoder = build_encoder(config.model, 50, 8)
+    model = MaskedLMModel(encoder)
+    model.build({"token_ids": (None, 8), "mask_positions": (None, 4)})
+    model.compile(**lm_compile_args())
     rng = np.random.default_rng(0)
-    logits = rng.normal(size=(2, 4, 10)).astype(np.float32)
-    labels = np.array([[3, 1, 0, 0], [2, 0, 0, 0]])
-    weights = np.array([[1, 1, 0, 0], [1, 0, 0, 0]], np.float32)
-    other_labels = labels.copy()
-    other_labels[weights == 0] = 7
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    assert float(loss(labels, logits, sample_weight=weights)) == pytest.approx(
-        float(loss(other_labels, logits, sample_weight=weights)))
+    tokens = rng.integers(5, 50, size=(3, 8)).astype(np.int32)
+    positions = np.array([[1, 2, 5, 0], [3, 0, 0, 0], [0, 0, 0, 0]], np.int32)
+    weights = np.array([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]], np.float32)
+    labels = np.where(weights > 0, rng.integers(5, 50, size=(3, 4)), 0).astype(np.int32)
+    inputs = {"token_ids": tokens, "mask_positions": positions}
+    logits = model.predict(inputs, verbose=0)
+    expected = _numpy_token_cross_entropy(logits, labels, weights).sum() / weights.sum()
+    result = model.evaluate(inputs, labels, sample_weight=weights, batch_size=3, verbose=0, return_dict=True)
+    assert result["loss"] == pytest.approx(expected, abs=1e-5)
+    assert result["perplexity"] == pytest.approx(np.exp(expected), rel=1e-5)
+    assert result["perplexity"] == pytest.approx(np.exp(result["loss"]), rel=1e-5)
+
+    # Two batches with different mask counts (4, then 1): perplexity is over the 5 tokens together.
+    all_ce = _numpy_token_cross_entropy(logits, labels, weights)
+    corpus = np.exp(all_ce.sum() / weights.sum())
+    result = model.evaluate(inputs, labels, sample_weight=weights, batch_size=1, verbose=0, return_dict=True)
+    assert result["perplexity"] == pytest.approx(corpus, rel=1e-5)
+    # Weight-0 slots carry no loss: their labels can be anything.
+    other = labels.copy()
+    other[weights == 0] = 7
+    again = model.evaluate(inputs, other, sample_weight=weights, batch_size=3, verbose=0, return_dict=True)
+    assert again["loss"] == pytest.approx(expected, abs=1e-5)
+    # Keras's default reduction would have divided by all 12 slots: the understatement this fixes.
+    default = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    assert float(default(labels, logits, sample_weight=weights)) == pytest.approx(expected * 4 / 12, abs=1e-5)
 
 
 # --- pretraining ----------------------------------------------------------------------------------
@@ -93,7 +159,7 @@ def test_unmasked_slots_carry_no_loss():
 def test_pretraining_run_keeps_encoder_and_vocabulary_and_logs(pretrained):
     run, result = pretrained
     assert (run / "encoder.keras").is_file() and (run / "vocabulary.txt").is_file()
-    assert set(result.metrics["validation"]) == {"loss", "masked_accuracy"}
+    assert set(result.metrics["validation"]) == {"loss", "masked_accuracy", "perplexity"}
     accumulator = EventAccumulator(str(run / "logs/train"), size_guidance={"tensors": 0})
     accumulator.Reload()
     for tag in ("epoch_loss", "epoch_masked_accuracy", "epoch_perplexity", "epoch_tokens_per_second",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from tfmodels.config import AugmentConfig
@@ -36,7 +37,9 @@ def image_dataset(
         ds = training_batches((images.pixels, images.labels), global_batch_size, seed, epochs, first_epoch)
         ds = ds.map(lambda x, y: (x / value_max, y), num_parallel_calls=tf.data.AUTOTUNE)  # raw -> [0, 1]
         if augment is not None and augment.enabled:
-            ds = ds.map(_augmenter(augment, images.image_shape, seed), num_parallel_calls=tf.data.AUTOTUNE)
+            augment_batch = _augmenter(augment, images.image_shape, seed)
+            ds = ds.enumerate(start=first_epoch * (len(images) // global_batch_size))  # (global step, batch)
+            ds = ds.map(augment_batch, num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE)
     ds = tf.data.Dataset.from_tensor_slices((images.pixels, images.labels))
     ds = ds.map(lambda x, y: (x / value_max, y), num_parallel_calls=tf.data.AUTOTUNE)  # raw -> [0, 1]
@@ -46,6 +49,13 @@ def image_dataset(
 
 
 def _augmenter(augment: AugmentConfig, image_shape: tuple[int, ...], seed: int):
+    """`(step, (images, labels)) -> (images, labels)`: each image rotated, shifted and zoomed at random.
+
+    The ranges are those of Keras's RandomRotation / RandomTranslation / RandomZoom (a fraction of a
+    turn, of the size, of the scale), combined into one affine map and drawn from (seed, step) with
+    stateless ops. Keras's layers draw from a SeedGenerator whose state lives in the input pipeline,
+    where no backup reaches it: a resumed run would augment differently from one never stopped.
+    """
     import keras
 
     if len(image_shape) != 2:
@@ -53,17 +63,25 @@ def _augmenter(augment: AugmentConfig, image_shape: tuple[int, ...], seed: int):
             f"data.augment needs 2-D images, but the images have shape {list(image_shape)}; "
             "set data.table.image_shape (e.g. [28, 28]) or turn augmentation off"
         )
-    layers = keras.Sequential(
-        [
-            keras.layers.RandomRotation(augment.rotation, fill_mode="constant", seed=seed),
-            keras.layers.RandomTranslation(augment.shift, augment.shift, fill_mode="constant", seed=seed + 1),
-            keras.layers.RandomZoom(augment.zoom, fill_mode="constant", seed=seed + 2),
-        ],
-        name="augment",
-    )
+    height, width = image_shape
+    cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
 
-    def apply(x, y):
-        x = layers(x[..., None], training=True)[..., 0]  # (B, H, W) -> (B, H, W, 1) -> (B, H, W)
-        return tf.clip_by_value(x, 0.0, 1.0), y
+    def apply(step, batch):
+        x, y = batch  # (B, H, W), (B,)
+        step_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, 2], tf.int64), step)
+        draws = tf.random.stateless_uniform((tf.shape(x)[0], 4), step_seed, minval=-1.0, maxval=1.0)  # (B, 4)
+        angle = draws[:, 0] * augment.rotation * 2.0 * np.pi
+        scale = 1.0 + draws[:, 1] * augment.zoom  # > 1 reads a larger patch: zooms out
+        shift_x, shift_y = draws[:, 2] * augment.shift * width, draws[:, 3] * augment.shift * height
+        # Output pixel (u, v) reads input (a0 u + a1 v + a2, b0 u + b1 v + b2): rotate and scale about the centre.
+        a0, a1 = scale * tf.cos(angle), -scale * tf.sin(angle)
+        b0, b1 = scale * tf.sin(angle), scale * tf.cos(angle)
+        a2 = cx - a0 * cx - a1 * cy - shift_x
+        b2 = cy - b0 * cx - b1 * cy - shift_y
+        zeros = tf.zeros_like(a0)
+        transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=-1)  # (B, 8)
+        moved = keras.ops.image.affine_transform(x[..., None], transform, interpolation="bilinear",
+                                                 fill_mode="constant", data_format="channels_last")[..., 0]
+        return tf.clip_by_value(moved, 0.0, 1.0), y
 
     return apply

@@ -6,9 +6,8 @@ vocabulary, so that a classifier can start from them (`init.from_run`).
 
 from __future__ import annotations
 
-import math
-
 import keras
+import keras_hub
 
 from tfmodels.data.masked_lm_pipeline import (
     mask_generator,
@@ -51,18 +50,15 @@ class MaskedLanguageModeling(TextTask):
         model = MaskedLMModel(encoder, tie_weights=self.config.model.masked_lm.tie_weights,
                               kernel_initializer=encoder.initializer("glorot_uniform"), name="masked_lm")
         length = self.config.data.tokenizer.sequence_length
-        model.build({"token_ids": (None, length),
-                     "mask_positions": (None, mask_generator(self.config.model.masked_lm,
-                                                             data.preprocessor).mask_selection_length)})
+        slots = mask_generator(self.config.model.masked_lm, data.preprocessor).mask_selection_length
+        model.build({"token_ids": (None, length), "mask_positions": (None, slots)})
         return model
 
     def compile_args(self) -> dict:
-        # The labels are the original ids at the masked positions; padding slots have weight 0.
-        return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")]}
+        return lm_compile_args()
 
     def callbacks(self, model, data: TaskData, global_batch: int, log_dir=None) -> list:
-        return [PerplexityAndThroughput(self.config.data.tokenizer.sequence_length)]
+        return [TokensPerSecond(self.config.data.tokenizer.sequence_length)]
 
     def finish(self, model, paths: RunPaths) -> None:
         write_aside(paths.encoder, model.encoder.save)
@@ -88,8 +84,24 @@ class MaskedLanguageModeling(TextTask):
                           "fine-tune a classifier from it with init.from_run and export that")
 
 
-class PerplexityAndThroughput(keras.callbacks.Callback):
-    """Adds `perplexity` (exp of the masked-LM loss) and `tokens_per_second` to each epoch's logs.
+def lm_compile_args() -> dict:
+    """The masked-LM loss and metrics, all per masked token.
+
+    The labels are the original ids at the masked positions; the empty prediction slots have weight
+    0. The loss divides by the sum of the weights (the masked tokens of the batch), not by every slot
+    as Keras's default `sum_over_batch_size` does, so it is the mean cross-entropy per masked token.
+    `perplexity` (keras-hub's metric) is exp of the cross-entropy summed over every masked token of
+    the epoch (or of the evaluated corpus) divided by their count: the corpus perplexity. Keras's
+    `loss` is the mean of the batches' per-token means, so on one batch exp(loss) == perplexity,
+    and over an epoch they differ only by how the mask count varies between batches.
+    """
+    return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
+            "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy"),
+                                 keras_hub.metrics.Perplexity(from_logits=True, name="perplexity")]}
+
+
+class TokensPerSecond(keras.callbacks.Callback):
+    """Adds `tokens_per_second` to each epoch's logs.
 
     Tokens per second are the trainer's `examples_per_second` (wall time of the epoch, validation
     included: a floor on the training speed) times the sequence length. It runs after the trainer's
@@ -103,8 +115,5 @@ class PerplexityAndThroughput(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        for prefix in ("", "val_"):
-            if f"{prefix}loss" in logs:
-                logs[f"{prefix}perplexity"] = math.exp(min(float(logs[f"{prefix}loss"]), 50.0))
         if "examples_per_second" in logs:
             logs["tokens_per_second"] = logs["examples_per_second"] * self.sequence_length

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from tfmodels.files import atomic_write_json, write_aside
-from tfmodels.training.resume import BACKUP_NAME, ResumePoint, backup_files, sha256
+from tfmodels.training.resume import BACKUP_NAME, ResumePoint, backup_files, lora_file, sha256
 
 KEEP = 2  # backups kept: the newest, and the one before in case the newest turns out damaged
 
@@ -32,6 +32,27 @@ def _seed_variables(model: keras.Model) -> list:
     """The random-number states of dropout and other random layers (not part of Keras's weights files),
     in the model's order (their names get a suffix when a process builds the model twice)."""
     return [v for v in model.variables if "seed_generator_state" in v.path]
+
+
+def _lora_variables(model: keras.Model) -> list:
+    """The raw variables of every layer with LoRA adapters: base kernel and the two factors, in model order.
+
+    Keras's weights file stores such a layer's kernel merged with its adapters and zeroes the
+    adapters when it loads it: a run resumed from that file alone computes the same function, but
+    its adapters start again from zero on both sides, where no gradient flows, and stop learning.
+    """
+    variables = []
+    for layer in model._flatten_layers(include_self=False):
+        if getattr(layer, "lora_enabled", False):
+            variables += [layer._kernel, layer.lora_kernel_a, layer.lora_kernel_b]
+    return variables
+
+
+def _write_npz(arrays: list[np.ndarray]):
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, *arrays)
+    return write
 
 
 class ResumableBackup(keras.callbacks.Callback):
@@ -56,6 +77,17 @@ class ResumableBackup(keras.callbacks.Callback):
                              f"{len(seeds)}: it is not this model's backup")
         for variable, value in zip(seeds, self.point.seed_states):
             variable.assign(np.asarray(value, dtype=variable.dtype))
+        lora = _lora_variables(self.model)
+        if lora or self.point.lora is not None:
+            if self.point.lora is None:
+                raise ValueError("the model has LoRA adapters but its backup does not hold them: it is not this "
+                                 "model's backup")
+            with np.load(self.point.lora) as saved:
+                values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+            if [v.shape for v in values] != [tuple(x.shape) for x in lora]:
+                raise ValueError(f"the LoRA variables in {self.point.lora.name} do not fit this model's adapters")
+            for variable, value in zip(lora, values):
+                variable.assign(value)
         self.model._initial_epoch = self.point.epoch  # fit (and our loop) start there
 
     def on_epoch_end(self, epoch, logs=None):
@@ -64,8 +96,13 @@ class ResumableBackup(keras.callbacks.Callback):
         weights, commit = backup_files(self.backup_dir, done)
         save_weights_atomically(self.model, weights)
         seeds = [np.asarray(v).tolist() for v in _seed_variables(self.model)]
-        atomic_write_json(commit, {
-            "epoch": done, "sha256": sha256(weights), "bytes": weights.stat().st_size, "seed_states": seeds})
+        record = {"epoch": done, "sha256": sha256(weights), "bytes": weights.stat().st_size, "seed_states": seeds}
+        lora = _lora_variables(self.model)
+        if lora:
+            path = lora_file(self.backup_dir, done)
+            write_aside(path, _write_npz([keras.ops.convert_to_numpy(v) for v in lora]), sync=True)
+            record["lora_sha256"] = sha256(path)
+        atomic_write_json(commit, record)
         self._prune()
 
     def _prune(self):
@@ -73,6 +110,7 @@ class ResumableBackup(keras.callbacks.Callback):
         for old in commits[:-self.keep]:
             old.unlink(missing_ok=True)  # the record first: a backup without one never counts
             old.with_name(old.name.replace(".json", ".weights.h5")).unlink(missing_ok=True)
+            old.with_name(old.name.replace(".json", ".lora.npz")).unlink(missing_ok=True)
 
 
 class BestWeights(keras.callbacks.Callback):

@@ -5,6 +5,9 @@ A backup (written by `checkpoints.ResumableBackup`) is two files in `checkpoints
     epoch-000003.weights.h5   model and optimizer after 3 epochs (Keras's format)
     epoch-000003.json         the commit: epoch, the weights' SHA-256 and size, the dropout
                               random-number states
+    epoch-000003.lora.npz     only with LoRA adapters: their raw factors and base kernels (Keras's
+                              weights file holds those layers' kernels merged and zeroes the
+                              adapters when it is loaded); its SHA-256 is in the commit too
 
 A resumed run starts after the newest backup whose weights match their checksum; a truncated or
 damaged one is reported and skipped, and with none usable the run starts fresh and says so. The
@@ -34,6 +37,11 @@ def backup_files(backup_dir: Path, epoch: int) -> tuple[Path, Path]:
     return backup_dir / f"epoch-{epoch:06d}.weights.h5", backup_dir / f"epoch-{epoch:06d}.json"
 
 
+def lora_file(backup_dir: Path, epoch: int) -> Path:
+    """The raw LoRA variables of the backup after `epoch` epochs (runs with adapters only)."""
+    return backup_dir / f"epoch-{epoch:06d}.lora.npz"
+
+
 @dataclass
 class ResumePoint:
     """Where a resumed run starts: the epoch, its backup (None: from scratch), and what was skipped."""
@@ -41,6 +49,7 @@ class ResumePoint:
     epoch: int = 0
     weights: Path | None = None
     seed_states: list = field(default_factory=list)
+    lora: Path | None = None  # the raw LoRA variables, when the run has adapters
     skipped: list[str] = field(default_factory=list)
 
 
@@ -75,7 +84,9 @@ def find_resume_point(backup_dir: Path) -> ResumePoint:
         problem = _check(commit, weights)
         if problem is None:
             point.epoch, point.weights = epoch, weights
-            point.seed_states = read_json(commit).get("seed_states", [])
+            record = read_json(commit)
+            point.seed_states = record.get("seed_states", [])
+            point.lora = lora_file(backup_dir, epoch) if "lora_sha256" in record else None
             return point
         point.skipped.append(f"the backup after epoch {epoch} ({weights.name}) {problem}")
     return point
@@ -100,6 +111,10 @@ def _check(commit: Path, weights: Path) -> str | None:
         return f"is truncated or damaged ({weights.stat().st_size:,} bytes, {size:,} written)"
     if sha256(weights) != expected:
         return "is damaged (its checksum does not match)"
+    if "lora_sha256" in record:
+        lora = lora_file(commit.parent, int(BACKUP_NAME.match(commit.name).group(1)))
+        if not lora.is_file() or sha256(lora) != record["lora_sha256"]:
+            return f"has a missing or damaged {lora.name}"
     return None
 
 
