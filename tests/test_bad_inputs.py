@@ -143,13 +143,39 @@ def test_bad_text_configs(workdir, capsys, overrides, fragments):
     (b"", [], ["is empty"]),
     (b"1\tgood\n\n0\tbad\n", [], ["line 2 is empty"]),
     (b"label\tsentence\n1\tgood\n", ["data.text.text_column=review"], ["no text column named 'review'"]),
-    (b"1\tgood\nx\tbad\n", ["data.text.header=false"], ["label 'x' is not an integer"]),
+    # Class names in one set, integer labels in another (the synthetic validation set).
+    (b"1\tgood\nx\tbad\n", ["data.text.header=false"], ["label 'x' is not an integer, as the other labels are"]),
+    (b"pos\tgood\nneg\tbad\n", ["data.text.header=false"], ["data.validation ('synthetic') has integer labels, "
+                                                              "but data.train labels its examples by class name"]),
+
 ])
 def test_bad_text_files(workdir, capsys, content, extra, fragments):
     (workdir / "data.tsv").write_bytes(content)
     args = [a for kv in ["data.train=tsv:data.tsv", "data.validation=synthetic", *extra] for a in ("--set", kv)]
     code, err = run(capsys, "train", TEXT, "--run-dir", "run", *QUICK, *args)
     assert_one_line_error(code, err, "data.train", *fragments)
+    assert not (workdir / "run").exists()
+
+
+def test_bad_class_names(workdir, capsys):
+    """A test set's class that training never saw; a class-name list that is not one; a config key twice."""
+    (workdir / "data.tsv").write_bytes(b"spam\tbuy now\nham\thello\nham\thi there\nspam\tcheap pills\n")
+    (workdir / "test.tsv").write_bytes(b"spma\tbuy now\n")
+    base = ["--set", "data.train=tsv:data.tsv", "--set", "data.validation=null", "--set",
+            "data.validation_fraction=0.5", "--set", "trainer.batch_size=2"]
+    code, err = run(capsys, "train", TEXT, "--run-dir", "run", *QUICK, *base, "--set", "data.test=tsv:test.tsv")
+    assert_one_line_error(code, err, "data.test ('tsv:test.tsv'): example 0 ('buy now') has the class 'spma', which is not one of "
+                                     "the training set's classes (ham, spam)")
+    code, err = run(capsys, "train", TEXT, "--run-dir", "run", *QUICK, *base, "--set", "data.text.class_names=[spam]")
+    assert_one_line_error(code, err, "data.text.class_names must be two or more different, non-empty names")
+    code, err = run(capsys, "train", TEXT, "--run-dir", "run", *QUICK, *base, "--set", "data.test=null",
+                    "--set", "data.text.class_names=[spam, eggs]")
+    assert_one_line_error(code, err, "data.train ('tsv:data.tsv'): example", "has the class 'ham', which is not one of "
+                                     "data.text.class_names (spam, eggs)")
+    (workdir / "twice.yaml").write_text("name: twice\ntrainer:\n  epochs: 1\n  batch_size: 8\n  epochs: 50\n")
+    code, err = run(capsys, "train", "twice.yaml")
+    assert_one_line_error(code, err, "config file 'twice.yaml': the key 'epochs' is given twice: at line 3 and at "
+                                     "line 5; keep one")
     assert not (workdir / "run").exists()
 
 
@@ -173,5 +199,12 @@ def test_bad_pretraining_inputs(workdir, capsys):
     assert cli.main(["train", MLM, "--run-dir", "mlm", *QUICK, "--set", "data.train=synthetic?size=500",
                      "--set", "trainer.warmup_steps=0", "--set", "model.encoder.width=32",
                      "--set", "data.tokenizer.vocabulary_size=200"]) == 0
-    code, err = run(capsys, "evaluate", "mlm")
-    assert_one_line_error(code, err, "'mlm' is a masked-LM pretraining run", "fine-tune a classifier from it")
+    (workdir / "empty.txt").write_text("\n\n")
+    code, err = run(capsys, "evaluate", "mlm", "--data", "text:empty.txt")
+    assert_one_line_error(code, err, "data spec 'text:empty.txt' gives no examples (an empty data set)")
+    code, err = run(capsys, "evaluate", "mlm", "--data", "text:tiny.txt")
+    assert_one_line_error(code, err, "evaluation data 'text:tiny.txt': the corpus has 11 tokens, fewer than one sequence")
+    assert cli.main(["export", "mlm", "--out", "features"]) == 0
+    code, err = run(capsys, "predict", "features", "a good film")
+    assert_one_line_error(code, err, "'features' is not a classifier (its outputs: padding_mask, pooled_output, "
+                                     "sequence_output)")

@@ -169,19 +169,72 @@ def test_pretraining_run_keeps_encoder_and_vocabulary_and_logs(pretrained):
     assert {"perplexity", "val_perplexity", "tokens_per_second"} <= set(header)
 
 
-def test_a_pretraining_run_loads_after_import_tfmodels_and_refuses_export(pretrained, tmp_path):
-    """Its model.keras names MaskedLMModel (registered by `import tfmodels`); export says why it cannot."""
+def test_a_pretraining_run_loads_after_import_tfmodels(pretrained):
+    """Its model.keras names MaskedLMModel, registered by `import tfmodels`."""
     from helpers import run_python_alone
-
-    from tfmodels.verbs.export import export_run
 
     run, _ = pretrained
     loaded = run_python_alone("import sys, keras, tfmodels; print(type(keras.models.load_model(sys.argv[1])).__name__)",
                               run / "model.keras")
     assert loaded.stdout.strip().splitlines()[-1] == "MaskedLMModel", loaded.stderr[-2000:]
-    with pytest.raises(RunDirError, match="is a masked-LM pretraining run: it has no serving function"):
-        export_run(run, out=tmp_path / "export")
-    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_evaluate_a_pretraining_run_on_any_corpus(pretrained, tmp_path, capsys):
+    """`tfmodels evaluate RUN --data text:FILE`: loss and perplexity per masked token, masked accuracy,
+    in metrics.json; the same corpus twice gives the same numbers; the perplexity is exp(loss) per token."""
+    from tfmodels.cli import main
+    from tfmodels.files import read_json
+
+    run, _ = pretrained
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(load_text("synthetic?size=300&split=test", "test").texts) + "\n")
+    assert main(["evaluate", str(run), "--data", f"text:{corpus}"]) == 0
+    out = capsys.readouterr().out
+    result = read_json(run / "metrics.json")["evaluation"]["data"]
+    assert result["kind"] == "language_model" and result["masked_tokens"] > result["sequences"] > 0
+    assert {"loss", "perplexity", "masked_accuracy"} <= set(result)
+    assert f"perplexity {result['perplexity']:.2f}" in out
+    # One token-weighted corpus mean: exp(loss) and perplexity agree to the spread of mask counts.
+    assert result["perplexity"] == pytest.approx(np.exp(result["loss"]), rel=0.02)
+    assert main(["evaluate", str(run), "--data", f"text:{corpus}"]) == 0
+    assert read_json(run / "metrics.json")["evaluation"]["data"]["loss"] == result["loss"]
+    assert main(["evaluate", str(run)]) == 0  # its own validation text
+    assert "validation" in read_json(run / "metrics.json")["evaluation"]
+
+
+def test_export_a_pretraining_run_as_a_feature_extractor(pretrained, tmp_path):
+    """Raw strings in; `pooled_output` (B, C) and `sequence_output` (B, T, C) out, loaded with TensorFlow
+    alone; they equal the encoder's own vectors (the mean over real tokens for the pooled one)."""
+    from helpers import run_python_alone
+
+    from tfmodels.verbs.export import export_run
+
+    run, _ = pretrained
+    out = export_run(run, out=tmp_path / "export")
+    script = (
+        "import sys, json, numpy as np, tensorflow as tf, tensorflow_text\n"
+        "m = tf.saved_model.load(sys.argv[1])\n"
+        "o = m.signatures['serving_default'](text=tf.constant(['the film is good', 'a dull and long ending']))\n"
+        "np.save(sys.argv[1] + '/../pooled.npy', o['pooled_output'].numpy())\n"
+        "print(json.dumps({k: list(v.shape) for k, v in o.items()}))\n")
+    done = run_python_alone(script, out)
+    shapes = __import__("json").loads(done.stdout.strip().splitlines()[-1])
+    assert shapes == {"pooled_output": [2, 32], "sequence_output": [2, 32, 32], "padding_mask": [2, 32]}, done.stderr
+    from tfmodels.data.tokenizers import TextPreprocessor, load_vocabulary
+
+    config = apply_overrides(load_config(CONFIGS / "encoder_mlm.yaml"), SMALL_ENCODER)
+    pre = TextPreprocessor(load_vocabulary(run / "vocabulary.txt"), config.data.tokenizer)
+    ids = np.asarray(pre(["the film is good", "a dull and long ending"]))
+    h = np.asarray(load_keras_model(run / "encoder.keras")(ids))
+    real = (ids != pre.pad_id)[..., None]
+    np.testing.assert_allclose(np.load(tmp_path / "pooled.npy"), (h * real).sum(1) / real.sum(1), atol=1e-5)
+    assert read_json_export(out)["kind"] == "features"
+
+
+def read_json_export(out):
+    from tfmodels.files import read_json
+
+    return read_json(out / "tfmodels_export.json")
 
 
 # --- fine-tuning ----------------------------------------------------------------------------------

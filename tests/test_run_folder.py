@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from conftest import CONFIGS
 
 from tfmodels.config import Config, apply_overrides
 from tfmodels.errors import RunDirError
@@ -50,3 +51,35 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path):
     atomic_write_json(tmp_path / "m.json", {"a": 2})
     assert json.loads((tmp_path / "m.json").read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+# --- one train at a time in a run folder ------------------------------------------------------------
+
+def test_a_second_train_of_a_held_run_folder_is_refused_and_a_killed_holder_does_not_stick(tmp_path, capsys):
+    """A double-submitted job: while one process holds `run`, `tfmodels train --run-dir run` exits with one
+    line and writes nothing; once the holder is SIGKILLed, the folder can be taken again."""
+    import signal
+    import subprocess
+    import sys
+
+    from tfmodels import cli
+    from tfmodels.run_folder import RunLock
+
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time; from tfmodels.run_folder import RunLock\n"
+                               "with RunLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(600)", str(run)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = cli.main(["train", str(CONFIGS / "mlp_digits.yaml"), "--run-dir", str(run), "--set", "trainer.epochs=1", "--set", "logging.verbose=0"])
+        err = capsys.readouterr().err.strip()
+        assert code != 0 and len(err.splitlines()) == 1, err
+        assert f"run folder '{run}' is in use by another tfmodels train (pid {holder.pid})" in err
+        assert not run.exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with RunLock(run):  # the kernel dropped the killed holder's lock
+        pass
+    assert not (tmp_path / ".run.lock").exists()

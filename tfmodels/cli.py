@@ -47,7 +47,7 @@ def _cmd_export(args) -> int:
 def _cmd_predict(args) -> int:
     from tfmodels.verbs.predict import predict
 
-    result = predict(args.export_dir, args.input)
+    result = predict(args.export_dir, args.input, as_text=args.text)
     rows = len(result.class_ids) if args.max_rows == 0 else min(args.max_rows, len(result.class_ids))
     print("example  class  probability  name" + ("  label" if result.labels is not None else "")
           + ("  text" if result.texts is not None else ""))
@@ -115,8 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit without training")
     p.set_defaults(func=_cmd_train)
 
-    p = commands.add_parser("evaluate", help="accuracy, per-class P/R/F1 and a confusion matrix for a run",
-                            description="Evaluate a finished run; results go to metrics.json, a PNG, and TensorBoard.")
+    p = commands.add_parser("evaluate", help="accuracy, per-class P/R/F1 and a confusion matrix for a run "
+                                             "(a pretraining run: loss, perplexity, masked-token accuracy)",
+                            description="Evaluate a finished run; results go to metrics.json, a PNG, and TensorBoard. "
+                                        "A masked-LM pretraining run is evaluated on a corpus (--data text:FILE, or "
+                                        "its validation text).")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
     p.add_argument("--data", metavar="SPEC", help="evaluate on this data spec instead of one of the run's sets")
     p.add_argument("--split", metavar="NAME",
@@ -145,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images: a data spec (e.g. 'digits?split=test', csv:PATH), a .csv/.npz file, or an image file "
                         "(.png, .jpg); text: the text itself, a file of one text a line, or a labelled text data spec")
     p.add_argument("--max-rows", type=int, default=0, metavar="N", help="print at most N examples (default 0: all)")
+    p.add_argument("--text", action="store_true",
+                   help="a text model: take every INPUT as the text itself, even one that looks like a file name")
     p.set_defaults(func=_cmd_predict)
 
     p = commands.add_parser("doctor", help="versions, devices, strategy, bfloat16 and network: checks before a long run",

@@ -19,6 +19,7 @@ run back (its config, its metrics).
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,6 +139,61 @@ def _differences(a, b, prefix: str = "") -> list[str]:
         keys = list(dict.fromkeys([*a, *b]))
         return [d for k in keys for d in _differences(a.get(k), b.get(k), f"{prefix}{k}.")]
     return [] if a == b else [prefix.rstrip(".")]
+
+
+class RunLock:
+    """Holds a run folder for one `tfmodels train` at a time: `<parent>/.<name>.lock`, locked with `flock`.
+
+    The lock file sits beside the folder, so that taking it writes nothing into a folder that a bad
+    input must leave unmade. The kernel drops an `flock` when its process ends, SIGKILL included, so
+    a killed holder never leaves the folder stuck; the file itself is removed on release. (Where
+    `fcntl` does not exist, on Windows, no lock is taken.)
+    """
+
+    def __init__(self, root: Path | str):
+        root = Path(root)
+        self.path = root.parent / f".{root.name}.lock"
+        self.root = root
+        self._file = None
+
+    def __enter__(self) -> "RunLock":
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return self
+        self._made_parent = not self.path.parent.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            f = open(self.path, "a+")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "unknown"
+                f.close()
+                raise RunDirError(f"run folder '{self.root}' is in use by another tfmodels train (pid {holder}); "
+                                  "wait for it to finish, or give this run another --run-dir") from None
+            try:
+                same = os.fstat(f.fileno()).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:  # not a file that the last holder removed after we opened it
+                break
+            f.close()
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._file = f
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self.path.unlink(missing_ok=True)  # while still held: no one else holds this file
+            self._file.close()
+            self._file = None
+            if self._made_parent and not any(self.path.parent.iterdir()):
+                self.path.parent.rmdir()  # a bad input leaves nothing behind, not even the parent folder
 
 
 def write_training_curves(paths: RunPaths) -> Path | None:

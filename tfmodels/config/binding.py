@@ -162,13 +162,33 @@ def config_to_dict(config: Any) -> dict:
     return dataclasses.asdict(config)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.safe_load`, except that a key given twice in one mapping is an error (YAML lets the last win)."""
+
+
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"the key '{key}' is given twice: at line {seen[key] + 1} and at line "
+                              f"{key_node.start_mark.line + 1}; keep one")
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
 def load_config(path: str | os.PathLike | None) -> Config:
     """Reads a YAML config file; None gives the defaults."""
     if path is None:
         return Config()
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=_UniqueKeyLoader)  # noqa: S506  (a SafeLoader)
+    except ConfigError as e:
+        raise ConfigError(f"config file '{path}': {e}") from None
     except FileNotFoundError:
         raise ConfigError(f"config file '{path}' does not exist") from None
     except (OSError, UnicodeDecodeError) as e:

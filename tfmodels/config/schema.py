@@ -166,6 +166,15 @@ class TextTableOptions:
     label_column: Union[int, str] = 0
     header: Optional[bool] = None  # None: a header if the first row's label is not an integer
     delimiter: Optional[str] = None  # None: a tab for tsv:, a comma for csv:
+    # Labels that are names (positive/negative, spam/ham) become ids 0, 1, ... in sorted order, or
+    # in this order when given (it also names integer labels 0, 1, ...).
+    class_names: Optional[list[str]] = None
+
+    def validate(self, where: str = "data.text") -> None:
+        names = self.class_names
+        if names is not None and (len(names) < 2 or len(set(names)) != len(names) or not all(
+                isinstance(n, str) and n.strip() for n in names)):
+            raise ConfigError(f"{where}.class_names must be two or more different, non-empty names; got {names}")
 
 
 @dataclass
@@ -224,6 +233,7 @@ class DataConfig:
         if not self.validation and not 0.0 < self.validation_fraction < 1.0:
             raise ConfigError(f"{where}.validation_fraction must be between 0 and 1 (exclusive), got "
                               f"{self.validation_fraction}; or give {where}.validation a spec")
+        self.text.validate(f"{where}.text")
         self.tokenizer.validate(f"{where}.tokenizer")
         self.augment.validate(f"{where}.augment")
 

@@ -29,16 +29,54 @@ from tfmodels.errors import DataError
 @dataclass
 class TextSet:
     texts: list[str]
-    labels: np.ndarray | None  # (N,) int32; None for an unlabelled corpus
+    labels: np.ndarray | None  # (N,) int32; None for an unlabelled corpus, or until named labels get ids
     source: str
     class_names: list[str] = field(default_factory=list)
+    label_names: list[str] | None = None  # (N,) the class of each example by name, where the source names them
 
     def __len__(self) -> int:
         return len(self.texts)
 
+    @property
+    def labelled(self) -> bool:
+        return self.labels is not None or self.label_names is not None
+
     def subset(self, index: np.ndarray, source: str) -> "TextSet":
         labels = None if self.labels is None else self.labels[index]
-        return TextSet([self.texts[i] for i in index], labels, source, self.class_names)
+        names = None if self.label_names is None else [self.label_names[i] for i in index]
+        return TextSet([self.texts[i] for i in index], labels, source, self.class_names, names)
+
+
+def assign_class_ids(sets: dict[str, "TextSet"], class_names: list[str] | None = None,
+                     where: str = "data") -> list[str]:
+    """Gives every set whose examples are labelled by name the ids of one list of class names.
+
+    The names are `class_names` when given (the config's `data.text.class_names`, or a finished run's),
+    else the training set's, sorted. A set labelled by name whose name is not in the list, or sets
+    that mix named and integer labels, are errors. Returns the class names (integer-labelled sets
+    keep their ids; the given names, if any, name them).
+    """
+    named = {role: s for role, s in sets.items() if s.label_names is not None}
+    if not named:
+        return list(class_names) if class_names else []
+    numbered = [role for role, s in sets.items() if s.label_names is None and s.labels is not None]
+    if numbered:
+        raise DataError(f"{where}.{numbered[0]} ('{sets[numbered[0]].source}') has integer labels, but "
+                        f"{where}.{next(iter(named))} labels its examples by class name; use the same kind of label "
+                        "in every set")
+    reference = sets.get("train") or next(iter(named.values()))
+    names = list(class_names) if class_names else sorted(set(reference.label_names))
+    ids = {name: i for i, name in enumerate(names)}
+    for role, s in named.items():
+        unknown = next((i for i, name in enumerate(s.label_names) if name not in ids), None)
+        if unknown is not None:
+            origin = "data.text.class_names" if class_names else "the training set's classes"
+            raise DataError(f"{where}.{role} ('{s.source}'): example {unknown} ({s.texts[unknown][:40]!r}) has the class "
+                            f"{s.label_names[unknown]!r}, which is not one of {origin} ({', '.join(names)}); "
+                            "fix the label or list every class in data.text.class_names")
+        s.labels = np.array([ids[name] for name in s.label_names], dtype=np.int32)
+        s.class_names = names
+    return names
 
 
 def load_text(spec: str | DataSpec, role: str, options: TextTableOptions | None = None,
@@ -58,9 +96,11 @@ def load_text(spec: str | DataSpec, role: str, options: TextTableOptions | None 
     if sample is not None and sample < len(texts):
         index = np.sort(np.random.default_rng(SAMPLE_SEED).choice(len(texts), sample, replace=False))
         texts = texts.subset(index, spec.text)
-    if labelled and texts.labels is None:
+    if labelled and not texts.labelled:
         raise DataError(f"data spec '{spec.text}' has no labels ('{spec.kind}:' is a plain corpus); "
                         "a classifier needs labelled text: use csv:, tsv:, dir: or tfds:")
+    if texts.label_names is not None:  # ids of its own sorted names; a task gives all its sets the train set's
+        assign_class_ids({role: texts})
     return texts
 
 
@@ -91,8 +131,13 @@ def load_texts(specs: str | list[str], role: str, options: TextTableOptions | No
         raise DataError("an empty list of data specs; give at least one")
     parts = [load_text(spec, role, options, labelled) for spec in specs]
     labels = None if any(p.labels is None for p in parts) else np.concatenate([p.labels for p in parts])
+    names = None
+    if labelled and any(p.label_names is not None for p in parts):
+        if any(p.label_names is None for p in parts):
+            raise DataError(f"the {role} specs mix integer labels and class names; use one kind of label")
+        names = [n for p in parts for n in p.label_names]
     return TextSet([t for p in parts for t in p.texts], labels, " + ".join(p.source for p in parts),
-                   parts[0].class_names)
+                   parts[0].class_names, names)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,13 +173,14 @@ def _load_table(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet
         if not line.strip():
             raise DataError(f"'{path}' line {number} is empty; remove it (every line is one example)")
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    # A long document is one field: the csv module refuses fields over 131,072 characters by default.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     rows = list(csv.reader(lines, delimiter=delimiter, quoting=quoting))
     label_option = spec.option("label_column", options.label_column)
     text_option = spec.option("text_column", options.text_column)
     header = bool_option(spec, "header", options.header)
     if header is None:
-        first_label = _as_index(label_option, None, rows[0])
-        header = not _is_integer(rows[0][first_label] if first_label < len(rows[0]) else "")
+        header = _looks_like_header(rows, _as_index(label_option, None, rows[0]), _as_index(text_option, None, rows[0]))
     names = [c.strip() for c in rows[0]] if header else None
     body = rows[1:] if header else rows
     if not body:
@@ -142,16 +188,28 @@ def _load_table(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet
     width = len(rows[0])
     text_index = _as_index(text_option, names, rows[0], path, "text")
     label_index = _as_index(label_option, names, rows[0], path, "label")
-    texts, labels = [], []
+    texts, raw = [], []
     for number, row in enumerate(body, start=2 if header else 1):
         if len(row) != width:
             raise DataError(f"'{path}' line {number}: {len(row)} columns, but the first line has {width}")
         content = row[text_index].strip()
         if not content:
             raise DataError(f"'{path}' line {number}: the text is empty")
+        label = row[label_index].strip()
+        if not label:
+            raise DataError(f"'{path}' line {number}: the label is empty")
         texts.append(content)
-        labels.append(_label(row[label_index], path, number))
-    return TextSet(texts, np.array(labels, dtype=np.int32), spec.text)
+        raw.append(label)
+    first = 2 if header else 1
+    integers = [_is_integer(label) for label in raw]
+    if not any(integers):  # labelled by class name: ids come with the other sets
+        return TextSet(texts, None, spec.text, label_names=raw)
+    if not all(integers):
+        line = first + integers.index(False)
+        raise DataError(f"'{path}' line {line}: label {raw[line - first]!r} is not an integer, as the other labels "
+                        "are; the labels must be all integers or all class names")
+    return TextSet(texts, np.array([_label(label, path, first + i) for i, label in enumerate(raw)], dtype=np.int32),
+                   spec.text)
 
 
 def _load_dir(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
@@ -171,16 +229,18 @@ def _load_dir(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
     class_names = sorted(files)
     if len(class_names) < 2:
         raise DataError(f"'{path}' needs one sub-folder a class (at least two); found {class_names or 'none'}")
-    texts, labels = [], []
-    for label, name in enumerate(class_names):
+    texts, names = [], []
+    for name in class_names:
         for file_path, content in files[name]:
             data = content if content is not None else read_bytes(file_path)
             text = decode_utf8(data, file_path).strip()
             if not text:
                 raise DataError(f"'{file_path}' is empty")
             texts.append(text)
-            labels.append(label)
-    return TextSet(texts, np.array(labels, dtype=np.int32), spec.text, class_names)
+            names.append(name)
+    # Labelled by folder name: the ids come from the training set's folders, so a test folder with a
+    # class missing (or one more) cannot shift them.
+    return TextSet(texts, None, spec.text, class_names, label_names=names)
 
 
 def _files_in_archive(path: str, root: str, spec: DataSpec) -> dict[str, list[tuple[str, bytes]]]:
@@ -247,6 +307,25 @@ def _as_index(column, names, first_row, path="", what="label") -> int:
             return 0
         raise DataError(f"'{path}': the {what} column {column} does not exist; rows have {width} columns")
     return column % width
+
+
+HEADER_WORDS = {"label", "labels", "class", "classes", "category", "target", "sentiment", "y", "quality",
+                "text", "sentence", "review", "content", "document", "message", "body"}
+
+
+def _looks_like_header(rows: list[list[str]], label: int, text: int) -> bool:
+    """Integer labels: a header when the first row's label is no integer. Labels that are class names:
+    when the first row's label is not a class found further down and one of its cells is a usual
+    column name (label, class, text, sentence, ...); else set data.text.header."""
+    first = [c.strip() for c in rows[0]]
+    cell = first[label] if label < len(first) else ""
+    below = [row[label].strip() for row in rows[1:] if label < len(row)]
+    if _is_integer(cell):
+        return False
+    if below and all(_is_integer(value) for value in below):
+        return True
+    words = {first[i].lower() for i in (label, text) if -len(first) <= i < len(first)}
+    return cell not in below and bool(words & HEADER_WORDS)
 
 
 def _is_integer(text: str) -> bool:

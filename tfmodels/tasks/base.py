@@ -43,15 +43,23 @@ class TaskData:
 @dataclass
 class Serving:
     """What `export` needs of a task: the model's logits of the raw serving input, that input's
-    signature, and the objects the SavedModel must track beside the model (e.g. the tokenizer)."""
+    signature, and the objects the SavedModel must track beside the model (e.g. the tokenizer).
 
-    logits: Callable
+    A classifier gives `logits` (the export adds probabilities, class ids and names); a model that is
+    not a classifier (a pretrained encoder) gives `features` instead: raw input -> {name: tensor},
+    described in `feature_shapes` ({name: shape}, "batch" for the batch dimension).
+    """
+
+    logits: Callable | None
     input_spec: tf.TensorSpec
     trackables: list = field(default_factory=list)
+    features: Callable | None = None
+    feature_shapes: dict = field(default_factory=dict)
 
 
 class Task:
     input_name = "inputs"
+    evaluation_kind = "classification"  # `evaluate` asks evaluation_data; "language_model": evaluation_dataset
 
     def __init__(self, config: Config):
         self.config = config
@@ -101,6 +109,11 @@ class Task:
 
     def evaluation_data(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None):
         """(model inputs, labels, name, source) for `evaluate`."""
+        raise NotImplementedError  # pragma: no cover
+
+    def evaluation_dataset(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None):
+        """(batches of inputs, labels and weights, name, source, examples) for `evaluate` of a model
+        whose compiled loss and metrics are its evaluation (a language model)."""
         raise NotImplementedError  # pragma: no cover
 
     def serving(self, model, paths: RunPaths, info: dict) -> Serving:

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import keras
 import keras_hub
+import tensorflow as tf
 
 from tfmodels.data.masked_lm_pipeline import (
     mask_generator,
     masked_lm_dataset,
     token_chunks,
 )
-from tfmodels.errors import RunDirError
+from tfmodels.data.text import load_text
+from tfmodels.data.tokenizers import TextPreprocessor, load_vocabulary
+from tfmodels.errors import DataError
 from tfmodels.files import write_aside
 from tfmodels.models import build_encoder
 from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.run_folder import RunPaths
-from tfmodels.tasks.base import TaskData
+from tfmodels.tasks.base import Serving, TaskData
 from tfmodels.tasks.text_task import TextTask
 
 
@@ -75,13 +78,52 @@ class MaskedLanguageModeling(TextTask):
             "sources": {role: texts.source for role, texts in data.splits.items()},
         }
 
-    def evaluation_data(self, paths, info, data_spec, split):
-        raise RunDirError(f"'{paths.root}' is a masked-LM pretraining run: its metrics (masked accuracy, perplexity) "
-                          "are in metrics.json; fine-tune a classifier from it with init.from_run to evaluate")
+    # --- after training: evaluation and serving --------------------------------------------------
 
-    def serving(self, model, paths, info):
-        raise RunDirError(f"'{paths.root}' is a masked-LM pretraining run: it has no serving function; "
-                          "fine-tune a classifier from it with init.from_run and export that")
+    evaluation_kind = "language_model"
+
+    def evaluation_dataset(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None):
+        """(masked batches of a corpus, name, source, sequences): `data_spec` (any text, labels
+        ignored), else the run's own validation text. The masks are drawn from the run's seed, the
+        same at every call, so two evaluations of one run on one corpus agree."""
+        if data_spec:
+            texts, name = load_text(data_spec, split or "test", self.config.data.text, labelled=False), split or "data"
+        else:
+            name = split or "validation"
+            splits = self.load()
+            if name not in splits:
+                raise DataError(f"this run has no '{name}' set (its splits: {', '.join(splits)}); "
+                                "pass --split with one of them, or --data SPEC")
+            texts = splits[name]
+        preprocessor = TextPreprocessor(load_vocabulary(paths.vocabulary), self.config.data.tokenizer)
+        try:
+            chunks = token_chunks(texts.texts, preprocessor)
+        except DataError as e:
+            raise DataError(f"evaluation data '{texts.source}': {e}") from None
+        masker = mask_generator(self.config.model.masked_lm, preprocessor)
+        dataset = masked_lm_dataset(chunks, masker, 64, training=False, seed=self.config.runtime.seed, cache=False)
+        return dataset, name, texts.source, len(chunks)
+
+    def serving(self, model, paths: RunPaths, info: dict) -> Serving:
+        """The encoder as a feature extractor: raw strings -> `pooled_output` (B, C), the mean of the
+        vectors of the real tokens (masked-LM pretraining never trains [CLS]'s), and `sequence_output`
+        (B, T, C), with `padding_mask` (B, T) saying which positions are tokens."""
+        preprocessor = TextPreprocessor(load_vocabulary(paths.vocabulary), self.config.data.tokenizer)
+        preprocessor(tf.constant(["build"]))  # a first call builds the keras-hub layers, which export requires
+        encoder, width = model.encoder, model.encoder.width
+
+        def features(text):
+            ids = preprocessor(text)  # (B,) strings -> (B, T)
+            h = tf.cast(encoder(ids, training=False), tf.float32)  # (B, T, C)
+            real = tf.cast(ids != preprocessor.pad_id, tf.float32)[..., None]  # (B, T, 1)
+            pooled = tf.reduce_sum(h * real, axis=1) / tf.maximum(tf.reduce_sum(real, axis=1), 1.0)  # (B, C)
+            return {"pooled_output": pooled, "sequence_output": h, "padding_mask": ids != preprocessor.pad_id}
+
+        length = self.config.data.tokenizer.sequence_length
+        return Serving(None, tf.TensorSpec((None,), tf.string, name="text"),
+                       [preprocessor.tokenizer, preprocessor.packer], features=features,
+                       feature_shapes={"pooled_output": ["batch", width], "sequence_output": ["batch", length, width],
+                                       "padding_mask": ["batch", length]})
 
 
 def lm_compile_args() -> dict:

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmodels.data.examples import check_labels, number_of_classes
-from tfmodels.data.text import load_text
+from tfmodels.data.text import assign_class_ids, load_text
 from tfmodels.data.text_pipeline import text_dataset, token_ids
 from tfmodels.data.tokenizers import TextPreprocessor, load_vocabulary
 from tfmodels.errors import ConfigError, DataError, RunDirError
@@ -32,9 +32,16 @@ class TextClassification(TextTask):
         splits = self._train_and_validation(labelled=True)
         if data.test:
             splits["test"] = self._load(data.test, "test")
+        names = assign_class_ids(splits, data.text.class_names)
+        if names:
+            if self.config.model.num_classes not in (None, len(names)):
+                raise ConfigError(f"model.num_classes={self.config.model.num_classes}, but there are {len(names)} "
+                                  f"classes ({', '.join(names)}); leave model.num_classes unset")
+            for texts in splits.values():
+                texts.class_names = names
         if self.config.init.from_run:
             check_pretrained_compatible(self.config, RunPaths(self.config.init.from_run))
-        num_classes = number_of_classes(splits["train"], self.config.model.num_classes)
+        num_classes = number_of_classes(splits["train"], self.config.model.num_classes or (len(names) or None))
         for role, texts in splits.items():
             check_labels(texts, num_classes, f"data.{role}")
         return splits
@@ -110,6 +117,7 @@ class TextClassification(TextTask):
     def evaluation_data(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None):
         if data_spec:
             texts, name = load_text(data_spec, split or "test", self.config.data.text), split or "data"
+            assign_class_ids({name: texts}, info.get("class_names"), where="evaluation data")
         else:
             splits = self.load()
             name = split or ("test" if "test" in splits else "validation")

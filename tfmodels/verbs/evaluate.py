@@ -1,7 +1,9 @@
 """`tfmodels evaluate`: accuracy, per-class precision/recall/F1, macro-F1 and the confusion matrix of a finished run.
 
 The numbers go into the run's metrics.json (under "evaluation"), the confusion matrix also into
-a PNG in the run folder and an image in TensorBoard (`logs/evaluation`).
+a PNG in the run folder and an image in TensorBoard (`logs/evaluation`). A language model's run
+(masked-LM pretraining) is evaluated on a corpus instead: loss and perplexity per masked token,
+and masked-token accuracy, into metrics.json and TensorBoard alike.
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ def evaluate_run(run_dir, data_spec: str | None = None, split: str | None = None
     require_finished(paths)
     config = read_run_config(paths)
     info = read_json(paths.data_info)
-    inputs, labels, name, source = task_for(config).evaluation_data(paths, info, data_spec, split)
+    task = task_for(config)
+    if task.evaluation_kind == "language_model":
+        return _evaluate_language_model(task, paths, info, data_spec, split, trust_code)
+    inputs, labels, name, source = task.evaluation_data(paths, info, data_spec, split)
 
     model = load_keras_model(paths.model, trust_code=trust_code)
     logits = model.predict(inputs, batch_size=256, verbose=0)
@@ -60,13 +65,36 @@ def evaluate_run(run_dir, data_spec: str | None = None, split: str | None = None
                  "|---" * (len(matrix) + 1) + "|"]
         table += [f"| {i} | " + " | ".join(map(str, row)) + " |" for i, row in enumerate(matrix)]
         tf.summary.text(f"confusion_matrix/{name}/counts", "\n".join(table), step=0)
-    metrics = read_json(paths.metrics)
-    metrics.setdefault("evaluation", {})[name] = result
-    atomic_write_json(paths.metrics, metrics)
+    _record(paths, name, result)
     return name, result
 
 
+def _evaluate_language_model(task, paths: RunPaths, info: dict, data_spec, split, trust_code: bool):
+    dataset, name, source, sequences = task.evaluation_dataset(paths, info, data_spec, split)
+    model = load_keras_model(paths.model, trust_code=trust_code)
+    model.compile(**task.compile_args())  # the loss and metrics of training, per masked token
+    values = model.evaluate(dataset, verbose=0, return_dict=True)
+    tokens = sum(float(weights.sum()) for _, _, weights in dataset.as_numpy_iterator())
+    result = {"kind": "language_model", "sequences": int(sequences), "masked_tokens": int(tokens),
+              **{k: float(v) for k, v in values.items()}, "source": source}
+    with tf.summary.create_file_writer(str(paths.evaluation_logs)).as_default():
+        for key in ("loss", "perplexity", "masked_accuracy"):
+            tf.summary.scalar(f"{name}/{key}", result[key], step=0)
+    _record(paths, name, result)
+    return name, result
+
+
+def _record(paths: RunPaths, name: str, result: dict) -> None:
+    metrics = read_json(paths.metrics)
+    metrics.setdefault("evaluation", {})[name] = result
+    atomic_write_json(paths.metrics, metrics)
+
+
 def format_report(name: str, result: dict) -> str:
+    if result.get("kind") == "language_model":
+        return (f"{name}: {result['sequences']} sequences, {result['masked_tokens']} masked tokens; loss "
+                f"{result['loss']:.4f} per masked token, perplexity {result['perplexity']:.2f}, masked-token accuracy "
+                f"{result['masked_accuracy']:.4f}")
     lines = [
         f"{name}: {result['examples']} examples, accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f}",
         "class  precision  recall     f1  support",

@@ -5,7 +5,8 @@
 
 The signature takes one named input (`pixels`, float32 in [0, 1] of the run's image shape, or
 `text`, raw strings, tokenized inside the SavedModel) and returns `probabilities` (B, num_classes),
-`class_id` (B,) and `class_name` (B,). A version folder is never
+`class_id` (B,) and `class_name` (B,). A pretraining run exports its encoder as a feature
+extractor instead: `pooled_output` (B, C) and `sequence_output` (B, T, C). A version folder is never
 overwritten; it is written beside its final place and renamed into it, so a crash never leaves
 a half-written folder where `predict` would look.
 """
@@ -48,9 +49,16 @@ def export_run(run_dir, out: str | os.PathLike | None = None,
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_staging(target.parent)
     staging = target.parent / f".tmp-{target.name}-{os.getpid()}"
+    if serving.features is not None:
+        kind, outputs, extra = "features", serving.feature_shapes, {}
+    else:
+        kind = "classifier"
+        outputs = {"probabilities": ["batch", info["num_classes"]], "class_id": ["batch"], "class_name": ["batch"]}
+        extra = {"num_classes": info["num_classes"], "class_names": info.get("class_names")}
     try:
         write_saved_model(model, staging, serving,
-                          info.get("class_names") or [str(i) for i in range(info["num_classes"])])
+                          None if serving.features is not None else
+                          (info.get("class_names") or [str(i) for i in range(info["num_classes"])]))
         shutil.copy2(paths.model, staging / paths.model.name)
         for asset in paths.assets:  # what the .keras file needs beside it to take raw input
             if asset.is_file():
@@ -58,11 +66,10 @@ def export_run(run_dir, out: str | os.PathLike | None = None,
         atomic_write_json(staging / "tfmodels_export.json", {
             "run": str(paths.root.resolve()),
             "signature": "serving_default",
+            "kind": kind,
             "input": info["input"],
-            "outputs": {"probabilities": ["batch", info["num_classes"]], "class_id": ["batch"],
-                        "class_name": ["batch"]},
-            "num_classes": info["num_classes"],
-            "class_names": info.get("class_names"),
+            "outputs": outputs,
+            **extra,
         })
         if target.exists():
             raise ExportError(f"export folder '{target}' appeared while exporting; nothing was overwritten")
@@ -87,14 +94,18 @@ def _remove_abandoned_staging(parent: Path) -> None:
             pass  # another user's live process
 
 
-def write_saved_model(model: keras.Model, path: Path, serving: Serving, class_names: list[str]) -> None:
-    """Writes `model` as a SavedModel whose `serving_default` returns probabilities, class ids and names."""
-    names = tf.constant(class_names)
+def write_saved_model(model: keras.Model, path: Path, serving: Serving, class_names: list[str] | None) -> None:
+    """Writes `model` as a SavedModel whose `serving_default` returns probabilities, class ids and names
+    (a classifier), or the task's features."""
+    if serving.features is not None:
+        serve = serving.features
+    else:
+        names = tf.constant(class_names)
 
-    def serve(inputs):
-        probabilities = tf.nn.softmax(tf.cast(serving.logits(inputs), tf.float32), axis=-1)
-        class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
-        return {"probabilities": probabilities, "class_id": class_id, "class_name": tf.gather(names, class_id)}
+        def serve(inputs):
+            probabilities = tf.nn.softmax(tf.cast(serving.logits(inputs), tf.float32), axis=-1)
+            class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+            return {"probabilities": probabilities, "class_id": class_id, "class_name": tf.gather(names, class_id)}
 
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -5,8 +5,10 @@ For a model of images, each INPUT is a data spec (`digits?split=test`, `csv:PATH
 `.jpg`, `.bmp`, `.gif`), read as grayscale, resized to the model's input shape, scaled to [0, 1].
 
 For a model of text, each INPUT is a text data spec with labels (`tsv:PATH`, `dir:PATH`, ...), a
-text file (one example a line), or the text itself ("a film that is not bad at all"). A text
-model's SavedModel tokenizes inside; TensorFlow needs `tensorflow_text` imported to run its ops.
+text file (one example a line), or the text itself ("a film that is not bad at all"). An INPUT
+that looks like a path (a folder's name, or a name ending in .txt, .tsv, .csv, ...) but is no file
+is an error, not a text to classify; `--text` takes every INPUT as text. A text model's
+SavedModel tokenizes inside; TensorFlow needs `tensorflow_text` imported to run its ops.
 """
 
 from __future__ import annotations
@@ -42,12 +44,23 @@ class ServingModel:
             raise ExportError(f"'{export_dir}' is not a SavedModel folder (no saved_model.pb); "
                               "give a folder that `tfmodels export` wrote")
         import tensorflow_text  # noqa: F401  (registers the tokenizer ops a text model's SavedModel uses)
+        from google.protobuf.message import DecodeError
 
-        self._loaded = tf.saved_model.load(str(export_dir))  # keep: the signature needs it alive
+        try:
+            self._loaded = tf.saved_model.load(str(export_dir))  # keep: the signature needs it alive
+        except (DecodeError, OSError, ValueError, tf.errors.OpError) as e:
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise ExportError(f"'{export_dir}' is a damaged or unreadable SavedModel ({reason}); "
+                              "export the run again with tfmodels export") from None
         if "serving_default" not in self._loaded.signatures:
             raise ExportError(f"'{export_dir}' has no serving_default signature")
         self._fn = self._loaded.signatures["serving_default"]
         ((self.input_name, self.input_spec),) = self._fn.structured_input_signature[1].items()
+        outputs = set(self._fn.structured_outputs)
+        if "class_id" not in outputs:
+            raise ExportError(f"'{export_dir}' is not a classifier (its outputs: {', '.join(sorted(outputs))}); "
+                              "predict gives classes: call its serving_default with TensorFlow to get these")
+        self.class_names = _export_class_names(export_dir)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -104,28 +117,56 @@ def _read_image(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
     return image.numpy()[..., 0]
 
 
-def read_text_inputs(argument: str) -> tuple[list[str], np.ndarray | None]:
-    """Texts (and labels, from a labelled data spec) from a spec, a file of lines, or the text itself."""
-    from tfmodels.data.specs import TEXT_KINDS
-    from tfmodels.data.text import load_text, read_lines_or_text
+PATH_SUFFIXES = (".txt", ".tsv", ".csv", ".gz", ".tgz", ".tar", ".json", ".jsonl", ".text")
+
+
+def _export_class_names(export_dir) -> list[str] | None:
+    from tfmodels.files import read_json
 
     try:
-        spec = parse_spec(argument)
-    except DataError:
-        spec = None
-    if spec is not None and spec.kind in TEXT_KINDS and not os.path.exists(argument):
-        texts = load_text(spec, "test", labelled=False)
-        return texts.texts, texts.labels
-    return read_lines_or_text(argument), None
+        return read_json(os.path.join(export_dir, "tfmodels_export.json")).get("class_names")
+    except (OSError, ValueError):
+        return None
 
 
-def predict(export_dir, arguments: list[str]) -> Predictions:
+def read_text_inputs(argument: str, class_names: list[str] | None = None,
+                     as_text: bool = False) -> tuple[list[str], np.ndarray | None]:
+    """Texts (and labels, from a labelled data spec) from a spec, a file of lines, or the text itself."""
+    from tfmodels.data.specs import TEXT_KINDS
+    from tfmodels.data.text import assign_class_ids, load_text, read_lines_or_text
+
+    if as_text:
+        texts = [argument]
+    else:
+        try:
+            spec = parse_spec(argument)
+        except DataError:
+            spec = None
+        if spec is not None and spec.kind in TEXT_KINDS and not os.path.exists(argument):
+            texts = load_text(spec, "test", labelled=False)
+            if texts.label_names is not None:  # labelled by name: the names of the exported model
+                assign_class_ids({"input": texts}, class_names, where="predict")
+            return texts.texts, texts.labels
+        if os.path.isdir(argument):
+            raise DataError(f"'{argument}' is a folder; give a file (one text a line), a data spec such as "
+                            f"dir:{argument}, or --text to classify the words themselves")
+        if not os.path.isfile(argument) and argument.strip().lower().endswith(PATH_SUFFIXES):
+            raise DataError(f"'{argument}' looks like a file name, but there is no such file; check the path, "
+                            "or pass --text to classify it as text")
+        texts = read_lines_or_text(argument)
+    if not texts or not all(t.strip() for t in texts):
+        where = f"'{argument}' holds no text" if os.path.isfile(argument) else "an input is empty"
+        raise DataError(f"{where}: there is nothing to classify")
+    return texts, None
+
+
+def predict(export_dir, arguments: list[str], as_text: bool = False) -> Predictions:
     """Runs the SavedModel on every input argument (see the module's docstring for what they can be)."""
     model = ServingModel(export_dir)
     inputs, labels, texts = [], [], None
     for argument in arguments:
         if model.takes_text:
-            values, argument_labels = read_text_inputs(argument)
+            values, argument_labels = read_text_inputs(argument, model.class_names, as_text)
         else:
             values, argument_labels = read_inputs(argument, model.input_shape)
         inputs.append(np.asarray(values, dtype=object if model.takes_text else np.float32))

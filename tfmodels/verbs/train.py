@@ -12,6 +12,7 @@ that is deleted at the end.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ from tfmodels.errors import TrainingDivergedError
 from tfmodels.files import atomic_write_json, write_aside
 from tfmodels.run_folder import (
     FINISHED,
+    RunLock,
     RunPaths,
     check_run_dir,
     default_run_dir,
@@ -67,9 +69,14 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
         keras.config.set_dtype_policy(previous_policy)
 
 
+def _locked(config: Config, run_dir, strategy):
+    """The chief holds the run folder while it trains (a second `train` of it is refused); the other
+    workers of a multi-worker run write only in folders of their own."""
+    return RunLock(Path(run_dir or default_run_dir(config))) if runtime.is_chief(strategy) else contextlib.nullcontext()
+
+
 def _train(config: Config, run_dir, log: Callable[[str], None], extra_callbacks: list) -> TrainResult:
     started = time.time()
-    t = config.trainer
 
     # --- 1. Runtime: devices and the strategy come before any other TensorFlow work -----------------
     # (logical devices can only be set before TensorFlow starts; a multi-worker strategy must exist
@@ -77,6 +84,13 @@ def _train(config: Config, run_dir, log: Callable[[str], None], extra_callbacks:
     runtime.configure_devices(config.runtime.num_cpu_devices)
     strategy = runtime.resolve_strategy(config.runtime.strategy, config.runtime.connect_timeout)
     chief = runtime.is_chief(strategy)
+    with _locked(config, run_dir, strategy):
+        return _train_holding_the_folder(config, run_dir, log, extra_callbacks, started, strategy, chief)
+
+
+def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: list, started: float, strategy,
+                              chief: bool) -> TrainResult:
+    t = config.trainer
 
     # --- 2. Data, checked before the run folder exists ---------------------------------------------
     task = task_for(config)
