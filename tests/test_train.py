@@ -2,6 +2,7 @@
 
 import csv
 
+import keras
 import numpy as np
 import pytest
 from helpers import CrashAfterEpoch
@@ -42,6 +43,55 @@ def test_non_finite_loss_stops_with_the_step_and_marks_the_run(workdir):
         train(config, "run")
     metrics = read_json("run/metrics.json")
     assert metrics["status"] == "diverged" and metrics["failure"]["epoch"] == 1
+
+
+class PlantedSpike(keras.callbacks.Callback):
+    """Multiplies every trainable weight by 1e4 after step `step` of epoch `epoch`, up to `times` times:
+    the next step's loss explodes."""
+
+    def __init__(self, epoch, step, times=1):
+        super().__init__()
+        self.epoch, self.step, self.times, self._current = epoch, step, times, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.times and self._current == self.epoch and batch == self.step:
+            self.times -= 1
+            for w in self.model.trainable_weights:
+                w.assign(w * 1e4)
+
+
+def test_a_loss_spike_rolls_back_to_the_last_backup_with_a_lower_learning_rate(workdir):
+    """A planted spike in epoch 3: the run goes back to the backup after epoch 2, at half the learning
+    rate, says so, records it, and finishes with finite weights; its history has one row an epoch."""
+    recovery = ["trainer.epochs=4", "trainer.early_stopping_patience=0", "trainer.recovery.max_trials=2",
+                "trainer.recovery.loss_upper_bound=50"]
+    logs = []
+    result = train(small_config(*recovery), "run", log=logs.append, callbacks=[PlantedSpike(epoch=2, step=3)])
+    said = [line for line in logs if line.startswith("loss spike")]
+    assert len(said) == 1 and "at epoch 3, step 5" in said[0], said
+    assert "rolling back to the backup after epoch 2 with the learning rate x0.5" in said[0]
+    assert "recovery 1 of 2" in said[0]
+    (record,) = result.metrics["recoveries"]
+    assert record["epoch"] == 3 and record["rolled_back_to_epoch"] == 2 and float(record["loss"]) > 50
+    assert result.metrics["status"] == "finished"
+    assert all(np.isfinite(np.asarray(w)).all() for w in result.model.weights)
+    with open("run/history.csv") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2, 3]
+
+
+def test_recovery_is_bounded_and_a_spike_in_the_first_epoch_goes_back_to_the_start(workdir):
+    recovery = ["trainer.epochs=2", "trainer.recovery.max_trials=2", "trainer.recovery.loss_upper_bound=50"]
+    logs = []
+    with pytest.raises(TrainingDivergedError, match=r"at epoch 1, step 3 after 2 rollback\(s\) \(trainer.recovery\)"):
+        train(small_config(*recovery), "run", log=logs.append, callbacks=[PlantedSpike(epoch=0, step=1, times=5)])
+    said = [line for line in logs if line.startswith("loss spike")]
+    assert len(said) == 2 and all("rolling back to the start" in line for line in said)
+    assert "x0.25" in said[1]
+    metrics = read_json("run/metrics.json")
+    assert metrics["status"] == "diverged" and len(metrics["recoveries"]) == 2
 
 
 def test_init_from_run_copies_weights_and_checks_shapes(workdir):

@@ -239,6 +239,27 @@ class DataConfig:
 
 
 @dataclass
+class RecoveryConfig:
+    """Loss-spike recovery (TF Model Garden's `loss_upper_bound` and `recovery_max_trials`): after a
+    non-finite loss, or one above `loss_upper_bound`, roll back to the last good backup (or to the
+    start) and go on with the learning rate times `lr_factor`, at most `max_trials` times. 0 trials:
+    the run stops at the first such loss and says where (the default)."""
+
+    max_trials: int = 0
+    loss_upper_bound: Optional[float] = None  # None: only NaN and infinity count as a spike
+    lr_factor: float = 0.5
+
+    def validate(self, where: str = "trainer.recovery") -> None:
+        _at_least(f"{where}.max_trials", self.max_trials, 0)
+        if self.loss_upper_bound is not None and not self.loss_upper_bound > 0:
+            raise ConfigError(f"{where}.loss_upper_bound must be a positive loss, or null for NaN and infinity "
+                              f"only; got {self.loss_upper_bound}")
+        if not 0.0 < self.lr_factor <= 1.0:
+            raise ConfigError(f"{where}.lr_factor must be in (0, 1]: the learning rate after a rollback is this "
+                              f"times the one before; got {self.lr_factor}")
+
+
+@dataclass
 class TrainerConfig:
     epochs: int = 30
     batch_size: int = 64  # per replica; the pipeline batches with batch_size * replicas
@@ -259,8 +280,10 @@ class TrainerConfig:
     lora_rank: int = 8
     monitor: str = "val_loss"
     steps_per_execution: int = 1
+    recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
 
     def validate(self, where: str = "trainer") -> None:
+        self.recovery.validate(f"{where}.recovery")
         for key in ("epochs", "batch_size", "steps_per_execution", "unfreeze_every", "lora_rank"):
             _at_least(f"{where}.{key}", getattr(self, key), 1)
         for key in ("warmup_steps", "early_stopping_patience"):

@@ -10,16 +10,27 @@ import time
 import keras
 
 
-class NonFiniteLossGuard(keras.callbacks.Callback):
-    """Stops training at the first NaN or infinite loss and records where it happened.
+class LossSpike(Exception):
+    """Raised out of `fit` by `NonFiniteLossGuard`: the epoch's end never runs, so no backup, best
+    weights or history row holds the spoilt epoch."""
 
-    Keras's `TerminateOnNaN` only prints; the trainer reads `failure` to raise an error that
-    names the epoch and step and to mark the run folder.
+    def __init__(self, failure: dict):
+        super().__init__(f"the loss became {failure['loss']} at epoch {failure['epoch']}, step {failure['step']}")
+        self.failure = failure
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinite loss (or one above `upper_bound`) and records where.
+
+    Keras's `TerminateOnNaN` only prints and lets the epoch end (its backup would hold the spoilt
+    weights); this guard raises `LossSpike` at once, and the trainer rolls back (loss-spike
+    recovery) or raises an error that names the epoch and step and marks the run folder.
     """
 
-    def __init__(self):
+    def __init__(self, upper_bound: float | None = None):
         super().__init__()
         self.failure = None
+        self.upper_bound = upper_bound
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -27,9 +38,12 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)) and self.failure is None:
-            self.failure = {"epoch": self._epoch + 1, "step": int(batch) + 1, "loss": str(float(loss))}
-            self.model.stop_training = True
+        if loss is None or self.failure is not None:
+            return
+        loss = float(loss)
+        if not math.isfinite(loss) or (self.upper_bound is not None and loss > self.upper_bound):
+            self.failure = {"epoch": self._epoch + 1, "step": int(batch) + 1, "loss": str(loss)}
+            raise LossSpike(self.failure)
 
 
 class GradualUnfreezing(keras.callbacks.Callback):

@@ -13,6 +13,7 @@ that is deleted at the end.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -40,7 +41,7 @@ from tfmodels.run_folder import (
 )
 from tfmodels.tasks import task_for
 from tfmodels.training import loop
-from tfmodels.training.callbacks import FirstStepLog, NonFiniteLossGuard
+from tfmodels.training.callbacks import FirstStepLog, LossSpike, NonFiniteLossGuard
 from tfmodels.training.checkpoints import BestWeights, ResumableBackup, ResumableEarlyStopping
 from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
 from tfmodels.training.resume import ResumeState, describe, monitor_mode, resume_state
@@ -142,29 +143,53 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
         "precision": precision, "xla": xla})
     write_config_text(paths.run_logs, dump_config(config), data_info)
 
-    # --- 7. Fit --------------------------------------------------------------------------------------
-    guard = NonFiniteLossGuard()
-    # Callbacks that add values to the epoch's logs come before those that record them; the gradient
-    # norm is taken outside the replicas, so on one machine only.
-    validation = eval_ds.get("validation")
-    gradient_norm = ([GradientNorm(next(iter(validation.take(1))))]
-                     if validation is not None and not runtime.is_multi_worker(strategy) else [])
-    callbacks = [guard, FirstStepLog(log, started), ExamplesPerSecond(global_batch), *gradient_norm,
-                 *task.callbacks(model, data, global_batch, paths.run_logs),
-                 *run_callbacks(paths, config, state), *extra_callbacks]
+    # --- 7. Fit, rolling back after a loss spike when trainer.recovery allows --------------------------
+    recovery, recoveries, rate_scale = t.recovery, [], 1.0
+    initial_weights = model.get_weights() if recovery.max_trials else None
     fit_started = time.time()
-    history = loop.fit(model, strategy, train_ds, global_batch=global_batch, steps_per_epoch=steps_per_epoch,
-                       epochs=t.epochs, callbacks=callbacks, validation_data=validation,
-                       verbose=config.logging.verbose, steps_per_execution=t.steps_per_execution)
+    while True:
+        guard = NonFiniteLossGuard(recovery.loss_upper_bound)
+        # Callbacks that add values to the epoch's logs come before those that record them; the gradient
+        # norm is taken outside the replicas, so on one machine only.
+        validation = eval_ds.get("validation")
+        gradient_norm = ([GradientNorm(next(iter(validation.take(1))))]
+                         if validation is not None and not runtime.is_multi_worker(strategy) else [])
+        callbacks = [guard, FirstStepLog(log, started), ExamplesPerSecond(global_batch), *gradient_norm,
+                     *task.callbacks(model, data, global_batch, paths.run_logs),
+                     *run_callbacks(paths, config, state), *extra_callbacks]
+        try:
+            history = loop.fit(model, strategy, train_ds, global_batch=global_batch, steps_per_epoch=steps_per_epoch,
+                               epochs=t.epochs, callbacks=callbacks, validation_data=validation,
+                               verbose=config.logging.verbose, steps_per_execution=t.steps_per_execution)
+            break
+        except LossSpike as spike:
+            if len(recoveries) >= recovery.max_trials:
+                _diverged(paths, spike.failure, recoveries)
+            # Roll back: the newest good backup (or the start), the data from there, a lower learning rate.
+            state = resume_state(paths.backup, paths.history, t.monitor, resuming=True)
+            rate_scale *= recovery.lr_factor
+            recoveries.append({**spike.failure, "rolled_back_to_epoch": state.point.epoch,
+                               "learning_rate": learning_rate * rate_scale})
+            log(f"loss spike: {spike}; rolling back to "
+                f"{f'the backup after epoch {state.point.epoch}' if state.point.weights else 'the start'} with the "
+                f"learning rate x{rate_scale:g} ({learning_rate * rate_scale:g}); recovery {len(recoveries)} of "
+                f"{recovery.max_trials} (trainer.recovery.max_trials)")
+            if state.point.weights is None:
+                model.set_weights(initial_weights)
+            train_ds, eval_ds = task.datasets(data, global_batch, config.runtime.seed, t.epochs, state.point.epoch)
+            lowered = dataclasses.replace(t, learning_rate=t.learning_rate * rate_scale)
+            with strategy.scope():
+                model.compile(optimizer=build_optimizer(lowered, steps_per_epoch * t.epochs, replicas),
+                              steps_per_execution=t.steps_per_execution, jit_compile=xla == "on",
+                              **task.compile_args())
     fit_seconds = time.time() - fit_started
-    if guard.failure:
-        _diverged(paths, guard.failure)
 
     # --- 8. Evaluate the best weights and write what the run leaves -----------------------------------
     if paths.best_weights.is_file():
         model.load_weights(paths.best_weights)
     epochs = len(history.epoch)
-    metrics = {"status": FINISHED, "epochs_trained": epochs, "wall_seconds": round(time.time() - started, 2),
+    metrics = {"status": FINISHED, "epochs_trained": epochs, **({"recoveries": recoveries} if recoveries else {}),
+               "wall_seconds": round(time.time() - started, 2),
                "fit_seconds": round(fit_seconds, 2),
                "examples_per_second": round(epochs * steps_per_epoch * global_batch / max(fit_seconds, 1e-9), 1)}
     for role, ds in eval_ds.items():
@@ -217,12 +242,13 @@ def run_callbacks(paths: RunPaths, config: Config, state: ResumeState) -> list[k
     return callbacks
 
 
-def _diverged(paths: RunPaths, failure: dict) -> None:
-    atomic_write_json(paths.metrics, {"status": "diverged", "failure": failure})
+def _diverged(paths: RunPaths, failure: dict, recoveries: list) -> None:
+    atomic_write_json(paths.metrics, {"status": "diverged", "failure": failure, "recoveries": recoveries})
     kept = (f"the best weights so far are in {paths.best_weights}" if paths.best_weights.is_file()
             else "no epoch finished, so no weights were kept")
+    after = f" after {len(recoveries)} rollback(s) (trainer.recovery)" if recoveries else ""
     raise TrainingDivergedError(
-        f"the loss became {failure['loss']} at epoch {failure['epoch']}, step {failure['step']}; "
+        f"the loss became {failure['loss']} at epoch {failure['epoch']}, step {failure['step']}{after}; "
         "likely causes: a learning rate too high (trainer.learning_rate), float16 overflow "
         f"(runtime.precision), or bad values in the data; {kept}"
     )
