@@ -235,3 +235,42 @@ def test_tfds_unknown_name():
 def test_network_probe_gives_up_on_a_closed_port():
     # Port 9 (discard) on loopback: nothing listens, so the probe answers False (and quickly).
     assert tfds_source.network_reachable(hosts=(("127.0.0.1", 9),), timeout=2.0) is False
+
+
+def test_a_csv_of_images_labelled_by_name(tmp_path):
+    """Labels `zero`..`nine` instead of 0..9: ids in sorted order, shared by every split, names in the run
+    folder and back from the SavedModel and `predict`; a test set with an unseen name is refused."""
+    from sklearn.datasets import load_digits
+
+    from tfmodels.config import apply_overrides, demo_config
+    from tfmodels.data.splits import load_splits
+    from tfmodels.errors import DataError
+    from tfmodels.files import read_json
+    from tfmodels.verbs.export import export_run
+    from tfmodels.verbs.predict import predict
+    from tfmodels.verbs.train import train
+
+    words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    digits = load_digits()
+    rows = [",".join(map(str, map(int, x))) + f",{words[y]}" for x, y in zip(digits.data, digits.target)]
+    (tmp_path / "train.csv").write_text("\n".join(rows[:1400]) + "\n")
+    (tmp_path / "test.csv").write_text("\n".join(rows[1400:]) + "\n")
+    images = load_images(f"csv:{tmp_path / 'test.csv'}", "test")
+    assert images.class_names == sorted(words) and images.image_shape == (8, 8)
+    config = apply_overrides(demo_config(), [f"data.train=csv:{tmp_path / 'train.csv'}", "data.validation=null",
+                                             f"data.test=csv:{tmp_path / 'test.csv'}", "data.table.image_shape=[8, 8]",
+                                             "trainer.epochs=3", "logging.verbose=0", "logging.histogram_freq=0"])
+    splits = load_splits(config.data)
+    assert all(s.class_names == sorted(words) for s in splits.values())
+    index = sorted(words).index("seven")
+    assert (splits["test"].labels == index).sum() == sum(1 for y in digits.target[1400:] if y == 7)
+    result = train(config, tmp_path / "run")
+    assert read_json(tmp_path / "run" / "data.json")["class_names"] == sorted(words)
+    assert result.metrics["test"]["accuracy"] > 0.8
+    out = export_run(tmp_path / "run", out=tmp_path / "export")
+    answer = predict(out, [f"csv:{tmp_path / 'test.csv'}"])
+    assert set(answer.class_names) <= set(words) and (answer.class_ids == answer.labels).mean() > 0.8
+    (tmp_path / "odd.csv").write_text(rows[0].rsplit(",", 1)[0] + ",eleven\n")
+    bad = apply_overrides(config, [f"data.test=csv:{tmp_path / 'odd.csv'}"])
+    with pytest.raises(DataError, match="data.test .*has the class 'eleven', which is not one of the training set's"):
+        load_splits(bad.data)

@@ -227,3 +227,15 @@ def test_sample_option_draws_a_fixed_subset(tmp_path):
     assert len(load_text(f"tsv:{path}?sample=1000", "train")) == 100
     with pytest.raises(DataError, match="sample='ten' must be a positive whole number"):
         load_text(f"tsv:{path}?sample=ten", "train")
+
+
+def test_a_long_document_in_a_table_is_read(tmp_path):
+    """A 300,000-character review in one field (the csv module's default limit is 131,072)."""
+    long_review = "a very long film " * 18_000
+    path = tmp_path / "long.tsv"
+    path.write_text(f"1\t{long_review}\n0\tshort and dull\n")
+    texts = load_text(f"tsv:{path}", "train")
+    assert len(texts.texts[0]) == len(long_review.strip()) and list(texts.labels) == [1, 0]
+    csv_path = tmp_path / "long.csv"
+    csv_path.write_text(f'label,text\n1,"{long_review}"\n0,short\n')
+    assert len(load_text(f"csv:{csv_path}", "train").texts[0]) == len(long_review.strip())

@@ -1,7 +1,8 @@
-"""Labelled examples of any kind (`ImageSet`, `TextSet`): one way to carve a split off and to check
-labels, with one split seed.
+"""Labelled examples of any kind (`ImageSet`, `TextSet`): one way to carve a split off, to give
+class names ids, and to check labels, with one split seed.
 
-Anything with `labels` (an int array, or None for unlabelled text), `source`, `len()` and
+Anything with `labels` (an int array, or None for unlabelled text or until names get ids),
+`label_names` (each example's class by name, or None), `class_names`, `source`, `len()` and
 `subset(index, source)` is a set of examples here.
 """
 
@@ -61,3 +62,36 @@ def check_labels(examples, num_classes: int, where: str) -> None:
             f"{where} ('{examples.source}'): label {examples.labels[first]} at example {first} is outside "
             f"0..{num_classes - 1}; set model.num_classes or fix the labels"
         )
+
+
+def assign_class_ids(sets: dict, class_names: list[str] | None = None,
+                     where: str = "data") -> list[str]:
+    """Gives every set whose examples are labelled by name the ids of one list of class names.
+
+    The names are `class_names` when given (the config's `data.text.class_names`, or a finished run's),
+    else the training set's, sorted. A set labelled by name whose name is not in the list, or sets
+    that mix named and integer labels, are errors. Returns the class names (integer-labelled sets
+    keep their ids; the given names, if any, name them).
+    """
+    named = {role: s for role, s in sets.items() if s.label_names is not None}
+    if not named:
+        return list(class_names) if class_names else []
+    numbered = [role for role, s in sets.items() if s.label_names is None and s.labels is not None]
+    if numbered:
+        raise DataError(f"{where}.{numbered[0]} ('{sets[numbered[0]].source}') has integer labels, but "
+                        f"{where}.{next(iter(named))} labels its examples by class name; use the same kind of label "
+                        "in every set")
+    reference = sets.get("train") or next(iter(named.values()))
+    names = list(class_names) if class_names else sorted(set(reference.label_names))
+    ids = {name: i for i, name in enumerate(names)}
+    for role, s in named.items():
+        unknown = next((i for i, name in enumerate(s.label_names) if name not in ids), None)
+        if unknown is not None:
+            origin = "data.text.class_names" if class_names else "the training set's classes"
+            text = f" ({s.texts[unknown][:40]!r})" if getattr(s, "texts", None) else ""
+            raise DataError(f"{where}.{role} ('{s.source}'): example {unknown}{text} has the class "
+                            f"{s.label_names[unknown]!r}, which is not one of {origin} ({', '.join(names)}); "
+                            "fix the label or list every class in data.text.class_names")
+        s.labels = np.array([ids[name] for name in s.label_names], dtype=np.int32)
+        s.class_names = names
+    return names

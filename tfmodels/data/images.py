@@ -13,12 +13,12 @@ import math
 import os
 import struct
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from tfmodels.config import TableOptions
-from tfmodels.data.examples import SPLIT_SEED, carve
+from tfmodels.data.examples import SPLIT_SEED, assign_class_ids, carve
 from tfmodels.data.files import decode_utf8, existing_file, read_bytes
 from tfmodels.data.specs import (
     IMAGE_KINDS,
@@ -37,23 +37,27 @@ DIGITS_FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}
 @dataclass
 class ImageSet:
     pixels: np.ndarray  # (N, *image_shape) float32, raw values in [0, value_max]
-    labels: np.ndarray  # (N,) int32
+    labels: np.ndarray | None  # (N,) int32; None only until class names get their ids
     value_max: float
     source: str  # the spec it came from, for messages and metrics.json
+    class_names: list[str] = field(default_factory=list)
+    label_names: list[str] | None = None  # (N,) each image's class by name, where the source names them
 
     @property
     def image_shape(self) -> tuple[int, ...]:
         return tuple(self.pixels.shape[1:])
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.pixels)
 
     def scaled(self) -> np.ndarray:
         """Pixels in [0, 1]: the input the models and the exported SavedModels take."""
         return (self.pixels / np.float32(self.value_max)).astype(np.float32)
 
     def subset(self, index: np.ndarray, source: str) -> "ImageSet":
-        return ImageSet(self.pixels[index], self.labels[index], self.value_max, source)
+        names = None if self.label_names is None else [self.label_names[i] for i in index]
+        labels = None if self.labels is None else self.labels[index]
+        return ImageSet(self.pixels[index], labels, self.value_max, source, self.class_names, names)
 
 
 def load_images(spec: str | DataSpec, role: str, table: TableOptions | None = None) -> ImageSet:
@@ -76,6 +80,8 @@ def load_images(spec: str | DataSpec, role: str, table: TableOptions | None = No
         raise DataError(f"data spec '{spec.text}' gives no examples (an empty data set)")
     if not np.all(np.isfinite(images.pixels)):
         raise DataError(f"data spec '{spec.text}': pixel values include NaN or infinity")
+    if images.label_names is not None:  # ids of its own sorted names; the splits then share the train set's
+        assign_class_ids({role: images})
     return images
 
 
@@ -137,8 +143,10 @@ def _load_csv(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
     if not lines:
         raise DataError(f"data file '{path}' is empty (from data spec '{spec.text}')")
     rows = [line.split(delimiter) for line in lines]
-    if header is None:
-        header = not all(_is_number(v) for v in rows[0])
+    if header is None:  # a first row with a word where a pixel would be (the label may be a class name)
+        guess = _guess_label_index(spec, table, len(rows[0]))
+        header = not all(_is_number(v) for i, v in enumerate(rows[0]) if i != guess) or (
+            len(rows) > 1 and not _is_number(rows[0][guess]) and _is_number(rows[1][guess]))
     names = [v.strip() for v in rows[0]] if header else None
     if header:
         rows = rows[1:]
@@ -156,18 +164,26 @@ def _load_csv(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
     if width < 2:
         raise DataError(f"'{path}': rows have {width} column; need pixel columns and a label column")
     label_col = _label_column(spec, table, names, width, path)
+    cells = [row[label_col].strip() for row in rows]
+    named = not any(_is_number(cell) for cell in cells)  # every label a class name (cat, dog)
+    numeric = [[v for j, v in enumerate(row) if j != label_col] for row in rows] if named else rows
     try:
-        values = np.asarray(rows, dtype=np.float64)
+        values = np.asarray(numeric, dtype=np.float64)
     except ValueError:
-        line_no, column = _first_non_number(rows)
+        line_no, column = _first_non_number(numeric)
+        column += int(named and column >= label_col)
         raise DataError(
             f"'{path}' line {line_no + 1 + int(header)}, column {column + 1}: "
             f"{rows[line_no][column].strip()!r} is not a number"
         ) from None
-    labels = _integer_labels(values[:, label_col], path)
-    pixels = np.delete(values, label_col, axis=1).astype(np.float32)
+    if named:
+        labels, label_names, pixels = None, cells, values.astype(np.float32)
+    else:
+        labels, label_names = _integer_labels(values[:, label_col], path), None
+        pixels = np.delete(values, label_col, axis=1).astype(np.float32)
     shape = _image_shape(spec, table, pixels.shape[1], path)
-    return ImageSet(pixels.reshape((-1, *shape)), labels, _value_max(spec, table, pixels, path), spec.text)
+    return ImageSet(pixels.reshape((-1, *shape)), labels, _value_max(spec, table, pixels, path), spec.text,
+                    label_names=label_names)
 
 
 def _load_idx(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
@@ -271,6 +287,14 @@ def _first_non_number(rows: list[list[str]]) -> tuple[int, int]:
             if not _is_number(value):
                 return i, j
     return 0, 0  # pragma: no cover - only called after NumPy failed to convert
+
+
+def _guess_label_index(spec: DataSpec, table: TableOptions, width: int) -> int:
+    """The label column's index before the header is known (a name: -1, the usual last column)."""
+    column = spec.option("label_column", table.label_column)
+    if isinstance(column, str) and column.lstrip("-").isdigit():
+        column = int(column)
+    return column % width if isinstance(column, int) and -width <= column < width else width - 1
 
 
 def _label_column(spec: DataSpec, table: TableOptions, names: list[str] | None, width: int, path: str) -> int:

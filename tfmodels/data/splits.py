@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tfmodels.config import DataConfig
-from tfmodels.data.examples import check_labels, number_of_classes, train_and_validation
+from tfmodels.data.examples import assign_class_ids, check_labels, number_of_classes, train_and_validation
 from tfmodels.data.images import ImageSet, load_images
 from tfmodels.errors import DataError
 
@@ -15,6 +15,9 @@ def load_splits(config: DataConfig) -> dict[str, ImageSet]:
     splits = {"train": train, "validation": validation}
     if config.test:
         splits["test"] = load(config.test, "test")
+    names = assign_class_ids(splits)  # labels that are class names: the training set's ids in every split
+    for images in splits.values():
+        images.class_names = names or images.class_names
     for role, images in splits.items():
         if images.image_shape != train.image_shape:
             raise DataError(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tfmodels.config import TextTableOptions
+from tfmodels.data.examples import assign_class_ids
 from tfmodels.data.files import decode_utf8, existing_file, read_bytes
 from tfmodels.data.specs import (
     TEXT_KINDS,
@@ -45,38 +46,6 @@ class TextSet:
         labels = None if self.labels is None else self.labels[index]
         names = None if self.label_names is None else [self.label_names[i] for i in index]
         return TextSet([self.texts[i] for i in index], labels, source, self.class_names, names)
-
-
-def assign_class_ids(sets: dict[str, "TextSet"], class_names: list[str] | None = None,
-                     where: str = "data") -> list[str]:
-    """Gives every set whose examples are labelled by name the ids of one list of class names.
-
-    The names are `class_names` when given (the config's `data.text.class_names`, or a finished run's),
-    else the training set's, sorted. A set labelled by name whose name is not in the list, or sets
-    that mix named and integer labels, are errors. Returns the class names (integer-labelled sets
-    keep their ids; the given names, if any, name them).
-    """
-    named = {role: s for role, s in sets.items() if s.label_names is not None}
-    if not named:
-        return list(class_names) if class_names else []
-    numbered = [role for role, s in sets.items() if s.label_names is None and s.labels is not None]
-    if numbered:
-        raise DataError(f"{where}.{numbered[0]} ('{sets[numbered[0]].source}') has integer labels, but "
-                        f"{where}.{next(iter(named))} labels its examples by class name; use the same kind of label "
-                        "in every set")
-    reference = sets.get("train") or next(iter(named.values()))
-    names = list(class_names) if class_names else sorted(set(reference.label_names))
-    ids = {name: i for i, name in enumerate(names)}
-    for role, s in named.items():
-        unknown = next((i for i, name in enumerate(s.label_names) if name not in ids), None)
-        if unknown is not None:
-            origin = "data.text.class_names" if class_names else "the training set's classes"
-            raise DataError(f"{where}.{role} ('{s.source}'): example {unknown} ({s.texts[unknown][:40]!r}) has the class "
-                            f"{s.label_names[unknown]!r}, which is not one of {origin} ({', '.join(names)}); "
-                            "fix the label or list every class in data.text.class_names")
-        s.labels = np.array([ids[name] for name in s.label_names], dtype=np.int32)
-        s.class_names = names
-    return names
 
 
 def load_text(spec: str | DataSpec, role: str, options: TextTableOptions | None = None,

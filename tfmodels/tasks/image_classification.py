@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfmodels.data.examples import check_labels
+from tfmodels.data.examples import assign_class_ids, check_labels
 from tfmodels.data.images import load_images
 from tfmodels.data.pipeline import image_dataset
 from tfmodels.data.splits import infer_num_classes, load_splits
@@ -45,7 +45,8 @@ class ImageClassification(Task):
             "input": {"name": self.input_name, "shape": list(splits["train"].image_shape), "dtype": "float32",
                       "range": [0.0, 1.0]},
             "num_classes": data.num_classes,
-            "class_names": [str(i) for i in range(data.num_classes)],
+            "class_names": (list(splits["train"].class_names) if len(splits["train"].class_names) == data.num_classes
+                            else [str(i) for i in range(data.num_classes)]),
             "value_max": {role: images.value_max for role, images in splits.items()},
             "examples": {role: len(images) for role, images in splits.items()},
             "sources": {role: images.source for role, images in splits.items()},
@@ -56,6 +57,7 @@ class ImageClassification(Task):
     def evaluation_data(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None):
         if data_spec:
             images, name = load_images(data_spec, split or "test", self.config.data.table), split or "data"
+            assign_class_ids({name: images}, info.get("class_names"), where="evaluation data")
         else:
             splits = load_splits(self.config.data)
             name = split or ("test" if "test" in splits else "validation")

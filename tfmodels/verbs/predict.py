@@ -93,8 +93,9 @@ class ServingModel:
         return pixels
 
 
-def read_inputs(text: str, input_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Pixels in [0, 1] and, where the input has them, labels."""
+def read_inputs(text: str, input_shape: tuple[int, ...],
+                class_names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pixels in [0, 1] and, where the input has them, labels (class names: the model's ids)."""
     suffix = os.path.splitext(text)[1].lower()
     if os.path.isfile(text) and suffix in IMAGE_SUFFIXES:
         return _read_image(text, input_shape)[None], None
@@ -103,6 +104,10 @@ def read_inputs(text: str, input_shape: tuple[int, ...]) -> tuple[np.ndarray, np
             raise DataError(f"'{text}': unknown file type; use a data spec such as csv:{text} or an image file")
         text = f"{TABLE_KINDS[suffix]}:{text}"
     images = load_images(text, "test")
+    if images.label_names is not None:
+        from tfmodels.data.examples import assign_class_ids
+
+        assign_class_ids({"input": images}, class_names, where="predict")
     return images.scaled(), images.labels
 
 
@@ -168,7 +173,7 @@ def predict(export_dir, arguments: list[str], as_text: bool = False) -> Predicti
         if model.takes_text:
             values, argument_labels = read_text_inputs(argument, model.class_names, as_text)
         else:
-            values, argument_labels = read_inputs(argument, model.input_shape)
+            values, argument_labels = read_inputs(argument, model.input_shape, model.class_names)
         inputs.append(np.asarray(values, dtype=object if model.takes_text else np.float32))
         labels.append(argument_labels)
     batch = np.concatenate(inputs) if inputs else np.zeros((0,))
