@@ -1,8 +1,10 @@
 """Text classification from random init on real data: SST-2 and IMDB, the Transformer beside the bag of words.
 
     python -m benchmarks.text_classification [--shared-data ../shared/data] [--only sst2|imdb|synthetic]
+                                             [--seeds 1 2 3]
 
-Prints accuracy, wall time and tokens per second, and writes each data set's rows to its own
+Prints accuracy (the median over the seeds, with min and max), wall time and tokens per second
+(of the median seed), and writes each data set's rows to its own
 section of docs/benchmarks.md ("text-synthetic", "text-sst2", "text-imdb"). The baseline uses the same tokens, data and budget (`model.type=bag_of_words`,
 mean pooling). Tokens per second count every position of the padded sequences the model sees.
 """
@@ -28,16 +30,21 @@ TASKS = {
 }
 
 
-def row(name: str, model: str, result: dict) -> str:
-    length = result["config"].data.tokenizer.sequence_length
-    tokens = result["examples_per_second"] * length
-    return (f"| {name} | {model} | {result['accuracy']:.4f} | {result['epochs']} | {result['seconds']:.0f} | "
-            f"{result['fit_seconds']:.0f} | {tokens:,.0f} |")
+def row(name: str, model: str, results: list[dict]) -> str:
+    ordered = sorted(results, key=lambda r: r["accuracy"])
+    median = ordered[len(ordered) // 2]
+    length = median["config"].data.tokenizer.sequence_length
+    tokens = median["examples_per_second"] * length
+    accuracies = [r["accuracy"] for r in ordered]
+    return (f"| {name} | {model} | {median['accuracy']:.4f} ({min(accuracies):.4f} - {max(accuracies):.4f}) | "
+            f"{len(results)} | {median['epochs']} | {median['seconds']:.0f} | {median['fit_seconds']:.0f} | "
+            f"{tokens:,.0f} |")
 
 
 HEADER = [
-    "| data | model | test accuracy | epochs | seconds (all) | seconds (fit) | tokens/s in fit |",
-    "|---|---|---|---|---|---|---|",
+    "| data | model | test accuracy: median (min - max) | seeds | epochs | seconds (all) | seconds (fit) | "
+    "tokens/s in fit |",
+    "|---|---|---|---|---|---|---|---|",
 ]
 
 
@@ -45,18 +52,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared-data", default=default_shared_data())
     parser.add_argument("--only", choices=sorted(TASKS), action="append")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="runtime.seed of each run")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override of the Transformer's config (repeatable; the baseline gets it too)")
     args = parser.parse_args()
     os.environ["TFMODELS_SHARED_DATA"] = str(Path(args.shared_data).resolve())
     with tempfile.TemporaryDirectory() as tmp:
         for key in args.only or list(TASKS):
             name, config_file = TASKS[key]
             lines = [f"## Text classification from random init: {name} (`benchmarks/text_classification.py`)", "",
-                     f"`configs/{config_file}` as shipped, and its baseline: the same config with "
+                     f"`configs/{config_file}` "
+                     + (f"with `{' '.join(args.set)}`" if args.set else "as shipped")
+                     + ", and its baseline: the same config with "
                      "`model.type=bag_of_words` (mean of the word embeddings), the same tokens, data and budget.",
                      "", *HEADER]
             for model, overrides in (("Transformer", []), ("bag of words", BASELINE)):
-                result = train_and_evaluate(config_file, overrides, Path(tmp) / f"{key}-{model.replace(' ', '_')}")
-                lines.append(row(name, model, result))
+                results = [train_and_evaluate(config_file, [*args.set, *overrides, f"runtime.seed={seed}"],
+                                              Path(tmp) / f"{key}-{model.replace(' ', '_')}-{seed}")
+                           for seed in args.seeds]
+                lines.append(row(name, model, results))
                 print(lines[-1], flush=True)
             write_section(f"text-{key}", "\n".join(lines))
     print("written to docs/benchmarks.md")
