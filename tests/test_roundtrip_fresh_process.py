@@ -17,12 +17,12 @@ from helpers import run_python_alone
 
 from tfmodels.config import baseline_overrides
 
-pytestmark = pytest.mark.slow  # trains eight models in a fresh process (about two and a half minutes)
+pytestmark = pytest.mark.slow  # trains eight models in a fresh process (about two minutes)
 
 QUICK = ["logging.verbose=0", "logging.histogram_freq=0", "trainer.early_stopping_patience=0"]
-TEXT = [*QUICK, "data.train=synthetic?size=1200", "trainer.epochs=2", "trainer.warmup_steps=10"]
+TEXT = [*QUICK, "data.train=synthetic?size=800", "trainer.epochs=1", "trainer.warmup_steps=5"]
 PRETRAIN = ["name=mlm_synthetic", "model.type=masked_lm", "data.validation=null", "data.test=null",
-            "data.train=synthetic?size=1200", "trainer.epochs=1", "trainer.warmup_steps=2", *QUICK[:2]]
+            "data.train=synthetic?size=800", "trainer.epochs=1", "trainer.warmup_steps=2", *QUICK[:2]]
 CASES = {
     "mlp": ("image", [*QUICK, "trainer.epochs=2", "runtime.precision=float32"]),
     "mlp_bfloat16": ("image", [*QUICK, "trainer.epochs=2", "runtime.precision=mixed_bfloat16"]),
