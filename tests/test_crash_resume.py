@@ -188,12 +188,13 @@ def _kill_rerun_and_compare(tmp_path, config_file, overrides, kills):
      [*MLP, "trainer.epochs=8", "trainer.early_stopping_patience=0", "data.augment.enabled=true"],
      [(1, 0.0), (3, 0.05), (5, 0.1)]),
     (REPO / "configs" / "encoder_synthetic.yaml",
-     ["data.train=synthetic?size=1200", "trainer.epochs=3", "model.encoder.dropout=0.1", "trainer.warmup_steps=10",
+     ["data.train=synthetic?size=1000", "data.validation=synthetic?size=300", "data.test=null", "trainer.epochs=3",
+      "model.encoder.dropout=0.1", "trainer.warmup_steps=10",
       "logging.verbose=0", "logging.histogram_freq=0", "runtime.deterministic=true"],
      [(0, 1.0), (1, 0.3)]),
     # Masks drawn anew every step, and dropout.
     (REPO / "configs" / "encoder_mlm.yaml",
-     [*SMALL_ENCODER, "data.train=synthetic?size=1500", "trainer.epochs=3", "trainer.batch_size=32",
+     [*SMALL_ENCODER, "data.train=synthetic?size=1000", "trainer.epochs=3", "trainer.batch_size=32",
       "trainer.warmup_steps=10"],
      [(0, 1.0), (1, 0.3)]),
 ], ids=["mlp_augmented", "transformer", "masked_lm"])
@@ -209,8 +210,8 @@ def test_a_sigkilled_lora_finetune_ends_as_if_never_killed(tmp_path):
     train(apply_overrides(load_config(REPO / "configs" / "encoder_mlm.yaml"),
                           [*SMALL_ENCODER, "data.train=synthetic?size=1000", "trainer.epochs=1",
                            "trainer.batch_size=32", "trainer.warmup_steps=5"]), pretrained)
-    overrides = [*SMALL_ENCODER, f"init.from_run={pretrained}", "data.train=synthetic?size=1500",
-                 "data.validation=synthetic?size=300", "data.test=null", "trainer.epochs=3",
+    overrides = [*SMALL_ENCODER, f"init.from_run={pretrained}", "data.train=synthetic?size=1000",
+                 "data.validation=synthetic?size=200", "data.test=null", "trainer.epochs=3",
                  "trainer.finetune=lora", "trainer.lora_rank=4", "trainer.learning_rate=0.002",
                  "trainer.warmup_steps=10", "trainer.early_stopping_patience=0"]
     _kill_rerun_and_compare(tmp_path, REPO / "configs" / "encoder_sst2_finetune.yaml", overrides,

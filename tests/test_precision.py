@@ -19,6 +19,7 @@ def test_every_precision_trains_to_a_finite_falling_loss(workdir, precision, kin
         config = apply_overrides(demo_config(), [*QUICK, "trainer.epochs=4", f"runtime.precision={precision}"])
     else:
         config = apply_overrides(demo_text_config(), [*QUICK, "trainer.epochs=3", "data.train=synthetic?size=1200",
+                                                      "data.validation=synthetic?size=300", "data.test=null",
                                                       "trainer.warmup_steps=10", f"runtime.precision={precision}"])
     result = train(config, "run")
     with open("run/history.csv") as f:
