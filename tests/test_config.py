@@ -128,6 +128,10 @@ TEXT = ["model.type=transformer", "data.train=synthetic"]
 @pytest.mark.parametrize("overrides, message", [
     (["trainer.epochs=0"], "trainer.epochs must be at least 1, got 0"),
     (["trainer.lora_rank=0"], "trainer.lora_rank must be at least 1, got 0"),
+    (["trainer.lora_alpha=0"], "trainer.lora_alpha must be positive, or null for the rank; got 0.0"),
+    (["trainer.lora_targets=[attention, ffn]"], "trainer.lora_targets must be different names among attention, "
+                                                "feed_forward, token_embedding; got \\['attention', 'ffn'\\]"),
+    (["trainer.lora_targets=[]"], "trainer.lora_targets must be different names among"),
     (["trainer.unfreeze_every=0"], "trainer.unfreeze_every must be at least 1, got 0"),
     (["trainer.learning_rate=0"], "trainer.learning_rate must be positive, got 0.0"),
     (["trainer.warmup_fraction=1.0"], r"trainer.warmup_fraction must be in \[0, 1\), got 1.0"),
@@ -185,3 +189,13 @@ def test_reserved_token_count_is_the_tokenizers():
     from tfmodels.data.tokenizers import RESERVED_TOKENS
 
     assert RESERVED_TOKEN_COUNT == len(RESERVED_TOKENS)
+
+
+def test_on_and_off_choices_survive_yaml_booleans(tmp_path):
+    """YAML 1.1 reads `on`/`off` as true/false: a choice named so is still that choice, in a file and in --set."""
+    path = tmp_path / "c.yaml"
+    path.write_text("runtime:\n  xla: on\n")
+    assert load_config(path).runtime.xla == "on"
+    assert apply_overrides(Config(), ["runtime.xla=off"]).runtime.xla == "off"
+    with pytest.raises(ConfigError, match="config key 'runtime.deterministic': expected bool, got 'on'"):
+        apply_overrides(Config(), ["runtime.deterministic='on'"])

@@ -19,7 +19,8 @@ from tfmodels.data.masked_lm_pipeline import (
 from tfmodels.data.text import load_text
 from tfmodels.data.tokenizers import TextPreprocessor, learn_vocabulary
 from tfmodels.errors import ConfigError, RunDirError
-from tfmodels.models.lora import enable_lora, merged_copy
+from tfmodels.config import schema
+from tfmodels.models.lora import DEFAULT_TARGETS, LORA_TARGET_NAMES, enable_lora, merged_copy
 from tfmodels.run_folder import RunPaths
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks import task_for
@@ -299,18 +300,31 @@ def test_lora_changes_only_adapters_and_head(pretrained):
     assert any("lora_kernel_b" in path for path in changed) and any("/logits/" in path for path in changed)
 
 
-def test_merged_copy_equals_adapted_model_with_nonzero_adapters(pretrained):
+@pytest.mark.parametrize("alpha, targets", [(None, DEFAULT_TARGETS), (16.0, LORA_TARGET_NAMES)])
+def test_merged_copy_equals_adapted_model_with_nonzero_adapters(pretrained, alpha, targets):
     run, _ = pretrained
     _, _, model = build_finetune_model(finetune_config(run))
     token_ids = np.random.default_rng(1).integers(5, model.encoder.vocabulary_size, (3, 32))
     before = np.asarray(model(token_ids))
-    enable_lora(model, 4)
+    enable_lora(model, 4, alpha, targets)
+    factors = {w.path.split("/")[-1] for w in model.trainable_weights if "lora" in w.path}
+    assert factors == ({"lora_kernel_a", "lora_kernel_b", "lora_embeddings_a", "lora_embeddings_b"}
+                       if "token_embedding" in targets else {"lora_kernel_a", "lora_kernel_b"})
     for w in model.trainable_weights:
-        if w.path.endswith("lora_kernel_b"):
+        if w.path.endswith(("lora_kernel_b", "lora_embeddings_b")):
             w.assign(np.random.default_rng(2).normal(scale=0.2, size=w.shape))
     adapted = np.asarray(model(token_ids))
     assert np.abs(adapted - before).max() > 1e-3  # the adapters do something
     np.testing.assert_allclose(np.asarray(merged_copy(model)(token_ids)), adapted, atol=1e-5)
+    if alpha is not None:  # the merged matrix is W + (alpha / r) A B
+        dense = model.encoder.blocks[0].c_fc
+        expected = np.asarray(dense._kernel) + alpha / 4 * np.asarray(dense.lora_kernel_a) @ np.asarray(
+            dense.lora_kernel_b)
+        np.testing.assert_allclose(np.asarray(dense.kernel), expected, atol=1e-5)
+
+
+def test_the_config_knows_every_lora_target():
+    assert LORA_TARGET_NAMES == schema.LORA_TARGET_NAMES
 
 
 @pytest.mark.parametrize("override, message", [

@@ -100,6 +100,8 @@ def _check(value: Any, tp: Any, where: str) -> Any:
             except ConfigError:
                 continue
     elif origin is Literal:
+        if isinstance(value, bool) and ("on" if value else "off") in typing.get_args(tp):
+            return "on" if value else "off"  # YAML 1.1 reads `xla: on` as true
         if value in typing.get_args(tp):
             return value
     elif origin is list:

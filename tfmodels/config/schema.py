@@ -14,6 +14,8 @@ from tfmodels.errors import ConfigError
 
 # [PAD] [CLS] [SEP] [UNK] [MASK]: the tokens every vocabulary starts with (tfmodels/data/tokenizers.py).
 RESERVED_TOKEN_COUNT = 5
+# What LoRA can adapt (tfmodels/models/lora.py; kept here so that reading a config needs no TensorFlow).
+LORA_TARGET_NAMES = ("attention", "feed_forward", "token_embedding")
 # Activations that are not Keras names (tfmodels/layers/initializers.py).
 EXTRA_ACTIVATIONS = ("gelu_approximate",)
 
@@ -274,10 +276,13 @@ class TrainerConfig:
     early_stopping_patience: int = 8  # epochs without improvement; 0 turns it off
     # Fine-tuning from init.from_run: train everything; only the head (encoder frozen); the head,
     # then one more block every unfreeze_every epochs from the top, the embeddings last (gradual);
-    # or LoRA adapters (rank lora_rank) on the attention and feed-forward projections plus the head.
+    # or LoRA adapters (rank lora_rank) on lora_targets plus the head.
     finetune: Literal["full", "frozen", "gradual", "lora"] = "full"
     unfreeze_every: int = 1
     lora_rank: int = 8
+    lora_alpha: Optional[float] = None  # the update is (lora_alpha / lora_rank) A B; None: the rank
+    # Which matrices get adapters: attention (q/k/v and output), feed_forward, token_embedding.
+    lora_targets: list[str] = field(default_factory=lambda: ["attention", "feed_forward"])
     monitor: str = "val_loss"
     steps_per_execution: int = 1
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
@@ -297,6 +302,12 @@ class TrainerConfig:
             raise ConfigError(f"{where}.weight_decay must be 0 or more, got {self.weight_decay}")
         if self.clipnorm is not None and self.clipnorm <= 0:
             raise ConfigError(f"{where}.clipnorm must be positive, or null for no clipping; got {self.clipnorm}")
+        if self.lora_alpha is not None and not self.lora_alpha > 0:
+            raise ConfigError(f"{where}.lora_alpha must be positive, or null for the rank; got {self.lora_alpha}")
+        unknown = [t for t in self.lora_targets if t not in LORA_TARGET_NAMES]
+        if unknown or not self.lora_targets or len(set(self.lora_targets)) != len(self.lora_targets):
+            raise ConfigError(f"{where}.lora_targets must be different names among {', '.join(LORA_TARGET_NAMES)}; "
+                              f"got {self.lora_targets}")
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""LoRA fine-tuning of a `TextClassifier`: adapters on the attention and feed-forward projections,
-merged back into plain weights for export."""
+"""LoRA fine-tuning of a `TextClassifier`: adapters on the attention and feed-forward projections
+(and, if asked, the token embedding), merged back into plain weights for export."""
 
 from __future__ import annotations
 
@@ -7,39 +7,48 @@ import keras
 
 from tfmodels.layers import TransformerEncoderBlock
 
-# The Dense layers of each block that get adapters: attention (fused q/k/v, output) and feed-forward.
-LORA_TARGETS = (("attn", "c_attn"), ("attn", "c_proj"), (None, "c_fc"), (None, "c_proj"))
+# The Dense layers of each block that get adapters, by target name: attention (fused q/k/v, output)
+# and feed-forward. `token_embedding` adapts the embedding matrix (vocabulary x width) as well.
+LORA_TARGETS = {"attention": (("attn", "c_attn"), ("attn", "c_proj")),
+                "feed_forward": ((None, "c_fc"), (None, "c_proj"))}
+TOKEN_EMBEDDING = "token_embedding"
+LORA_TARGET_NAMES = (*LORA_TARGETS, TOKEN_EMBEDDING)
+DEFAULT_TARGETS = ("attention", "feed_forward")
 
 
-def _targets(model):
+def _targets(model, targets=DEFAULT_TARGETS):
     for block in model.encoder.blocks:
         if not isinstance(block, TransformerEncoderBlock):  # pragma: no cover - encoders here have these blocks
             continue
-        for parent, name in LORA_TARGETS:
-            yield getattr(block.attn if parent else block, name)
+        for target in targets:
+            for parent, name in LORA_TARGETS.get(target, ()):
+                yield getattr(block.attn if parent else block, name)
+    if TOKEN_EMBEDDING in targets:
+        yield model.encoder.embeddings.wte
 
 
-def enable_lora(model, rank: int) -> None:
-    """Keras's own `Dense.enable_lora(rank)` on every target; everything else but the head is frozen.
+def enable_lora(model, rank: int, alpha: float | None = None, targets=DEFAULT_TARGETS) -> None:
+    """Keras's own `enable_lora(rank, alpha)` on every target; everything else but the head is frozen.
 
-    Afterwards the trainable weights are the adapters (`lora_kernel_a`, `lora_kernel_b`) and the
-    classification head, nothing more.
+    Afterwards the trainable weights are the adapters (`lora_kernel_a/b`, `lora_embeddings_a/b`) and
+    the classification head, nothing more. The update is `(alpha / rank) A B`; alpha None is the rank.
     """
     if not hasattr(model.encoder, "blocks"):
         raise ValueError(f"LoRA needs a Transformer encoder; {type(model.encoder).__name__} has no attention blocks")
     for variable in model.encoder.weights:
         variable.trainable = False
-    for dense in _targets(model):
-        dense.enable_lora(rank)  # freezes the kernel, adds the two low-rank factors
+    for layer in _targets(model, targets):
+        layer.enable_lora(rank, lora_alpha=alpha)  # freezes the kernel, adds the two low-rank factors
 
 
 def merged_copy(model):
     """A model of the same config without adapters, whose kernels are `W + (alpha / r) A B`."""
     plain = type(model).from_config(model.get_config())
     plain.build((None, model.encoder.sequence_length))
-    adapted = {id(d) for d in _targets(model)}
     for old, new in zip(model._flatten_layers(include_self=False), plain._flatten_layers(include_self=False)):
-        if id(old) in adapted:
+        if getattr(old, "lora_enabled", False) and isinstance(old, keras.layers.Embedding):
+            new.embeddings.assign(old.embeddings)  # Keras's `embeddings` of a LoRA Embedding is merged
+        elif getattr(old, "lora_enabled", False):
             new.kernel.assign(old.kernel)  # Keras's `kernel` of a LoRA Dense is the merged matrix
             if old.use_bias:
                 new.bias.assign(old.bias)

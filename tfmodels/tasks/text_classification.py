@@ -81,7 +81,7 @@ class TextClassification(TextTask):
         if trainer.finetune == "frozen":
             model.encoder.trainable = False  # only the head trains
         elif trainer.finetune == "lora":
-            enable_lora(model, trainer.lora_rank)
+            enable_lora(model, trainer.lora_rank, trainer.lora_alpha, trainer.lora_targets)
 
     def callbacks(self, model, data: TaskData, global_batch: int, log_dir=None) -> list:
         callbacks = []

@@ -35,7 +35,7 @@ def _seed_variables(model: keras.Model) -> list:
 
 
 def _lora_variables(model: keras.Model) -> list:
-    """The raw variables of every layer with LoRA adapters: base kernel and the two factors, in model order.
+    """The raw variables of every layer with LoRA adapters: base matrix and the two factors, in model order.
 
     Keras's weights file stores such a layer's kernel merged with its adapters and zeroes the
     adapters when it loads it: a run resumed from that file alone computes the same function, but
@@ -43,7 +43,9 @@ def _lora_variables(model: keras.Model) -> list:
     """
     variables = []
     for layer in model._flatten_layers(include_self=False):
-        if getattr(layer, "lora_enabled", False):
+        if getattr(layer, "lora_enabled", False) and isinstance(layer, keras.layers.Embedding):
+            variables += [layer._embeddings, layer.lora_embeddings_a, layer.lora_embeddings_b]
+        elif getattr(layer, "lora_enabled", False):
             variables += [layer._kernel, layer.lora_kernel_a, layer.lora_kernel_b]
     return variables
 

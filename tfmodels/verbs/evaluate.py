@@ -71,6 +71,7 @@ def evaluate_run(run_dir, data_spec: str | None = None, split: str | None = None
 
 def _evaluate_language_model(task, paths: RunPaths, info: dict, data_spec, split, trust_code: bool):
     dataset, name, source, sequences = task.evaluation_dataset(paths, info, data_spec, split)
+    dataset = dataset.cache()  # masked once: the count of masked tokens below reads the same batches
     model = load_keras_model(paths.model, trust_code=trust_code)
     model.compile(**task.compile_args())  # the loss and metrics of training, per masked token
     values = model.evaluate(dataset, verbose=0, return_dict=True)
