@@ -2,10 +2,11 @@
 
 from tfmodels.models.bag_of_words import BagOfWordsEncoder
 from tfmodels.models.factory import build_encoder, build_image_model, build_text_model
+from tfmodels.models.gpt import GPT
 from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.models.mlp import MLPClassifier
 from tfmodels.models.text_classifier import TextClassifier
 from tfmodels.models.transformer import TransformerEncoder
 
-__all__ = ["BagOfWordsEncoder", "MLPClassifier", "MaskedLMModel", "TextClassifier", "TransformerEncoder",
+__all__ = ["BagOfWordsEncoder", "GPT", "MLPClassifier", "MaskedLMModel", "TextClassifier", "TransformerEncoder",
            "build_encoder", "build_image_model", "build_text_model"]

@@ -1,0 +1,131 @@
+"""The GPT decoder: the battery, and numbers that prove the wiring (causality, cache, parity, initialisation)."""
+
+import math
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+from helpers import run_layer_test
+
+from tfmodels.layers import DecoderBlock, MultiHeadSelfAttention
+from tfmodels.models import GPT
+
+RNG = np.random.default_rng(0)
+B, T, C, H, V = 3, 12, 32, 4, 61
+VECTORS = RNG.normal(size=(B, T, C)).astype(np.float32)
+TOKENS = RNG.integers(0, V, size=(B, T)).astype(np.int32)
+GPT_KWARGS = dict(vocabulary_size=V, block_size=T + 4, width=C, num_layers=2, num_heads=H, dropout=0.0)
+
+
+def small_gpt(**kwargs):
+    model = GPT(**{**GPT_KWARGS, **kwargs})
+    model(TOKENS)
+    return model
+
+
+# --- the battery ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls, kwargs, inputs, shape, trainable, output_dtype", [
+    (MultiHeadSelfAttention, dict(num_heads=H, causal=True, dropout=0.1), VECTORS, (B, T, C), 4, None),
+    (DecoderBlock, dict(num_heads=H, ffn_dim=4 * C, dropout=0.1), VECTORS, (B, T, C), 12, None),
+    (DecoderBlock, dict(num_heads=H, ffn_dim=64, use_bias=False), VECTORS, (B, T, C), 6, None),
+    (GPT, GPT_KWARGS, TOKENS, (B, T, V), 2 + 2 * 12 + 2, "float32"),
+    (GPT, dict(GPT_KWARGS, tie_weights=False, use_bias=False, padding_id=0), TOKENS, (B, T, V), 3 + 2 * 6 + 1,
+     "float32"),
+], ids=["causal_attention", "decoder_block", "decoder_block_no_bias", "gpt", "gpt_untied_no_bias"])
+def test_decoder_battery(cls, kwargs, inputs, shape, trainable, output_dtype, tmp_path):
+    run_layer_test(cls, kwargs, inputs, shape, trainable, tmp_path, output_dtype=output_dtype,
+                   targets=RNG.integers(0, V, size=(B, T)) if cls is GPT else None)
+
+
+# --- causality -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("t", [0, 5, T - 2])
+def test_the_future_does_not_reach_the_past(t):
+    model = small_gpt()
+    logits = np.asarray(model(TOKENS))
+    later = TOKENS.copy()
+    later[:, t + 1:] = (later[:, t + 1:] + 7) % V  # every token after t changed
+    changed = np.asarray(model(later))
+    np.testing.assert_allclose(changed[:, :t + 1], logits[:, :t + 1], atol=1e-6)
+    assert np.abs(changed[:, t + 1:] - logits[:, t + 1:]).max() > 1e-3
+    if t > 0:  # a token before t does change the logits at t
+        earlier = TOKENS.copy()
+        earlier[:, t - 1] = (earlier[:, t - 1] + 7) % V
+        assert np.abs(np.asarray(model(earlier))[:, t] - logits[:, t]).max() > 1e-4
+
+
+def test_attention_weights_are_lower_triangular():
+    _, scores = small_gpt()(TOKENS, return_attention_scores=True)
+    for layer in scores:  # (B, nh, T, T)
+        weights = np.asarray(layer)
+        assert np.all(weights[..., np.triu_indices(T, k=1)[0], np.triu_indices(T, k=1)[1]] == 0)
+        np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+
+
+# --- the key/value cache ---------------------------------------------------------------------------
+
+def test_cached_decoding_equals_recomputing_the_prefix_for_prompts_of_different_lengths():
+    """Prompts of 3, 5 and 7 tokens in one batch, right-padded; then one token a step from the cache.
+    At every step the cached logits equal a full forward pass over the prefix (to 1e-5)."""
+    model = small_gpt()
+    lengths = np.array([3, 5, 7])
+    tokens = TOKENS.copy()  # the continuation is TOKENS itself, fed one position at a time
+    cache = model.init_cache(B, T)
+    # Prefill every position of the shortest prompt at once, then one position a step.
+    start = int(lengths.min())
+    logits, _, cache = model.call_with_cache(tokens[:, :start], cache, 0)
+    full = np.asarray(model(tokens))
+    np.testing.assert_allclose(np.asarray(logits), full[:, :start], atol=1e-5)
+    for index in range(start, T):
+        step, _, cache = model.call_with_cache(tokens[:, index:index + 1], cache, index)
+        prefix = np.asarray(model(tokens[:, :index + 1]))  # recomputed from scratch
+        np.testing.assert_allclose(np.asarray(step)[:, 0], prefix[:, index], atol=1e-5)
+    assert cache.shape == (B, 2, 2, T, H, C // H)
+
+
+# --- parity with keras-hub's GPT-2 -------------------------------------------------------------------
+
+def test_same_logits_as_keras_hub_gpt2_with_copied_weights():
+    backbone = keras_hub.models.GPT2Backbone(vocabulary_size=V, num_layers=2, num_heads=H, hidden_dim=C,
+                                             intermediate_dim=4 * C, dropout=0.0, max_sequence_length=T + 4)
+    ours = small_gpt()
+    ours.wte.embeddings.assign(backbone.token_embedding.embeddings)
+    ours.wpe.position_embeddings.assign(backbone.position_embedding.position_embeddings)
+    for block, theirs in zip(ours.blocks, backbone.transformer_layers):
+        attention = theirs._self_attention_layer
+        q, k, v = (np.asarray(d.kernel).reshape(C, C) for d in
+                   (attention._query_dense, attention._key_dense, attention._value_dense))
+        qb, kb, vb = (np.asarray(d.bias).reshape(C) for d in
+                      (attention._query_dense, attention._key_dense, attention._value_dense))
+        block.attn.c_attn.kernel.assign(np.concatenate([q, k, v], axis=1))
+        block.attn.c_attn.bias.assign(np.concatenate([qb, kb, vb]))
+        block.attn.c_proj.kernel.assign(np.asarray(attention._output_dense.kernel).reshape(C, C))
+        block.attn.c_proj.bias.assign(attention._output_dense.bias)
+        for mine, source in ((block.ln_1, theirs._self_attention_layer_norm),
+                             (block.ln_2, theirs._feedforward_layer_norm),
+                             (block.c_fc, theirs._feedforward_intermediate_dense),
+                             (block.c_proj, theirs._feedforward_output_dense)):
+            mine.set_weights(source.get_weights())
+    ours.ln_f.set_weights(backbone.layer_norm.get_weights())
+    hidden = backbone({"token_ids": TOKENS, "padding_mask": np.ones_like(TOKENS)})
+    expected = np.asarray(backbone.token_embedding(hidden, reverse=True))
+    np.testing.assert_allclose(np.asarray(ours(TOKENS)), expected, atol=1e-4)
+
+
+# --- initialisation -----------------------------------------------------------------------------------
+
+def test_gpt2_initialisation_and_the_loss_at_step_zero():
+    model = GPT(vocabulary_size=500, block_size=64, width=128, num_layers=4, num_heads=4)
+    tokens = RNG.integers(0, 500, size=(8, 64))
+    model(tokens)
+    std = lambda w: float(np.std(np.asarray(w)))  # noqa: E731
+    assert std(model.wte.embeddings) == pytest.approx(0.02, rel=0.05)
+    assert std(model.blocks[0].c_fc.kernel) == pytest.approx(0.02, rel=0.05)
+    for block in model.blocks:  # the residual projections: 0.02 / sqrt(2 x layers)
+        for dense in (block.attn.c_proj, block.c_proj):
+            assert std(dense.kernel) == pytest.approx(0.02 / math.sqrt(8), rel=0.05)
+    logits = model(tokens[:, :-1])
+    loss = float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(tokens[:, 1:], logits))
+    assert loss == pytest.approx(math.log(500), abs=0.05)
