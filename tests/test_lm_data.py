@@ -1,0 +1,53 @@
+"""Causal-LM data: an exact character codec, one token stream, windows drawn from (seed, step) alone."""
+
+import numpy as np
+import pytest
+
+from tfmodels.data.lm_pipeline import CharacterCodec, lm_dataset, split_stream, token_stream
+from tfmodels.errors import DataError
+
+TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 20
+
+
+def test_the_character_codec_is_exact_and_names_what_it_does_not_know():
+    codec = CharacterCodec.learn([TEXT])
+    assert codec.characters == sorted(set(TEXT))
+    assert codec.decode(codec.encode(TEXT)) == TEXT  # spaces, newlines and case kept
+    with pytest.raises(DataError, match=r"the prompt has 2 character\(s\) the vocabulary of \d+ does not hold: "
+                                        r"'Q', 'x'"):
+        codec.encode("Quix", where="the prompt")
+
+
+def test_windows_are_next_token_pairs_of_static_shape():
+    stream = token_stream([TEXT], CharacterCodec.learn([TEXT]).encode)
+    for x, y in lm_dataset(stream, 16, 4, seed=3, steps=5):
+        assert x.shape == (4, 16) and y.shape == (4, 16)
+        np.testing.assert_array_equal(x.numpy()[:, 1:], y.numpy()[:, :-1])  # y is x one token later
+    for x, _ in lm_dataset(stream, 16, 4, seed=3, steps=1):  # each window is a piece of the stream
+        text = "".join(map(chr, stream))  # as ids, a window is a substring of the stream
+        assert all("".join(map(chr, row)) in text for row in x.numpy())
+
+
+def test_windows_come_from_seed_and_step_alone():
+    stream = np.arange(1000, dtype=np.int32)
+    whole = [x.numpy() for x, _ in lm_dataset(stream, 8, 4, seed=1, steps=6)]
+    resumed = [x.numpy() for x, _ in lm_dataset(stream, 8, 4, seed=1, first_step=4, steps=2)]
+    np.testing.assert_array_equal(np.stack(whole[4:]), np.stack(resumed))  # a resumed run draws the same
+    other = [x.numpy() for x, _ in lm_dataset(stream, 8, 4, seed=2, steps=6)]
+    assert not np.array_equal(np.stack(whole), np.stack(other))
+    evaluation = [[x.numpy() for x, _ in lm_dataset(stream, 8, 4, seed=1, training=False, num_batches=3)]
+                  for _ in range(2)]
+    np.testing.assert_array_equal(np.stack(evaluation[0]), np.stack(evaluation[1]))  # the same every time
+    assert all(x.max() < 1000 and x.min() >= 0 for x in whole)
+
+
+def test_split_is_contiguous_and_a_short_corpus_is_refused():
+    stream = np.arange(100, dtype=np.int32)
+    train, validation = split_stream(stream, 0.1)
+    np.testing.assert_array_equal(np.concatenate([train, validation]), stream)
+    assert len(validation) == 10 and validation[0] == 90
+    with pytest.raises(DataError, match=r"the training text gives 10 tokens, fewer than one window of "
+                                        r"block_size \+ 1 = 17"):
+        lm_dataset(stream[:10], 16, 2, seed=0)
+    np.testing.assert_array_equal(token_stream(["ab", "c"], lambda t: [ord(ch) for ch in t], separator=[0]),
+                                  [97, 98, 0, 99])

@@ -1,0 +1,102 @@
+"""Causal-LM data: a corpus as one stream of token ids, cut into windows of `block_size + 1` tokens.
+
+As nanoGPT's `get_batch`: every training step draws `B` offsets into the stream and takes
+`x = stream[o : o + block]`, `y = stream[o + 1 : o + block + 1]`. The offsets come from (seed, step)
+alone (stateless ops), so a resumed run draws what a run never stopped would have, on any number of
+replicas; shapes are static, (B, block), for XLA and TPUs. Evaluation reads a fixed set of
+windows (the same at every evaluation), so its loss curves are comparable step to step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfmodels.errors import DataError
+
+TRAINING, EVALUATION = 0, 1  # the two streams of random numbers
+
+
+class CharacterCodec:
+    """Characters <-> ids, exactly (spaces, newlines and case kept), as nanoGPT's `stoi`/`itos`.
+
+    The vocabulary is every character of the training text, sorted (Tiny Shakespeare: 65). A
+    character outside it is an error that names it, not a silent [UNK]."""
+
+    def __init__(self, characters: list[str]):
+        if len(set(characters)) != len(characters) or any(len(c) != 1 for c in characters):
+            raise ValueError("a character vocabulary is a list of different single characters")
+        self.characters = list(characters)
+        self.index = {c: i for i, c in enumerate(self.characters)}
+
+    @classmethod
+    def learn(cls, texts: list[str]) -> "CharacterCodec":
+        return cls(sorted(set("".join(texts))))
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.characters)
+
+    def encode(self, text: str, where: str = "the text") -> np.ndarray:
+        unknown = sorted(set(text) - self.index.keys())
+        if unknown:
+            shown = ", ".join(repr(c) for c in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            raise DataError(f"{where} has {len(unknown)} character(s) the vocabulary of {self.vocabulary_size} does "
+                            f"not hold: {shown}; remove them, or train on text that has them")
+        return np.fromiter((self.index[c] for c in text), np.int32, len(text))
+
+    def decode(self, ids) -> str:
+        return "".join(self.characters[int(i)] for i in ids)
+
+
+def token_stream(texts: list[str], encode, separator: list[int] = ()) -> np.ndarray:
+    """All texts encoded and joined (with `separator` ids between two texts) into one int32 stream."""
+    pieces = []
+    for i, text in enumerate(texts):
+        if i and separator:
+            pieces.append(np.asarray(separator, np.int32))
+        pieces.append(np.asarray(encode(text), np.int32))
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
+
+
+def split_stream(stream: np.ndarray, validation_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The first `1 - fraction` of the stream for training, the contiguous rest for validation (nanoGPT's 90/10)."""
+    cut = int(round(len(stream) * (1.0 - validation_fraction)))
+    return stream[:cut], stream[cut:]
+
+
+def check_length(stream: np.ndarray, block_size: int, what: str) -> None:
+    if len(stream) < block_size + 1:
+        raise DataError(f"the {what} text gives {len(stream)} tokens, fewer than one window of block_size + 1 = "
+                        f"{block_size + 1}; use more text or a smaller block_size")
+
+
+def window_offsets(num_tokens: int, block_size: int, batch_size: int, seed: int, step, stream_id: int = TRAINING):
+    """(B,) int64 offsets in [0, num_tokens - block_size - 1], a function of (seed, stream_id, step) alone."""
+    step_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, stream_id], tf.int64),
+                                                         tf.cast(step, tf.int64))
+    return tf.random.stateless_uniform((batch_size,), step_seed, minval=0, maxval=num_tokens - block_size,
+                                       dtype=tf.int64)
+
+
+def lm_dataset(stream: np.ndarray, block_size: int, global_batch_size: int, seed: int, first_step: int = 0,
+               steps: int | None = None, training: bool = True, num_batches: int | None = None) -> tf.data.Dataset:
+    """Batches of (x (B, block), y (B, block)): training draws fresh windows each step from `first_step`
+    (for `steps` steps, or forever); evaluation the same `num_batches` batches every time."""
+    check_length(stream, block_size, "training" if training else "evaluation")
+    tokens = tf.constant(stream, tf.int32)
+    positions = tf.range(block_size + 1, dtype=tf.int64)[None, :]  # (1, block + 1)
+
+    def window(step):
+        offsets = window_offsets(len(stream), block_size, global_batch_size, seed, step,
+                                 TRAINING if training else EVALUATION)
+        w = tf.gather(tokens, offsets[:, None] + positions)  # (B, block + 1)
+        return w[:, :-1], w[:, 1:]  # inputs and next-token targets, (B, block) each
+
+    if training:
+        steps_ds = tf.data.Dataset.range(first_step, tf.int64.max if steps is None else first_step + steps)
+    else:
+        if not num_batches or num_batches < 1:
+            raise ValueError("an evaluation set needs num_batches >= 1")
+        steps_ds = tf.data.Dataset.range(num_batches)
+    return steps_ds.map(window, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
