@@ -129,3 +129,43 @@ def test_gpt2_initialisation_and_the_loss_at_step_zero():
     logits = model(tokens[:, :-1])
     loss = float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(tokens[:, 1:], logits))
     assert loss == pytest.approx(math.log(500), abs=0.05)
+
+
+# --- generation ---------------------------------------------------------------------------------------
+
+def _prompts(lengths, total):
+    tokens = np.zeros((len(lengths), total), np.int32)
+    mask = np.zeros((len(lengths), total), bool)
+    for row, n in enumerate(lengths):
+        tokens[row, :n] = RNG.integers(0, V, n)
+        mask[row, :n] = True
+    return tokens, mask
+
+
+def test_greedy_generation_from_the_cache_equals_argmax_of_recomputation():
+    from tfmodels.models.generation import compiled_generate, make_sampler
+
+    model = small_gpt()
+    tokens, mask = _prompts([2, 4, 5], T)
+    generated = np.asarray(compiled_generate(model, make_sampler("greedy"))(tokens, mask))
+    np.testing.assert_array_equal(generated[mask], tokens[mask])  # the prompts are kept
+    expected = tokens.copy()
+    for row, n in enumerate([2, 4, 5]):  # the slow way: the whole prefix again for every new token
+        for index in range(n, T):
+            logits = np.asarray(model(expected[row:row + 1, :index]))
+            expected[row, index] = int(np.argmax(logits[0, -1]))
+    np.testing.assert_array_equal(generated, expected)
+    again = np.asarray(compiled_generate(model, make_sampler("greedy"))(tokens, mask))
+    np.testing.assert_array_equal(again, generated)  # greedy is deterministic
+
+
+@pytest.mark.parametrize("name", ["top_k", "top_p", "random"])
+def test_sampling_with_a_seed_is_reproducible(name):
+    from tfmodels.models.generation import generate_ids, make_sampler
+
+    model = small_gpt()
+    tokens, mask = _prompts([3, 3, 6], T)
+    runs = [np.asarray(generate_ids(model, tokens, mask, make_sampler(name, temperature=1.5, seed=seed)))
+            for seed in (7, 7, 8)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
