@@ -5,6 +5,7 @@
     RUN/model.keras            the model with the best validation weights (written last but one)
     RUN/encoder.keras          pretraining runs: the encoder alone, for `init.from_run`
     RUN/vocabulary.txt         text runs: the vocabulary ([PAD] is id 0)
+    RUN/characters.json        character language models: the characters, in id order
     RUN/checkpoints/           best weights so far (best.weights.h5, best.json), backups for resuming (backup/)
     RUN/logs/                  TensorBoard: train/, validation/ (Keras), run/ (tfmodels), evaluation/
     RUN/history.csv            one row an epoch
@@ -49,6 +50,7 @@ class RunPaths:
     model = property(lambda self: self.root / "model.keras")
     encoder = property(lambda self: self.root / "encoder.keras")
     vocabulary = property(lambda self: self.root / "vocabulary.txt")
+    characters = property(lambda self: self.root / "characters.json")
     checkpoints = property(lambda self: self.root / "checkpoints")
     best_weights = property(lambda self: self.root / "checkpoints" / "best.weights.h5")
     backup = property(lambda self: self.root / "checkpoints" / "backup")
@@ -63,7 +65,7 @@ class RunPaths:
         return self.root / f"confusion_matrix_{split}.png"
 
     # Files that make a run folder's model usable beyond model.keras (copied into an export).
-    assets = property(lambda self: [self.vocabulary])
+    assets = property(lambda self: [self.vocabulary, self.characters])
 
 
 def default_run_dir(config: Config) -> Path:

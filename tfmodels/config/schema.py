@@ -120,22 +120,51 @@ class MaskedLMConfig:
 
 
 @dataclass
+class GPTConfig:
+    """A GPT-2-style causal language model (model.type=gpt), in nanoGPT's names."""
+
+    block_size: int = 64  # the context length in tokens
+    num_layers: int = 4
+    num_heads: int = 4
+    width: int = 128  # n_embd; a multiple of num_heads
+    ffn_dim: Optional[int] = None  # None: 4 x width
+    dropout: float = 0.0
+    bias: bool = True  # biases in the projections and layer norms
+    tie_weights: bool = True  # the output projection is the token embedding
+
+    def validate(self, where: str = "model.gpt") -> None:
+        for key in ("block_size", "num_layers", "num_heads", "width"):
+            _at_least(f"{where}.{key}", getattr(self, key), 1)
+        if self.ffn_dim is not None:
+            _at_least(f"{where}.ffn_dim", self.ffn_dim, 1)
+        if self.width % self.num_heads:
+            near = max(self.num_heads, round(self.width / self.num_heads) * self.num_heads)
+            raise ConfigError(f"{where}.width={self.width} is not divisible by {where}.num_heads={self.num_heads}; "
+                              f"choose a multiple of num_heads, e.g. width={near}")
+        _fraction(f"{where}.dropout", self.dropout)
+
+
+@dataclass
 class ModelConfig:
     # mlp: images; transformer and bag_of_words (the baseline): text classifiers;
-    # masked_lm: pretraining a Transformer encoder on unlabelled text.
-    type: Literal["mlp", "transformer", "bag_of_words", "masked_lm"] = "mlp"
+    # masked_lm: pretraining a Transformer encoder on unlabelled text; gpt: a causal language model.
+    type: Literal["mlp", "transformer", "bag_of_words", "masked_lm", "gpt"] = "mlp"
     # None: inferred from the training labels (largest label + 1).
     num_classes: Optional[int] = None
     mlp: MLPConfig = field(default_factory=MLPConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     masked_lm: MaskedLMConfig = field(default_factory=MaskedLMConfig)
+    gpt: GPTConfig = field(default_factory=GPTConfig)
 
     def validate(self, where: str = "model") -> None:
         if self.num_classes is not None:
             _at_least(f"{where}.num_classes", self.num_classes, 2)
         if self.type == "mlp":
             self.mlp.validate(f"{where}.mlp")
+            return
+        if self.type == "gpt":
+            self.gpt.validate(f"{where}.gpt")
             return
         self.encoder.validate(f"{where}.encoder", needs_heads=self.type != "bag_of_words")
         self.head.validate(f"{where}.head")
@@ -285,12 +314,23 @@ class TrainerConfig:
     lora_targets: list[str] = field(default_factory=lambda: ["attention", "feed_forward"])
     monitor: str = "val_loss"
     steps_per_execution: int = 1
+    # Training by steps (language models count iterations): max_steps steps, evaluated (and backed up)
+    # every eval_interval steps on eval_batches batches; `epochs` is then not used.
+    max_steps: Optional[int] = None
+    eval_interval: int = 250
+    eval_batches: int = 20
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
 
     def validate(self, where: str = "trainer") -> None:
         self.recovery.validate(f"{where}.recovery")
-        for key in ("epochs", "batch_size", "steps_per_execution", "unfreeze_every", "lora_rank"):
+        for key in ("epochs", "batch_size", "steps_per_execution", "unfreeze_every", "lora_rank", "eval_interval",
+                    "eval_batches"):
             _at_least(f"{where}.{key}", getattr(self, key), 1)
+        if self.max_steps is not None:
+            _at_least(f"{where}.max_steps", self.max_steps, 1)
+            if self.max_steps % self.eval_interval:
+                raise ConfigError(f"{where}.max_steps={self.max_steps} is not a multiple of {where}.eval_interval="
+                                  f"{self.eval_interval}: evaluations and backups come every eval_interval steps")
         for key in ("warmup_steps", "early_stopping_patience"):
             _at_least(f"{where}.{key}", getattr(self, key), 0)
         if self.learning_rate <= 0:
@@ -374,7 +414,16 @@ class Config:
         for section in ("model", "data", "trainer", "runtime", "logging"):
             getattr(self, section).validate(section)
         finetune = self.trainer.finetune
-        if finetune != "full" and self.model.type in ("mlp", "masked_lm"):
+        if self.model.type == "gpt":
+            if self.trainer.max_steps is None:
+                raise ConfigError("model.type=gpt trains by steps: set trainer.max_steps (and trainer.eval_interval, "
+                                  "trainer.eval_batches)")
+            if self.data.tokenizer.kind != "character":
+                raise ConfigError("model.type=gpt reads characters for now: set data.tokenizer.kind=character")
+        elif self.trainer.max_steps is not None:
+            raise ConfigError(f"trainer.max_steps is for language models (model.type=gpt); model.type="
+                              f"{self.model.type} trains by trainer.epochs")
+        if finetune != "full" and self.model.type in ("mlp", "masked_lm", "gpt"):
             raise ConfigError(f"trainer.finetune={finetune!r} is for text classifiers fine-tuned from a pretrained "
                               "run; use trainer.finetune=full")
         if finetune == "gradual" and self.model.type == "bag_of_words":

@@ -236,9 +236,14 @@ def _files_in_archive(path: str, root: str, spec: DataSpec) -> dict[str, list[tu
 
 
 def _load_corpus(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
-    reject_options(spec, set())
+    """A text file: its non-empty lines, stripped, as texts; with `?whole=true` the file as one text,
+    every character kept (what a character language model reads)."""
+    reject_options(spec, {"whole"})
     path = existing_file(spec)
-    lines = [line.strip() for line in decode_utf8(read_bytes(path), path).splitlines()]
+    text = decode_utf8(read_bytes(path), path)
+    if bool_option(spec, "whole", False):
+        return TextSet([text] if text else [], None, spec.text)
+    lines = [line.strip() for line in text.splitlines()]
     return TextSet([line for line in lines if line], None, spec.text)
 
 

@@ -22,6 +22,14 @@ import keras
 import tensorflow as tf
 
 
+def training_length(trainer, train_examples: int, global_batch: int) -> tuple[int, int]:
+    """(epochs, steps per epoch). Training by steps (`trainer.max_steps`) is Keras's fit with an
+    "epoch" of `eval_interval` steps: evaluation, the logs and the backup come at each one's end."""
+    if trainer.max_steps is not None:
+        return trainer.max_steps // trainer.eval_interval, trainer.eval_interval
+    return trainer.epochs, train_examples // global_batch
+
+
 def fit(model: keras.Model, strategy: tf.distribute.Strategy, train_ds: tf.data.Dataset, *, global_batch: int,
         steps_per_epoch: int, epochs: int, callbacks: list, validation_data: tf.data.Dataset | None = None,
         verbose: int = 2, steps_per_execution: int = 1) -> keras.callbacks.History:

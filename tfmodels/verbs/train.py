@@ -120,8 +120,8 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
     state = resume_state(paths.backup, paths.history, t.monitor, resuming)
     if resuming:
         log(describe(state.point))
-    train_ds, eval_ds = task.datasets(data, global_batch, config.runtime.seed, t.epochs, state.point.epoch)
-    steps_per_epoch = data.train_examples // global_batch
+    epochs, steps_per_epoch = loop.training_length(t, data.train_examples, global_batch)
+    train_ds, eval_ds = task.datasets(data, global_batch, config.runtime.seed, epochs, state.point.epoch)
 
     # --- 5. Model and optimizer, in the strategy's scope ---------------------------------------------
     with strategy.scope():
@@ -129,7 +129,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
         if config.init.from_run:
             task.warm_start(model, RunPaths(config.init.from_run))
         task.configure_training(model)
-        model.compile(optimizer=build_optimizer(t, steps_per_epoch * t.epochs, replicas),
+        model.compile(optimizer=build_optimizer(t, steps_per_epoch * epochs, replicas),
                       steps_per_execution=t.steps_per_execution, jit_compile=xla == "on", **task.compile_args())
 
     # --- 6. The run folder: from here on, files are written ------------------------------------------
@@ -159,7 +159,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
                      *run_callbacks(paths, config, state), *extra_callbacks]
         try:
             history = loop.fit(model, strategy, train_ds, global_batch=global_batch, steps_per_epoch=steps_per_epoch,
-                               epochs=t.epochs, callbacks=callbacks, validation_data=validation,
+                               epochs=epochs, callbacks=callbacks, validation_data=validation,
                                verbose=config.logging.verbose, steps_per_execution=t.steps_per_execution)
             break
         except LossSpike as spike:
@@ -176,10 +176,10 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
                 f"{recovery.max_trials} (trainer.recovery.max_trials)")
             if state.point.weights is None:
                 model.set_weights(initial_weights)
-            train_ds, eval_ds = task.datasets(data, global_batch, config.runtime.seed, t.epochs, state.point.epoch)
+            train_ds, eval_ds = task.datasets(data, global_batch, config.runtime.seed, epochs, state.point.epoch)
             lowered = dataclasses.replace(t, learning_rate=t.learning_rate * rate_scale)
             with strategy.scope():
-                model.compile(optimizer=build_optimizer(lowered, steps_per_epoch * t.epochs, replicas),
+                model.compile(optimizer=build_optimizer(lowered, steps_per_epoch * epochs, replicas),
                               steps_per_execution=t.steps_per_execution, jit_compile=xla == "on",
                               **task.compile_args())
     fit_seconds = time.time() - fit_started
@@ -187,11 +187,12 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
     # --- 8. Evaluate the best weights and write what the run leaves -----------------------------------
     if paths.best_weights.is_file():
         model.load_weights(paths.best_weights)
-    epochs = len(history.epoch)
-    metrics = {"status": FINISHED, "epochs_trained": epochs, **({"recoveries": recoveries} if recoveries else {}),
+    metrics = {"status": FINISHED, "epochs_trained": len(history.epoch), "steps_trained": len(history.epoch) * steps_per_epoch,
+               **({"recoveries": recoveries} if recoveries else {}),
                "wall_seconds": round(time.time() - started, 2),
                "fit_seconds": round(fit_seconds, 2),
-               "examples_per_second": round(epochs * steps_per_epoch * global_batch / max(fit_seconds, 1e-9), 1)}
+               "examples_per_second": round(len(history.epoch) * steps_per_epoch * global_batch / max(fit_seconds, 1e-9),
+                                            1)}
     for role, ds in eval_ds.items():
         metrics[role] = loop.evaluate(model, strategy, ds)
     task.finish(model, paths)
