@@ -112,3 +112,21 @@ def test_fused_adam_applies_sparse_gradients_as_keras_does():
         results.append(variable.numpy())
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
     assert np.allclose(results[0][0], start[0]) and not np.allclose(results[0][1], start[1])
+
+
+def test_nanogpt_schedule_and_betas():
+    """Cosine from the peak to min_learning_rate (nanoGPT's min_lr), scaled as the peak; Adam's beta_2."""
+    config = TrainerConfig(optimizer="adamw", schedule="cosine", learning_rate=1e-3, min_learning_rate=1e-4,
+                           warmup_steps=100, beta_2=0.99, weight_decay=0.1, lr_scaling="linear")
+    optimizer = build_optimizer(config, total_steps=2000, num_replicas=2)
+    schedule = optimizer._learning_rate
+    assert [float(schedule(s)) for s in (0, 50, 100, 1050, 2000)] == pytest.approx(
+        [0.0, 1e-3, 2e-3, 1.1e-3, 2e-4], rel=1e-5, abs=1e-9)
+    assert optimizer.beta_2 == pytest.approx(0.99)
+    rebuilt = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
+    assert float(rebuilt(2000)) == pytest.approx(2e-4)
+    for bad, message in ((dict(min_learning_rate=1e-3), "trainer.min_learning_rate must be at least 0 and below "
+                                                         "trainer.learning_rate=0.001; got 0.001"),
+                         (dict(beta_2=1.0), r"trainer.beta_2 must be in \(0, 1\), got 1.0")):
+        with pytest.raises(ConfigError, match=message):
+            TrainerConfig(learning_rate=1e-3, **bad).validate()

@@ -300,6 +300,8 @@ class TrainerConfig:
     schedule: Literal["constant", "cosine", "linear"] = "constant"
     warmup_steps: int = 0
     warmup_fraction: float = 0.0  # or: warm up for this fraction of all training steps
+    min_learning_rate: float = 0.0  # where linear or cosine decay ends (nanoGPT's min_lr); scaled as the peak
+    beta_2: float = 0.999  # Adam's second-moment decay (nanoGPT's small models: 0.99)
     weight_decay: float = 0.0  # decoupled (AdamW); never on biases, norms and embeddings
     clipnorm: Optional[float] = None  # clip the global norm of the gradients
     early_stopping_patience: int = 8  # epochs without improvement; 0 turns it off
@@ -338,6 +340,11 @@ class TrainerConfig:
         _fraction(f"{where}.warmup_fraction", self.warmup_fraction)
         if self.warmup_fraction and self.warmup_steps:
             raise ConfigError(f"set {where}.warmup_steps or {where}.warmup_fraction, not both")
+        if not 0.0 <= self.min_learning_rate < self.learning_rate:
+            raise ConfigError(f"{where}.min_learning_rate must be at least 0 and below trainer.learning_rate="
+                              f"{self.learning_rate:g}; got {self.min_learning_rate:g}")
+        if not 0.0 < self.beta_2 < 1.0:
+            raise ConfigError(f"{where}.beta_2 must be in (0, 1), got {self.beta_2}")
         if self.weight_decay < 0:
             raise ConfigError(f"{where}.weight_decay must be 0 or more, got {self.weight_decay}")
         if self.clipnorm is not None and self.clipnorm <= 0:

@@ -83,15 +83,16 @@ def build_optimizer(config: TrainerConfig, total_steps: int, num_replicas: int) 
     if config.schedule == "constant" and warmup == 0:
         learning_rate = peak
     else:
-        learning_rate = WarmupDecay(peak, total_steps, warmup, config.schedule)
+        learning_rate = WarmupDecay(peak, total_steps, warmup, config.schedule,
+                                    minimum=config.min_learning_rate * peak / config.learning_rate)
     # Keras applies `weight_decay` decoupled from the gradient (as AdamW) in every optimizer;
     # `global_clipnorm` clips the norm of all gradients together.
     common = {"learning_rate": learning_rate, "global_clipnorm": config.clipnorm,
               "weight_decay": config.weight_decay or None}
     if config.optimizer == "adam":
-        optimizer = FusedAdam(**common)
+        optimizer = FusedAdam(beta_2=config.beta_2, **common)
     elif config.optimizer == "adamw":
-        optimizer = FusedAdamW(**{**common, "weight_decay": config.weight_decay})
+        optimizer = FusedAdamW(beta_2=config.beta_2, **{**common, "weight_decay": config.weight_decay})
     else:
         optimizer = keras.optimizers.SGD(momentum=0.9, **common)
     if config.weight_decay:

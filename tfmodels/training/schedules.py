@@ -10,13 +10,14 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="tfmodels")
 class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """`peak * step / warmup_steps` during warm-up, then `decay` from `peak` to 0 at `total_steps`.
+    """`peak * step / warmup_steps` during warm-up, then `decay` from `peak` to `minimum` (0 unless
+    given; nanoGPT's `min_lr`) at `total_steps`.
 
     Keras's own `CosineDecay` warms up but has no linear or constant variant; this one schedule
     covers the three, so that a config switches between them with one key.
     """
 
-    def __init__(self, peak_learning_rate, total_steps, warmup_steps=0, decay="constant"):
+    def __init__(self, peak_learning_rate, total_steps, warmup_steps=0, decay="constant", minimum=0.0):
         if decay not in ("constant", "linear", "cosine"):
             raise ValueError(f"decay must be 'constant', 'linear' or 'cosine', got {decay!r}")
         if warmup_steps < 0 or total_steps < 1:
@@ -25,6 +26,7 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)
         self.decay = decay
+        self.minimum = float(minimum)
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
@@ -33,10 +35,11 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         warm = peak * ops.minimum(step / warmup, 1.0) if self.warmup_steps else peak
         decay_steps = max(self.total_steps - self.warmup_steps, 1)
         progress = ops.clip((step - self.warmup_steps) / decay_steps, 0.0, 1.0)
+        low = self.minimum
         if self.decay == "linear":
-            decayed = peak * (1.0 - progress)
+            decayed = low + (peak - low) * (1.0 - progress)
         elif self.decay == "cosine":
-            decayed = peak * 0.5 * (1.0 + ops.cos(math.pi * progress))
+            decayed = low + (peak - low) * 0.5 * (1.0 + ops.cos(math.pi * progress))
         else:
             decayed = peak + 0.0 * progress
         return ops.where(step < self.warmup_steps, warm, decayed)
@@ -47,4 +50,5 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
             "total_steps": self.total_steps,
             "warmup_steps": self.warmup_steps,
             "decay": self.decay,
+            "minimum": self.minimum,
         }
