@@ -44,6 +44,18 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_generate(args) -> int:
+    import sys
+
+    from tfmodels.verbs.generate import generate
+
+    result = generate(args.run_dir, args.prompt, max_new_tokens=args.max_new_tokens, sampler=args.sampler,
+                      temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                      log=lambda line: print(line, file=sys.stderr))
+    print(result.prompt + result.text)
+    return 0
+
+
 def _cmd_predict(args) -> int:
     from tfmodels.verbs.predict import predict
 
@@ -139,6 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-code", action="store_true",
                    help="load a model file that carries code (a Lambda layer); only for files you trust")
     p.set_defaults(func=_cmd_export)
+
+    p = commands.add_parser("generate", help="continue a prompt with a causal language model's run",
+                            description="Decode with the model's key/value cache and a keras-hub sampler; prints "
+                                        "the prompt and its continuation.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run of model.type=gpt")
+    p.add_argument("prompt", metavar="PROMPT", help="the text to continue")
+    p.add_argument("--max-new-tokens", type=int, default=200, metavar="N")
+    p.add_argument("--sampler", default="greedy", metavar="NAME",
+                   help="greedy (default), top_k, top_p, beam or random")
+    p.add_argument("--temperature", type=float, default=1.0, metavar="T")
+    p.add_argument("--top-k", type=int, default=10, metavar="K")
+    p.add_argument("--top-p", type=float, default=0.9, metavar="P")
+    p.add_argument("--seed", type=int, default=None, metavar="S", help="makes the random samplers reproducible")
+    p.set_defaults(func=_cmd_generate)
 
     p = commands.add_parser("predict", help="classify inputs with an exported SavedModel (TensorFlow only)",
                             description="Load a SavedModel with TensorFlow alone and print class and probability "

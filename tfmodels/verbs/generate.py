@@ -1,0 +1,81 @@
+"""`tfmodels generate RUN "PROMPT"`: text from a causal language model's run, decoded with its cache.
+
+The prompt is encoded with the run's own characters and continued by a keras-hub sampler in a
+compiled loop with the key/value cache (`tfmodels.models.generation`). The model sees at most
+`block_size` tokens: when the prompt and the new tokens do not fit, the context slides, as nanoGPT
+crops it, but by half a block at a time (one new cache a half block rather than a recomputation a
+token), so the model always sees at least half a block of context. A prompt longer than the block is
+cut from its start, and the user is told.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from tfmodels.data.lm_pipeline import CharacterCodec
+from tfmodels.errors import DataError, RunDirError
+from tfmodels.files import read_json
+from tfmodels.models.generation import SAMPLERS, compiled_generate, make_sampler
+from tfmodels.run_folder import RunPaths, read_run_config, require_finished
+from tfmodels.saving import load_keras_model
+
+
+@dataclass
+class Generation:
+    prompt: str
+    text: str  # what the model added
+    cropped: int  # characters of the prompt's start the model never saw (a prompt longer than the block)
+
+
+def check_options(max_new_tokens: int, sampler: str, temperature: float, top_k: int, top_p: float) -> None:
+    if max_new_tokens < 1:
+        raise DataError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
+    if not temperature > 0:
+        raise DataError(f"--temperature must be above 0 (1 keeps the model's probabilities), got {temperature}")
+    if top_k < 1:
+        raise DataError(f"--top-k must be at least 1, got {top_k}")
+    if not 0 < top_p <= 1:
+        raise DataError(f"--top-p must be in (0, 1], got {top_p}")
+    if sampler not in SAMPLERS:
+        raise DataError(f"--sampler {sampler!r} is not one of {', '.join(SAMPLERS)}")
+
+
+def generate(run_dir: str | os.PathLike, prompt: str, max_new_tokens: int = 200, sampler: str = "greedy",
+             temperature: float = 1.0, top_k: int = 10, top_p: float = 0.9, seed: int | None = None,
+             log: Callable[[str], None] = lambda _: None) -> Generation:
+    check_options(max_new_tokens, sampler, temperature, top_k, top_p)
+    paths = RunPaths(run_dir)
+    require_finished(paths)
+    config = read_run_config(paths)
+    if config.model.type != "gpt" or not paths.characters.is_file():
+        raise RunDirError(f"'{paths.root}' is a {config.model.type} run, not a causal language model; generate "
+                          "needs a run of model.type=gpt (e.g. configs/gpt_shakespeare_char.yaml)")
+    codec = CharacterCodec(read_json(paths.characters)["characters"])
+    block = config.model.gpt.block_size
+    if not prompt:
+        raise DataError("the prompt is empty; give at least one character")
+    ids = codec.encode(prompt, where="the prompt")
+    model = load_keras_model(paths.model)
+    step = compiled_generate(model, make_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p,
+                                                 seed=seed))
+    tokens, remaining, cropped = list(ids), max_new_tokens, 0
+    while remaining:
+        # A single pass when everything fits; else half a block of new tokens after the newest context.
+        n = remaining if len(tokens) + remaining <= block else min(remaining, max(block // 2, block - len(tokens), 1))
+        context = tokens[-(block - n):]
+        if len(tokens) == len(ids) and len(context) < len(ids):
+            cropped = len(ids) - len(context)
+            log(f"the prompt has {len(ids)} characters and the block {block}: the model sees its last "
+                f"{len(context)}; its first {cropped} were cut")
+        window = np.zeros((1, len(context) + n), np.int32)
+        window[0, :len(context)] = context
+        mask = np.zeros_like(window, bool)
+        mask[0, :len(context)] = True
+        out = np.asarray(step(window, mask))[0]
+        tokens += out[len(context):].tolist()
+        remaining -= n
+    return Generation(prompt=prompt, text=codec.decode(tokens[len(ids):]), cropped=cropped)
