@@ -1,7 +1,7 @@
 """Text classification from random init on real data: SST-2 and IMDB, the Transformer beside the bag of words.
 
     python -m benchmarks.text_classification [--shared-data ../shared/data] [--only sst2|imdb|synthetic]
-                                             [--seeds 1 2 3]
+                                             [--seeds 1 2 3] [--models transformer bag_of_words]
 
 Prints accuracy (the median over the seeds, with min and max), wall time and tokens per second
 (of the median seed), and writes each data set's rows to its own
@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--shared-data", default=default_shared_data())
     parser.add_argument("--only", choices=sorted(TASKS), action="append")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="runtime.seed of each run")
+    parser.add_argument("--models", nargs="+", choices=["transformer", "bag_of_words"],
+                        default=["transformer", "bag_of_words"], help="which of the two to train (default both)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an override of the Transformer's config (repeatable; the baseline gets it too)")
     args = parser.parse_args()
@@ -67,6 +69,8 @@ def main() -> None:
                      "`model.type=bag_of_words` (mean of the word embeddings), the same tokens, data and budget.",
                      "", *HEADER]
             for model, overrides in (("Transformer", []), ("bag of words", BASELINE)):
+                if model.replace(" ", "_").lower() not in args.models:
+                    continue
                 results = [train_and_evaluate(config_file, [*args.set, *overrides, f"runtime.seed={seed}"],
                                               Path(tmp) / f"{key}-{model.replace(' ', '_')}-{seed}")
                            for seed in args.seeds]
