@@ -12,6 +12,8 @@ from tfmodels.config import apply_overrides, load_config
 from tfmodels.errors import ConfigError, DataError
 from tfmodels.verbs.train import train
 
+pytestmark = pytest.mark.slow  # trains a GPT for 120 steps (about a minute); the full suite runs it
+
 TEXT = "".join(f"to be or not to be, {w} that is the question.\n\n" for w in ("ay", "no", "yes", "so") * 60)
 
 
