@@ -9,14 +9,24 @@ from benchmarks import CONFIGS
 
 
 def train_and_evaluate(config_file: str, overrides: list[str], run_dir: Path) -> dict:
+    """Trains in `run_dir` (an unfinished run there resumes). A benchmark rerun with the same work folder
+    does not train again: a finished run of the same config is evaluated as it is, its seconds read
+    from its metrics; a finished run of another config is refused (the trainer's own check)."""
     from tfmodels.config import apply_overrides, load_config
+    from tfmodels.run_folder import RunPaths, finished_run_of
     from tfmodels.verbs.evaluate import evaluate_run
     from tfmodels.verbs.train import train
 
     config = apply_overrides(load_config(CONFIGS / config_file), ["logging.verbose=0", *overrides])
     started = time.time()
-    result = train(config, run_dir)
+    metrics = finished_run_of(RunPaths(Path(run_dir)), config)
+    if metrics is None:
+        metrics = train(config, run_dir).metrics
+        seconds = time.time() - started
+    else:
+        print(f"{run_dir}: a finished run of this config, not trained again", flush=True)
+        seconds = metrics["wall_seconds"]
     _, evaluation = evaluate_run(run_dir)
-    return {"seconds": time.time() - started, "accuracy": evaluation["accuracy"], "examples": evaluation["examples"],
-            "epochs": result.metrics["epochs_trained"], "examples_per_second": result.metrics["examples_per_second"],
-            "fit_seconds": result.metrics["fit_seconds"], "config": config}
+    return {"seconds": seconds, "accuracy": evaluation["accuracy"], "examples": evaluation["examples"],
+            "epochs": metrics["epochs_trained"], "examples_per_second": metrics["examples_per_second"],
+            "fit_seconds": metrics["fit_seconds"], "config": config}

@@ -120,3 +120,134 @@ def test_generate_refuses_unknown_characters_and_other_runs(trained, capsys, tmp
     train(apply_overrides(load_config(CONFIGS / "mlp_digits.yaml"), ["trainer.epochs=1", "logging.verbose=0"]), digits)
     assert main(["generate", str(digits), "to be"]) == 2
     assert "is a mlp run, not a causal language model" in capsys.readouterr().err
+
+
+def test_evaluate_reports_the_corpus_cross_entropy_per_token_and_bits_per_character(trained, tmp_path, capsys):
+    from tfmodels.cli import main
+    from tfmodels.saving import load_keras_model
+
+    run, _ = trained
+    other = tmp_path / "other.txt"
+    other.write_text("to be or not to be, ay that is the question.\n" * 3 + "no", encoding="utf-8")
+    assert main(["evaluate", str(run), "--data", f"text:{other}?whole=true"]) == 0
+    report = capsys.readouterr().out
+    result = json.loads((run / "metrics.json").read_text())["evaluation"]["data"]
+    # By hand: every next character of the text predicted once, from windows of the block as evaluate cuts them.
+    characters = json.loads((run / "characters.json").read_text())["characters"]
+    ids = np.array([characters.index(c) for c in other.read_text(encoding="utf-8")])
+    model, block, losses, hits = load_keras_model(run / "model.keras"), 16, [], []
+    for start in range(0, len(ids) - 1, block):
+        x, y = ids[start:start + block], ids[start + 1:start + block + 1]
+        logits = np.asarray(model(x[None, :len(y)]), np.float64)[0]  # (t, V)
+        log_p = logits - logits.max(-1, keepdims=True)
+        log_p -= np.log(np.exp(log_p).sum(-1, keepdims=True))
+        losses += list(-log_p[np.arange(len(y)), y])
+        hits += list(logits.argmax(-1) == y)
+    assert result["predicted_tokens"] == len(ids) - 1 == len(losses) and result["tokens"] == len(ids)
+    assert result["loss"] == pytest.approx(np.mean(losses), abs=1e-5)
+    assert result["perplexity"] == pytest.approx(np.exp(np.mean(losses)), rel=1e-5)
+    assert result["bits_per_character"] == pytest.approx(np.mean(losses) / math.log(2), abs=1e-5)
+    assert result["accuracy"] == pytest.approx(np.mean(hits), abs=1e-6)
+    assert f"perplexity {result['perplexity']:.3f}" in report and "bits per character" in report
+    assert main(["evaluate", str(run)]) == 0  # the run's own validation text, whole
+    assert json.loads((run / "metrics.json").read_text())["evaluation"]["validation"]["predicted_tokens"] > 1000
+    capsys.readouterr()
+    (tmp_path / "odd.txt").write_text("to be? QUIZ", encoding="utf-8")
+    assert main(["evaluate", str(run), "--data", f"text:{tmp_path / 'odd.txt'}"]) == 2
+    assert "character(s) the vocabulary of 17 does not hold" in capsys.readouterr().err
+
+
+def test_tensorboard_shows_samples_perplexity_tokens_per_second_and_the_learning_rate(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run, _ = trained
+    samples = EventAccumulator(str(run / "logs" / "run" / "samples"))
+    samples.Reload()
+    texts = [e.tensor_proto.string_val[0].decode() for e in samples.Tensors("samples")]
+    assert len(texts) == 3 and all(t.count("sample ") == 2 for t in texts)  # one per evaluation, two samples each
+    first = re.findall(r"```\n(.*?)\n```", texts[-1], re.DOTALL)[0]
+    assert len(first) == 1 + 200 and set(first) <= set(TEXT)  # the prompt character and 200 sampled
+    train_logs = EventAccumulator(str(run / "logs" / "train"))
+    train_logs.Reload()
+    tags = set(train_logs.Tags()["tensors"])
+    assert {"epoch_loss", "epoch_perplexity", "epoch_tokens_per_second", "epoch_learning_rate"} <= tags, tags
+    loss = [float(np.asarray(tf_value(e))) for e in train_logs.Tensors("epoch_loss")]
+    perplexity = [float(np.asarray(tf_value(e))) for e in train_logs.Tensors("epoch_perplexity")]
+    assert len(loss) == 3 and perplexity[-1] < perplexity[0]
+
+
+def tf_value(event):
+    import tensorflow as tf
+
+    return tf.make_ndarray(event.tensor_proto)
+
+
+def test_export_generates_in_a_process_with_tensorflow_alone_as_the_cli_does(trained, tmp_path, capsys):
+    from helpers import run_python_alone
+
+    from tfmodels.cli import main
+    from tfmodels.saving import load_keras_model
+    from tfmodels.verbs.export import export_run
+
+    run, _ = trained
+    out = export_run(run, out=tmp_path / "export")
+    cases = [("to be ", 8), ("to be or not to be, " * 2, 6), ("to", 40)]  # fits; prompt cut; slides the block
+    expected = []
+    for prompt, n in cases:
+        assert main(["generate", str(run), prompt, "--max-new-tokens", str(n)]) == 0
+        expected.append(capsys.readouterr().out.rstrip("\n")[len(prompt):])
+    ids = np.array([[1, 5, 2, 9, 3]], np.int32)
+    logits = np.asarray(load_keras_model(run / "model.keras")(ids))
+    code = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+assert "tfmodels" not in sys.modules
+model = tf.saved_model.load(sys.argv[1])
+cases, ids = json.loads(sys.argv[2]), np.array(json.loads(sys.argv[3]), np.int32)
+generate = model.signatures["generate"]
+def text(prompt, n, temperature=0.0, seed=0):
+    out = generate(prompt=tf.constant(prompt), max_new_tokens=tf.constant(n), temperature=tf.constant(temperature),
+                   seed=tf.constant(seed))
+    return out["text"].numpy().decode(), int(out["prompt_characters_seen"])
+print(json.dumps({
+    "greedy": [text(p, n) for p, n in cases],
+    "seeded": [text("to", 30, 1.0, 3)[0], text("to", 30, 1.0, 3)[0], text("to", 30, 1.0, 4)[0]],
+    "logits": model.signatures["serving_default"](token_ids=tf.constant(ids))["logits"].numpy().tolist()}))
+"""
+    done = run_python_alone(code, out, json.dumps(cases), json.dumps(ids.tolist()))
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [t for t, _ in got["greedy"]] == expected  # temperature 0: the CLI's greedy text, sliding included
+    assert [seen for _, seen in got["greedy"]] == [6, 10, 2]
+    a, b, c = got["seeded"]
+    assert a == b and a != c and len(a) == 30
+    np.testing.assert_allclose(np.array(got["logits"]), logits, atol=1e-5)
+    described = json.loads((out / "tfmodels_export.json").read_text())
+    assert described["kind"] == "causal_lm" and described["signatures"]["generate"][0] == "prompt"
+
+
+@pytest.mark.parametrize("finetune", ["full", "lora"])
+def test_a_causal_lm_continues_training_from_a_run_on_another_text(trained, tmp_path, finetune):
+    from tfmodels.saving import load_keras_model
+
+    run, _ = trained
+    other = tmp_path / "other.txt"
+    other.write_text("".join(f"not to be, {w} is the question that.\n\n" for w in ("ay", "no") * 80), encoding="utf-8")
+    overrides = [f"init.from_run={run}", "trainer.max_steps=40", "trainer.eval_interval=40",
+                 *(["trainer.finetune=lora", "trainer.lora_rank=2", "trainer.learning_rate=0.01"] if finetune == "lora"
+                   else [])]
+    base = load_keras_model(run / "model.keras")
+    tuned_dir = tmp_path / finetune
+    result = train(shrunk(other, *overrides), tuned_dir)
+    assert (tuned_dir / "characters.json").read_text() == (run / "characters.json").read_text()  # the base's ids
+    tuned = load_keras_model(tuned_dir / "model.keras")  # LoRA: merged into plain weights
+    assert type(tuned).__name__ == "GPT" and not any("lora" in w.path for w in tuned.weights)
+    changed = [not np.allclose(a, b) for a, b in zip(base.get_weights(), tuned.get_weights())]
+    assert any(changed)
+    if finetune == "lora":  # the frozen parts are exactly the base's: norms, positions, biases
+        frozen = [w.path for w, c in zip(tuned.weights, changed) if not c]
+        assert any("ln_f" in p for p in frozen) and any("wpe" in p for p in frozen)
+        assert any(p.endswith("wte/embeddings") for p in frozen)  # no adapters on it by default
+        assert not any(p.endswith("c_fc/kernel") for p in frozen)  # W + (alpha / r) A B
+    assert result.metrics["validation"]["loss"] < 1.5

@@ -165,12 +165,26 @@ TEXT = ["model.type=transformer", "data.train=synthetic"]
     (["runtime.connect_timeout=0"], "runtime.connect_timeout must be a positive number of seconds"),
     (["logging.verbose=3"], "logging.verbose must be 0, 1 or 2, got 3"),
     (["trainer.finetune=lora"], "trainer.finetune='lora' is for text classifiers"),
+    (["logging.text_samples=-1"], "logging.text_samples must be at least 0"),
+    (["logging.sample_tokens=0"], "logging.sample_tokens must be at least 1"),
     (["model.type=bag_of_words", "model.head.pooling=mean", "trainer.finetune=gradual"],
      "trainer.finetune=gradual unfreezes encoder blocks; the bag-of-words baseline has none"),
 ])
 def test_every_section_rule_names_its_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
         apply_overrides(Config(), overrides)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["trainer.finetune=lora"], "trainer.finetune=lora adapts a pretrained causal LM: set init.from_run"),
+    (["trainer.finetune=gradual", "init.from_run=/somewhere"],
+     "trainer.finetune='gradual' is for text classifiers; a causal LM fine-tunes with trainer.finetune=full or lora"),
+])
+def test_a_causal_lm_fine_tunes_in_full_or_with_lora_from_a_run(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(load_config(CONFIGS / "gpt_shakespeare_char.yaml"), overrides).validate()
+    lora = ["trainer.finetune=lora", "init.from_run=/somewhere"]
+    assert apply_overrides(load_config(CONFIGS / "gpt_shakespeare_char.yaml"), lora).validate().trainer.finetune == "lora"
 
 
 def test_the_shipped_configs_are_valid_and_the_demo_reads_them():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tfmodels.data.lm_pipeline import CharacterCodec, lm_dataset, split_stream, token_stream
+from tfmodels.data.lm_pipeline import CharacterCodec, corpus_dataset, lm_dataset, split_stream, token_stream
 from tfmodels.errors import DataError
 
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 20
@@ -51,3 +51,19 @@ def test_split_is_contiguous_and_a_short_corpus_is_refused():
         lm_dataset(stream[:10], 16, 2, seed=0)
     np.testing.assert_array_equal(token_stream(["ab", "c"], lambda t: [ord(ch) for ch in t], separator=[0]),
                                   [97, 98, 0, 99])
+
+
+@pytest.mark.parametrize("length", [17, 21, 50])  # one window exactly; a ragged last window; several batches
+def test_the_corpus_dataset_predicts_every_token_but_the_first_exactly_once(length):
+    stream = np.arange(length, dtype=np.int32) + 100
+    batches = list(corpus_dataset(stream, block_size=16, batch_size=2).as_numpy_iterator())
+    x = np.concatenate([b[0] for b in batches])
+    y = np.concatenate([b[1] for b in batches])
+    w = np.concatenate([b[2] for b in batches])
+    assert x.shape[1] == y.shape[1] == w.shape[1] == 16
+    predicted = y[w > 0]
+    np.testing.assert_array_equal(predicted, stream[1:])  # each target once, in order
+    np.testing.assert_array_equal(y[:, :-1][w[:, 1:] > 0], x[:, 1:][w[:, 1:] > 0])  # y is x shifted by one
+    np.testing.assert_array_equal(x[:, 0], stream[np.arange(len(x)) * 16])  # windows follow each other
+    with pytest.raises(DataError, match="fewer than one window of block_size \\+ 1 = 17"):
+        corpus_dataset(stream[:16], block_size=16, batch_size=2)

@@ -77,6 +77,24 @@ def test_weight_decay_skips_biases_norms_and_embeddings():
     assert any("c_attn/kernel" in path for path in decayed)
 
 
+def test_decay_embeddings_decays_every_matrix_of_a_gpt_as_nanogpt():
+    import numpy as np
+
+    from tfmodels.models import GPT
+
+    model = GPT(11, 8, width=16, num_layers=1, num_heads=2)
+    model.build((None, 8))
+    optimizer = build_optimizer(TrainerConfig(optimizer="adamw", weight_decay=0.5, learning_rate=0.1,
+                                              decay_embeddings=True), total_steps=10, num_replicas=1)
+    before = {w.path: np.array(w) for w in model.trainable_weights}
+    optimizer.apply_gradients([(np.zeros(w.shape, np.float32), w) for w in model.trainable_weights])  # decay only
+    after = {w.path: np.array(w) for w in model.trainable_weights}
+    decayed = {path for path in before if not np.allclose(before[path], after[path])}
+    matrices = {w.path for w in model.trainable_weights if len(w.shape) == 2}
+    assert decayed == matrices, (sorted(decayed), sorted(matrices))  # nanoGPT: every p.dim() >= 2, nothing else
+    assert any(path.endswith("wte/embeddings") for path in decayed) and any("wpe" in p for p in decayed)
+
+
 # --- fused Adam -------------------------------------------------------------------------------
 
 

@@ -95,6 +95,14 @@ def require_finished(paths: RunPaths) -> dict:
     return metrics
 
 
+def finished_run_of(paths: RunPaths, config: Config) -> dict | None:
+    """The metrics of the finished run of exactly `config` in this folder, or None when there is none."""
+    if read_json(paths.metrics).get("status") != FINISHED or not paths.config.is_file():
+        return None
+    same = not _differences(config_to_dict(read_run_config(paths)), config_to_dict(config))
+    return read_json(paths.metrics) if same else None
+
+
 def check_run_dir(root: Path | str, config: Config) -> bool:
     """Whether `root` can take this run, without writing anything: returns True for a resume.
 

@@ -302,7 +302,10 @@ class TrainerConfig:
     warmup_fraction: float = 0.0  # or: warm up for this fraction of all training steps
     min_learning_rate: float = 0.0  # where linear or cosine decay ends (nanoGPT's min_lr); scaled as the peak
     beta_2: float = 0.999  # Adam's second-moment decay (nanoGPT's small models: 0.99)
-    weight_decay: float = 0.0  # decoupled (AdamW); never on biases, norms and embeddings
+    weight_decay: float = 0.0  # decoupled (AdamW); never on biases and norms
+    # Decay the embedding matrices too (nanoGPT and GPT-2 decay every matrix, wte and wpe included);
+    # false leaves them alone, as most BERT fine-tuning recipes here do.
+    decay_embeddings: bool = False
     clipnorm: Optional[float] = None  # clip the global norm of the gradients
     early_stopping_patience: int = 8  # epochs without improvement; 0 turns it off
     # Fine-tuning from init.from_run: train everything; only the head (encoder frozen); the head,
@@ -389,9 +392,14 @@ class LoggingConfig:
     histogram_freq: int = 1  # weight histograms every N epochs; 0 turns them off
     verbose: int = 2  # Keras fit verbosity: 0 silent, 1 progress bar, 2 a line an epoch
     profile: bool = False  # TensorFlow's profiler on training steps 2-4 (TensorBoard's Profile tab)
+    # A language model's text samples in TensorBoard (Text tab) at each evaluation: how many, how long.
+    text_samples: int = 2
+    sample_tokens: int = 200
 
     def validate(self, where: str = "logging") -> None:
         _at_least(f"{where}.histogram_freq", self.histogram_freq, 0)
+        _at_least(f"{where}.text_samples", self.text_samples, 0)
+        _at_least(f"{where}.sample_tokens", self.sample_tokens, 1)
         if self.verbose not in (0, 1, 2):
             raise ConfigError(f"{where}.verbose must be 0, 1 or 2, got {self.verbose}")
 
@@ -430,9 +438,15 @@ class Config:
         elif self.trainer.max_steps is not None:
             raise ConfigError(f"trainer.max_steps is for language models (model.type=gpt); model.type="
                               f"{self.model.type} trains by trainer.epochs")
-        if finetune != "full" and self.model.type in ("mlp", "masked_lm", "gpt"):
+        if self.model.type == "gpt" and finetune not in ("full", "lora"):
+            raise ConfigError(f"trainer.finetune={finetune!r} is for text classifiers; a causal LM fine-tunes "
+                              "with trainer.finetune=full or lora")
+        if finetune != "full" and self.model.type in ("mlp", "masked_lm"):
             raise ConfigError(f"trainer.finetune={finetune!r} is for text classifiers fine-tuned from a pretrained "
                               "run; use trainer.finetune=full")
+        if finetune == "lora" and self.model.type == "gpt" and not self.init.from_run:
+            raise ConfigError("trainer.finetune=lora adapts a pretrained causal LM: set init.from_run to its run "
+                              "folder (LoRA on random weights learns nothing useful)")
         if finetune == "gradual" and self.model.type == "bag_of_words":
             raise ConfigError("trainer.finetune=gradual unfreezes encoder blocks; the bag-of-words baseline has none")
         return self

@@ -100,3 +100,24 @@ def lm_dataset(stream: np.ndarray, block_size: int, global_batch_size: int, seed
             raise ValueError("an evaluation set needs num_batches >= 1")
         steps_ds = tf.data.Dataset.range(num_batches)
     return steps_ds.map(window, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def corpus_dataset(stream: np.ndarray, block_size: int, batch_size: int) -> tf.data.Dataset:
+    """Every next-token prediction of a whole corpus, once: batches of (x, y, weight), each (B, block).
+
+    Consecutive windows of `block_size + 1` tokens overlapping by one (window i predicts tokens
+    i * block + 1 .. (i + 1) * block), the last one padded with weight 0, so the weighted mean loss
+    is the corpus's cross-entropy per token (every token but the first predicted exactly once), each
+    from a context of 0 to block - 1 tokens before it in its window. Evaluation in training samples
+    windows instead (`lm_dataset`); this is `evaluate`'s number.
+    """
+    check_length(stream, block_size, "evaluation")
+    predictions = len(stream) - 1
+    windows = -(-predictions // block_size)  # ceil
+    padded = np.zeros(windows * block_size + 1, np.int32)
+    padded[:len(stream)] = stream
+    starts = np.arange(windows) * block_size
+    idx = starts[:, None] + np.arange(block_size + 1)[None, :]  # (N, block + 1)
+    w = padded[idx]
+    weight = (idx[:, 1:] < len(stream)).astype(np.float32)  # (N, block): 1 at real targets
+    return tf.data.Dataset.from_tensor_slices((w[:, :-1], w[:, 1:], weight)).batch(batch_size)

@@ -25,13 +25,14 @@ def make_sampler(name: str = "greedy", temperature: float = 1.0, top_k: int = 10
     raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
 
 
-def generate_ids(model, token_ids, padding_mask, sampler):
+def generate_ids(model, token_ids, padding_mask, sampler, transform_logits=None):
     """`token_ids` (B, S) holds each prompt at its start (right-padded), `padding_mask` (B, S) True at
     prompt tokens; every position after a prompt is filled, one token a step, from the cache.
 
     One forward pass over the padded prompts seeds the cache; decoding starts at the shortest prompt's
     end, and a position that is still a prompt token keeps it (the sampler writes only where the mask
-    is False). S must not exceed the model's block size.
+    is False). S must not exceed the model's block size. `transform_logits(logits (B, V), index)`, if
+    given, changes the logits before the sampler sees them (`gumbel_sampling`).
     """
     batch = ops.shape(token_ids)[0]
     cache = model.init_cache(batch, ops.shape(token_ids)[1])
@@ -42,7 +43,10 @@ def generate_ids(model, token_ids, padding_mask, sampler):
         # The logits for position `index` come from the token at index - 1, written into the cache there.
         previous = ops.slice(prompt, [0, index - 1], [batch, 1])  # (B, 1)
         logits, hidden, cache = model.call_with_cache(previous, cache, index - 1)
-        return ops.squeeze(logits, 1), ops.squeeze(hidden, 1), cache  # (B, V), (B, C), cache
+        logits = ops.squeeze(logits, 1)  # (B, V)
+        if transform_logits is not None:
+            logits = transform_logits(logits, index)
+        return logits, ops.squeeze(hidden, 1), cache  # (B, V), (B, C), cache
 
     return sampler(next=next, prompt=token_ids, cache=cache, index=index, mask=padding_mask,
                    hidden_states=hidden, model=model)
@@ -52,3 +56,59 @@ def compiled_generate(model, sampler):
     """`generate_ids` as one TensorFlow graph (the decoding loop a `tf.while_loop`)."""
     return tf.function(lambda token_ids, padding_mask: generate_ids(model, token_ids, padding_mask, sampler),
                        reduce_retracing=True)
+
+
+def gumbel_sampling(temperature, seed, offset=0):
+    """A `transform_logits` that turns greedy decoding into sampling from softmax(logits / temperature):
+    argmax(logits / T + g) with g ~ Gumbel(0, 1) is such a sample (the Gumbel-max trick). The noise
+    is stateless, drawn from (seed, position in the text: `offset` + the index in the window), so
+    temperature and seed can be tensors (a SavedModel's inputs) and one seed gives one text.
+    Temperature 0 is greedy decoding."""
+    temperature = tf.cast(temperature, tf.float32)
+    seed = tf.cast(seed, tf.int64)
+
+    def transform(logits, index):
+        step_seed = tf.random.experimental.stateless_fold_in(tf.stack([seed, tf.constant(7, tf.int64)]),
+                                                             tf.cast(offset + index, tf.int64))
+        u = tf.random.stateless_uniform(tf.shape(logits), step_seed, minval=1e-20, maxval=1.0)
+        gumbel = -tf.math.log(-tf.math.log(u))  # (B, V)
+        sampled = logits / tf.maximum(temperature, 1e-6) + gumbel
+        return tf.where(temperature > 0, sampled, logits)
+
+    return transform
+
+
+def generate_in_blocks(model, ids, max_new_tokens, block_size, temperature, seed):
+    """Graph-only generation for a SavedModel: `ids` (L,) int32, one prompt, continued by
+    `max_new_tokens` tokens; returns (the new ids (N,), how many prompt tokens the model saw first).
+
+    As `tfmodels generate`: one pass when prompt and new tokens fit in the block; otherwise the
+    context slides by half a block at a time (each chunk a fresh cache over the newest context),
+    and a prompt longer than the block is cut from its start. Sampling by `gumbel_sampling`."""
+    sampler = keras_hub.samplers.GreedySampler()
+    length = tf.shape(ids)[0]
+    total = length + max_new_tokens
+    buffer = tf.concat([ids, tf.zeros([max_new_tokens], tf.int32)], 0)  # (L + N,)
+
+    def chunk(position, remaining):
+        half = tf.maximum(block_size // 2, 1)
+        fits = position + remaining <= block_size
+        return tf.where(fits, remaining, tf.minimum(remaining, tf.maximum(half, block_size - position)))
+
+    def body(position, buffer, first_context):
+        remaining = total - position
+        n = chunk(position, remaining)
+        context = tf.minimum(position, block_size - n)
+        window = tf.concat([buffer[position - context:position], tf.zeros([n], tf.int32)], 0)[None]  # (1, S)
+        mask = (tf.range(context + n) < context)[None]  # (1, S)
+        transform = gumbel_sampling(temperature, seed, offset=position - context)  # noise by position in the text
+        out = generate_ids(model, window, mask, sampler, transform)[0]  # (S,)
+        buffer = tf.concat([buffer[:position], tf.cast(out[context:], tf.int32), buffer[position + n:]], 0)
+        first_context = tf.where(tf.equal(position, length), context, first_context)
+        return position + n, tf.ensure_shape(buffer, [None]), first_context
+
+    _, buffer, first_context = tf.while_loop(lambda position, *_: position < total, body,
+                                             (length, buffer, tf.constant(0, tf.int32)),
+                                             shape_invariants=(tf.TensorShape([]), tf.TensorShape([None]),
+                                                               tf.TensorShape([])))
+    return buffer[length:], first_context

@@ -55,6 +55,7 @@ class Serving:
     trackables: list = field(default_factory=list)
     features: Callable | None = None
     feature_shapes: dict = field(default_factory=dict)
+    signatures: dict = field(default_factory=dict)  # more endpoints: {name: (fn, [input TensorSpecs])}
 
 
 class Task:

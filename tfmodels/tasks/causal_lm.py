@@ -6,6 +6,11 @@ names its own text. Training draws windows at random offsets from (seed, step); 
 in steps (`trainer.max_steps`), evaluated every `trainer.eval_interval` steps on
 `trainer.eval_batches` fixed batches. The loss is the mean cross-entropy per predicted token, so
 exp(loss) is the perplexity and loss / ln 2 the bits per character.
+
+After training: `evaluate` reads a whole corpus once (`corpus_dataset`), `export` writes a
+SavedModel whose `generate` signature continues a prompt string (`generate_in_blocks`) and whose
+`serving_default` returns the logits of token ids. Fine-tuning from another causal LM's run
+(`init.from_run`) keeps its characters; `trainer.finetune=lora` adapts it with LoRA.
 """
 
 from __future__ import annotations
@@ -13,14 +18,28 @@ from __future__ import annotations
 import math
 
 import keras
+import keras_hub
+import numpy as np
+import tensorflow as tf
 
-from tfmodels.data.lm_pipeline import CharacterCodec, check_length, lm_dataset, split_stream, token_stream
+from tfmodels.data.lm_pipeline import (
+    CharacterCodec,
+    check_length,
+    corpus_dataset,
+    lm_dataset,
+    split_stream,
+    token_stream,
+)
+from tfmodels.data.text import load_text
 from tfmodels.errors import DataError
 from tfmodels.files import atomic_write_json, read_json
 from tfmodels.models import GPT
+from tfmodels.models.generation import generate_in_blocks
+from tfmodels.models.lora import enable_lora, merged_copy
 from tfmodels.run_folder import RunPaths
-from tfmodels.tasks.base import TaskData
+from tfmodels.tasks.base import Serving, TaskData
 from tfmodels.tasks.text_task import TextTask
+from tfmodels.training.summaries import TextSamples, TokensPerSecond
 
 
 class CausalLanguageModeling(TextTask):
@@ -36,7 +55,8 @@ class CausalLanguageModeling(TextTask):
 
     def prepare(self, splits: dict, resume_from: RunPaths | None = None) -> TaskData:
         codec = self.codec(resume_from, splits["train"].texts)
-        streams = {role: token_stream(texts.texts, codec.encode) for role, texts in splits.items()}
+        streams = {role: token_stream(texts.texts, lambda t, role=role, source=texts.source: codec.encode(
+            t, where=f"data.{role} ('{source}')")) for role, texts in splits.items()}
         if "validation" not in streams:  # the contiguous tail of the training text
             streams["train"], streams["validation"] = split_stream(streams["train"], self.config.data.validation_fraction)
         block = self.config.model.gpt.block_size
@@ -71,8 +91,96 @@ class CausalLanguageModeling(TextTask):
         return model
 
     def compile_args(self) -> dict:
-        return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+        """Cross-entropy per predicted token: training windows have no padding (every position is a
+        target); `evaluate`'s last window has padding of weight 0, which the loss and the weighted
+        metrics leave out. `perplexity` (keras-hub's) is exp of the epoch's mean, over all its tokens."""
+        return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
+                "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                                     keras_hub.metrics.Perplexity(from_logits=True, name="perplexity")]}
+
+    def configure_training(self, model) -> None:
+        t = self.config.trainer
+        if t.finetune == "lora":
+            enable_lora(model, t.lora_rank, t.lora_alpha, t.lora_targets)
+
+    def model_for_saving(self, model):
+        return merged_copy(model) if self.config.trainer.finetune == "lora" else model
+
+    def callbacks(self, model, data: TaskData, global_batch: int, log_dir=None) -> list:
+        callbacks = [TokensPerSecond(self.config.model.gpt.block_size)]
+        n, length = self.config.logging.text_samples, self.config.logging.sample_tokens
+        if n and log_dir is not None:
+            codec, stream = data.preprocessor, data.extra["streams"]["validation"]
+            prompt = tf.constant(stream[:1], tf.int32)  # the validation text's first character
+            block, seed = self.config.model.gpt.block_size, self.config.runtime.seed
+            # Sampled at temperature 0.8 (nanoGPT's sample.py), sliding through the block as `generate`.
+            continue_prompt = tf.function(lambda sample_seed: generate_in_blocks(
+                model, prompt, tf.constant(length), block, tf.constant(0.8), sample_seed)[0])
+
+            def sample() -> list[str]:
+                return [codec.decode(prompt.numpy()) + codec.decode(continue_prompt(tf.constant(seed + i)).numpy())
+                        for i in range(n)]
+
+            callbacks.append(TextSamples(sample, log_dir))
+        return callbacks
+
+    # --- after training: evaluation and serving --------------------------------------------------
+
+    def evaluation_dataset(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None):
+        """(every next-token prediction of a corpus once, name, source, tokens): `data_spec` (any text),
+        else the run's own validation text, whole (not the sampled batches of training)."""
+        codec = CharacterCodec(read_json(paths.characters)["characters"])
+        block = self.config.model.gpt.block_size
+        if data_spec:
+            name = split or "data"
+            texts = load_text(data_spec, split or "test", self.config.data.text, labelled=False)
+            stream, source = token_stream(texts.texts, lambda t: codec.encode(t, where=f"'{texts.source}'")), texts.source
+        else:
+            name = split or "validation"
+            if name not in ("train", "validation"):
+                raise DataError(f"a causal LM run has train and validation text, not '{name}'; pass --split "
+                                "train or validation, or --data SPEC")
+            data = self.prepare(self.load(), paths)
+            stream, source = data.extra["streams"][name], data.splits.get(name, data.splits["train"]).source
+        try:
+            dataset = corpus_dataset(stream, block, 64)
+        except DataError as e:
+            raise DataError(f"evaluation data '{source}': {e}") from None
+        return dataset, name, source, len(stream)
+
+    def serving(self, model, paths: RunPaths, info: dict) -> Serving:
+        """`serving_default`: token ids (B, T <= block) -> next-token logits (B, T, V). `generate`:
+        a prompt string, the number of new characters, a temperature (0: greedy) and a seed -> the
+        generated text, and how many prompt characters the model saw (a prompt longer than the block is
+        cut from its start)."""
+        characters = read_json(paths.characters)["characters"]
+        block = self.config.model.gpt.block_size
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(characters), tf.range(len(characters), dtype=tf.int32)),
+            default_value=-1)
+        alphabet = tf.constant(characters)
+
+        def logits(token_ids):
+            return {"logits": model(token_ids, training=False)}
+
+        def generate(prompt, max_new_tokens, temperature, seed):
+            ids = table.lookup(tf.strings.unicode_split(prompt, "UTF-8"))  # (L,)
+            checks = [
+                tf.debugging.assert_greater(tf.size(ids), 0, message="the prompt is empty; give at least one character"),
+                tf.debugging.assert_non_negative(ids, message="the prompt has characters the model's vocabulary does not hold"),
+                tf.debugging.assert_greater(max_new_tokens, 0, message="max_new_tokens must be at least 1"),
+                tf.debugging.assert_non_negative(temperature, message="temperature must be 0 (greedy) or above"),
+            ]
+            with tf.control_dependencies(checks):
+                new, seen = generate_in_blocks(model, ids, max_new_tokens, block, temperature, seed)
+            return {"text": tf.strings.reduce_join(tf.gather(alphabet, new)), "prompt_characters_seen": seen}
+
+        return Serving(None, tf.TensorSpec((None, None), tf.int32, name="token_ids"), [table],
+                       features=logits, feature_shapes={"logits": ["batch", "time", len(characters)]},
+                       signatures={"generate": (generate, [tf.TensorSpec((), tf.string, name="prompt"),
+                                                           tf.TensorSpec((), tf.int32, name="max_new_tokens"),
+                                                           tf.TensorSpec((), tf.float32, name="temperature"),
+                                                           tf.TensorSpec((), tf.int32, name="seed")])})
 
     def save_assets(self, data: TaskData, paths: RunPaths) -> None:
         atomic_write_json(paths.characters, {"kind": "character", "characters": data.preprocessor.characters})

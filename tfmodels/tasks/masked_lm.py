@@ -24,6 +24,7 @@ from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.run_folder import RunPaths
 from tfmodels.tasks.base import Serving, TaskData
 from tfmodels.tasks.text_task import TextTask
+from tfmodels.training.summaries import TokensPerSecond
 
 
 class MaskedLanguageModeling(TextTask):
@@ -140,22 +141,3 @@ def lm_compile_args() -> dict:
     return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
             "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy"),
                                  keras_hub.metrics.Perplexity(from_logits=True, name="perplexity")]}
-
-
-class TokensPerSecond(keras.callbacks.Callback):
-    """Adds `tokens_per_second` to each epoch's logs.
-
-    Tokens per second are the trainer's `examples_per_second` (wall time of the epoch, validation
-    included: a floor on the training speed) times the sequence length. It runs after the trainer's
-    throughput callback and before the TensorBoard and CSV callbacks, so both record the values.
-    """
-
-    def __init__(self, sequence_length: int):
-        super().__init__()
-        self.sequence_length = sequence_length
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        if "examples_per_second" in logs:
-            logs["tokens_per_second"] = logs["examples_per_second"] * self.sequence_length

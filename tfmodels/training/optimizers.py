@@ -61,9 +61,11 @@ def scaled_learning_rate(config: TrainerConfig, num_replicas: int) -> float:
     return config.learning_rate * (num_replicas if config.lr_scaling == "linear" else 1)
 
 
-# Weight decay pulls weights towards zero; biases, norm scales and offsets, and embeddings are
-# left alone (as BERT and most fine-tuning recipes do). Matched as parts of variable names.
-NO_DECAY = ["bias", "gamma", "beta", "embeddings"]
+# Weight decay pulls weights towards zero; biases and norm scales and offsets are left alone, and
+# the embedding matrices unless `trainer.decay_embeddings` (nanoGPT decays every 2-D weight).
+# Matched as parts of variable names.
+NO_DECAY = ["bias", "gamma", "beta"]
+EMBEDDINGS = "embeddings"
 
 
 def warmup_steps(config: TrainerConfig, total_steps: int) -> int:
@@ -96,5 +98,5 @@ def build_optimizer(config: TrainerConfig, total_steps: int, num_replicas: int) 
     else:
         optimizer = keras.optimizers.SGD(momentum=0.9, **common)
     if config.weight_decay:
-        optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
+        optimizer.exclude_from_weight_decay(var_names=NO_DECAY + ([] if config.decay_embeddings else [EMBEDDINGS]))
     return optimizer

@@ -1,6 +1,6 @@
-"""What TensorBoard shows of a run beyond Keras's own scalars: the config as text, examples per
-second, the gradient norm, and the hyper-parameters with the final metrics (the HParams dashboard
-compares runs).
+"""What TensorBoard shows of a run beyond Keras's own scalars: the config as text, examples (and
+tokens) per second, the gradient norm, text samples of a language model, and the hyper-parameters
+with the final metrics (the HParams dashboard compares runs).
 
 Written to the log folder the caller names (a run's `logs/run/`, one TensorBoard "run" beside
 Keras's train/ and validation/).
@@ -13,8 +13,6 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
-
-
 
 class ExamplesPerSecond(keras.callbacks.Callback):
     """Adds `examples_per_second` (training steps of the epoch x global batch / its wall time) to the epoch's logs.
@@ -36,6 +34,55 @@ class ExamplesPerSecond(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["examples_per_second"] = self._steps * self.global_batch / max(time.time() - self._started, 1e-9)
+
+
+class TokensPerSecond(keras.callbacks.Callback):
+    """Adds `tokens_per_second` to each epoch's logs.
+
+    Tokens per second are the trainer's `examples_per_second` (wall time of the epoch, validation
+    included: a floor on the training speed) times the sequence length. It runs after the trainer's
+    throughput callback and before the TensorBoard and CSV callbacks, so both record the values.
+    """
+
+    def __init__(self, sequence_length: int):
+        super().__init__()
+        self.sequence_length = sequence_length
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        if "examples_per_second" in logs:
+            logs["tokens_per_second"] = logs["examples_per_second"] * self.sequence_length
+
+
+class TextSamples(keras.callbacks.Callback):
+    """Writes what `sample()` returns (a list of strings: text the model generates) to TensorBoard's
+    Text tab at the end of every epoch (a language model's evaluation), under `samples`, step = epoch.
+
+    It draws no random numbers from the training streams (its sampler has its own seed), so a run
+    with samples trains exactly as one without. Nothing is written when `log_dir` is None.
+    """
+
+    def __init__(self, sample, log_dir):
+        super().__init__()
+        self.sample, self.log_dir, self._writer = sample, log_dir, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.log_dir is None:
+            return
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(str(Path(self.log_dir) / "samples"))
+        texts = self.sample()
+        with self._writer.as_default():
+            # Markdown: a code block keeps the line breaks and spaces of generated text.
+            tf.summary.text("samples", "\n\n".join(f"sample {i + 1}:\n\n```\n{t}\n```" for i, t in enumerate(texts)),
+                            step=epoch + 1)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 class GradientNorm(keras.callbacks.Callback):

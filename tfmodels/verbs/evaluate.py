@@ -2,8 +2,9 @@
 
 The numbers go into the run's metrics.json (under "evaluation"), the confusion matrix also into
 a PNG in the run folder and an image in TensorBoard (`logs/evaluation`). A language model's run
-(masked-LM pretraining) is evaluated on a corpus instead: loss and perplexity per masked token,
-and masked-token accuracy, into metrics.json and TensorBoard alike.
+is evaluated on a corpus instead, into metrics.json and TensorBoard alike: masked-LM pretraining by
+loss and perplexity per masked token and masked-token accuracy; a causal LM by loss and
+perplexity per predicted token, next-token accuracy, and bits per character (loss / ln 2).
 """
 
 from __future__ import annotations
@@ -76,11 +77,20 @@ def _evaluate_language_model(task, paths: RunPaths, info: dict, data_spec, split
     model.compile(**task.compile_args())  # the loss and metrics of training, per masked token
     values = model.evaluate(dataset, verbose=0, return_dict=True)
     tokens = sum(float(weights.sum()) for _, _, weights in dataset.as_numpy_iterator())
-    result = {"kind": "language_model", "sequences": int(sequences), "masked_tokens": int(tokens),
-              **{k: float(v) for k, v in values.items()}, "source": source}
+    if info.get("task") == "causal_lm":
+        # Keras's `loss` is a mean of batch means; the corpus's mean per token is ln(perplexity).
+        loss = float(np.log(values["perplexity"]))
+        result = {"kind": "causal_lm", "tokens": int(sequences), "predicted_tokens": int(tokens), "loss": loss,
+                  "perplexity": float(values["perplexity"]), "accuracy": float(values["accuracy"]),
+                  **({"bits_per_character": loss / float(np.log(2))} if paths.characters.is_file() else {})}
+    else:
+        result = {"kind": "language_model", "sequences": int(sequences), "masked_tokens": int(tokens),
+                  **{k: float(v) for k, v in values.items()}}
+    result["source"] = source
     with tf.summary.create_file_writer(str(paths.evaluation_logs)).as_default():
-        for key in ("loss", "perplexity", "masked_accuracy"):
-            tf.summary.scalar(f"{name}/{key}", result[key], step=0)
+        for key in ("loss", "perplexity", "masked_accuracy", "accuracy", "bits_per_character"):
+            if key in result:
+                tf.summary.scalar(f"{name}/{key}", result[key], step=0)
     _record(paths, name, result)
     return name, result
 
@@ -92,6 +102,10 @@ def _record(paths: RunPaths, name: str, result: dict) -> None:
 
 
 def format_report(name: str, result: dict) -> str:
+    if result.get("kind") == "causal_lm":
+        bits = f", {result['bits_per_character']:.4f} bits per character" if "bits_per_character" in result else ""
+        return (f"{name}: {result['tokens']} tokens, {result['predicted_tokens']} predicted; loss {result['loss']:.4f} "
+                f"per token, perplexity {result['perplexity']:.3f}{bits}, next-token accuracy {result['accuracy']:.4f}")
     if result.get("kind") == "language_model":
         return (f"{name}: {result['sequences']} sequences, {result['masked_tokens']} masked tokens; loss "
                 f"{result['loss']:.4f} per masked token, perplexity {result['perplexity']:.2f}, masked-token accuracy "

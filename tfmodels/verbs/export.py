@@ -6,7 +6,9 @@
 The signature takes one named input (`pixels`, float32 in [0, 1] of the run's image shape, or
 `text`, raw strings, tokenized inside the SavedModel) and returns `probabilities` (B, num_classes),
 `class_id` (B,) and `class_name` (B,). A pretraining run exports its encoder as a feature
-extractor instead: `pooled_output` (B, C) and `sequence_output` (B, T, C). A version folder is never
+extractor instead: `pooled_output` (B, C) and `sequence_output` (B, T, C). A causal LM's
+`serving_default` returns the logits of token ids, and its `generate` signature continues a prompt
+string (tasks/causal_lm.py). A version folder is never
 overwritten; it is written beside its final place and renamed into it, so a crash never leaves
 a half-written folder where `predict` would look.
 """
@@ -50,7 +52,8 @@ def export_run(run_dir, out: str | os.PathLike | None = None,
     _remove_abandoned_staging(target.parent)
     staging = target.parent / f".tmp-{target.name}-{os.getpid()}"
     if serving.features is not None:
-        kind, outputs, extra = "features", serving.feature_shapes, {}
+        kind = "causal_lm" if info.get("task") == "causal_lm" else "features"
+        outputs, extra = serving.feature_shapes, {}
     else:
         kind = "classifier"
         outputs = {"probabilities": ["batch", info["num_classes"]], "class_id": ["batch"], "class_name": ["batch"]}
@@ -69,6 +72,8 @@ def export_run(run_dir, out: str | os.PathLike | None = None,
             "kind": kind,
             "input": info["input"],
             "outputs": outputs,
+            **({"signatures": {name: [spec.name for spec in specs] for name, (_, specs) in serving.signatures.items()}}
+               if serving.signatures else {}),
             **extra,
         })
         if target.exists():
@@ -112,4 +117,6 @@ def write_saved_model(model: keras.Model, path: Path, serving: Serving, class_na
     for trackable in serving.trackables:
         archive.track(trackable)
     archive.add_endpoint(name="serving_default", fn=serve, input_signature=[serving.input_spec])
+    for name, (fn, specs) in serving.signatures.items():
+        archive.add_endpoint(name=name, fn=fn, input_signature=specs)
     archive.write_out(str(path), verbose=False)
