@@ -210,7 +210,14 @@ def text(prompt, n, temperature=0.0, seed=0):
     out = generate(prompt=tf.constant(prompt), max_new_tokens=tf.constant(n), temperature=tf.constant(temperature),
                    seed=tf.constant(seed))
     return out["text"].numpy().decode(), int(out["prompt_characters_seen"])
+def refusal(prompt, n=3, temperature=0.0):
+    try:
+        text(prompt, n, temperature)
+    except tf.errors.InvalidArgumentError as e:
+        return str(e)
+    return "accepted"
 print(json.dumps({
+    "refusals": [refusal("Quiz"), refusal(""), refusal("to", 0), refusal("to", 3, -1.0)],
     "greedy": [text(p, n) for p, n in cases],
     "seeded": [text("to", 30, 1.0, 3)[0], text("to", 30, 1.0, 3)[0], text("to", 30, 1.0, 4)[0]],
     "logits": model.signatures["serving_default"](token_ids=tf.constant(ids))["logits"].numpy().tolist()}))
@@ -218,6 +225,10 @@ print(json.dumps({
     done = run_python_alone(code, out, json.dumps(cases), json.dumps(ids.tolist()))
     assert done.returncode == 0, done.stderr[-3000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
+    for refusal, message in zip(got["refusals"], ["the prompt has characters outside the model vocabulary",
+                                                   "the prompt is empty", "max_new_tokens must be at least 1",
+                                                   "temperature must be 0 (greedy) or above"]):
+        assert message in refusal, refusal[:500]
     assert [t for t, _ in got["greedy"]] == expected  # temperature 0: the CLI's greedy text, sliding included
     assert [seen for _, seen in got["greedy"]] == [6, 10, 2]
     a, b, c = got["seeded"]

@@ -114,6 +114,21 @@ def test_same_logits_as_keras_hub_gpt2_with_copied_weights():
     np.testing.assert_allclose(np.asarray(ours(TOKENS)), expected, atol=1e-4)
 
 
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_our_gpt_converts_to_keras_hub_gpt2_with_the_same_logits(use_bias):
+    from tfmodels.models.keras_hub_gpt2 import to_gpt2_backbone
+
+    ours = small_gpt(use_bias=use_bias)
+    for w in ours.weights:  # not GPT-2's zero biases and unit norms: every weight must reach its place
+        w.assign(np.asarray(w) + RNG.normal(scale=0.02, size=w.shape).astype(np.float32))
+    backbone = to_gpt2_backbone(ours)
+    hidden = backbone({"token_ids": TOKENS, "padding_mask": np.ones_like(TOKENS)})
+    np.testing.assert_allclose(np.asarray(backbone.token_embedding(hidden, reverse=True)), np.asarray(ours(TOKENS)),
+                               atol=1e-4)
+    with pytest.raises(ValueError, match=r"this GPT is not a GPT-2: tie_weights=False .*; ffn_dim=64"):
+        to_gpt2_backbone(small_gpt(tie_weights=False, ffn_dim=64))
+
+
 # --- initialisation -----------------------------------------------------------------------------------
 
 def test_gpt2_initialisation_and_the_loss_at_step_zero():

@@ -167,7 +167,7 @@ class CausalLanguageModeling(TextTask):
             ids = table.lookup(tf.strings.unicode_split(prompt, "UTF-8"))  # (L,)
             checks = [
                 tf.debugging.assert_greater(tf.size(ids), 0, message="the prompt is empty; give at least one character"),
-                tf.debugging.assert_non_negative(ids, message="the prompt has characters the model's vocabulary does not hold"),
+                tf.debugging.assert_non_negative(ids, message="the prompt has characters outside the model vocabulary"),
                 tf.debugging.assert_greater(max_new_tokens, 0, message="max_new_tokens must be at least 1"),
                 tf.debugging.assert_non_negative(temperature, message="temperature must be 0 (greedy) or above"),
             ]
