@@ -155,6 +155,8 @@ def test_evaluate_reports_the_corpus_cross_entropy_per_token_and_bits_per_charac
     (tmp_path / "odd.txt").write_text("to be? QUIZ", encoding="utf-8")
     assert main(["evaluate", str(run), "--data", f"text:{tmp_path / 'odd.txt'}"]) == 2
     assert "character(s) the vocabulary of 17 does not hold" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--split", "test"]) == 2
+    assert "a causal LM run has train and validation text, not 'test'" in capsys.readouterr().err
 
 
 def test_tensorboard_shows_samples_perplexity_tokens_per_second_and_the_learning_rate(trained):

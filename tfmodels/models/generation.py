@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 SAMPLERS = ("greedy", "top_k", "top_p", "beam", "random")
+SAMPLING_STREAM = 7  # folded into the seed: sampling noise is its own stream, never the data's windows
 
 
 def make_sampler(name: str = "greedy", temperature: float = 1.0, top_k: int = 10, top_p: float = 0.9,
@@ -68,7 +69,7 @@ def gumbel_sampling(temperature, seed, offset=0):
     seed = tf.cast(seed, tf.int64)
 
     def transform(logits, index):
-        step_seed = tf.random.experimental.stateless_fold_in(tf.stack([seed, tf.constant(7, tf.int64)]),
+        step_seed = tf.random.experimental.stateless_fold_in(tf.stack([seed, tf.constant(SAMPLING_STREAM, tf.int64)]),
                                                              tf.cast(offset + index, tf.int64))
         u = tf.random.stateless_uniform(tf.shape(logits), step_seed, minval=1e-20, maxval=1.0)
         gumbel = -tf.math.log(-tf.math.log(u))  # (B, V)

@@ -14,6 +14,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+
 class ExamplesPerSecond(keras.callbacks.Callback):
     """Adds `examples_per_second` (training steps of the epoch x global batch / its wall time) to the epoch's logs.
 
