@@ -264,3 +264,44 @@ def test_a_causal_lm_continues_training_from_a_run_on_another_text(trained, tmp_
         assert any(p.endswith("wte/embeddings") for p in frozen)  # no adapters on it by default
         assert not any(p.endswith("c_fc/kernel") for p in frozen)  # W + (alpha / r) A B
     assert result.metrics["validation"]["loss"] < 1.5
+
+
+def test_a_byte_level_bpe_gpt_trains_generates_evaluates_and_exports_its_tokenizer(corpus, tmp_path, capsys):
+    from helpers import run_python_alone
+
+    from tfmodels.cli import main
+    from tfmodels.data.lm_tokenizers import read_codec
+    from tfmodels.verbs.export import export_run
+
+    run = tmp_path / "bpe"
+    result = train(shrunk(corpus, "data.tokenizer.kind=bpe", "data.tokenizer.vocabulary_size=300",
+                          "trainer.max_steps=80"), run)
+    codec = read_codec(run)
+    assert codec.kind == "bpe" and 257 < codec.vocabulary_size <= 300 and (run / "bpe.json").is_file()
+    assert json.loads((run / "data.json").read_text())["token_ids"]["tokenizer"] == "bpe"
+    tokens = len(codec.stream([TEXT]))
+    assert tokens < len(TEXT) / 3  # words, not characters: the merges were learnt
+    assert result.metrics["validation"]["loss"] < math.log(300) - 2
+    prompt = "to be or not"
+    assert main(["generate", str(run), prompt, "--max-new-tokens", "12"]) == 0
+    greedy = capsys.readouterr().out[:-1]  # the CLI ends with a newline of its own
+    assert greedy.startswith(prompt) and len(greedy) >= len(prompt) + 12  # 12 new tokens (words, here)
+    assert "question" in greedy  # what this text puts after "to be or not"
+    assert main(["evaluate", str(run), "--data", f"text:{corpus}?whole=true"]) == 0
+    evaluation = json.loads((run / "metrics.json").read_text())["evaluation"]["data"]
+    assert evaluation["predicted_tokens"] == tokens - 1 and "bits_per_character" not in evaluation
+    out = export_run(run, out=tmp_path / "export")
+    code = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # keras-hub's BPE tokenizer is inside the graph
+assert "tfmodels" not in sys.modules and "keras_hub" not in sys.modules
+model = tf.saved_model.load(sys.argv[1])
+out = model.signatures["generate"](prompt=tf.constant(sys.argv[2]), max_new_tokens=tf.constant(12),
+                                   temperature=tf.constant(0.0), seed=tf.constant(0))
+print(json.dumps([out["text"].numpy().decode(), int(out["prompt_tokens_seen"])]))
+"""
+    done = run_python_alone(code, out, prompt)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text, seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert prompt + text == greedy and seen == len(codec.encode(prompt))  # the CLI's greedy text

@@ -187,6 +187,19 @@ def test_a_causal_lm_fine_tunes_in_full_or_with_lora_from_a_run(overrides, messa
     assert apply_overrides(load_config(CONFIGS / "gpt_shakespeare_char.yaml"), lora).validate().trainer.finetune == "lora"
 
 
+@pytest.mark.parametrize("config, overrides, message", [
+    ("gpt_shakespeare_char.yaml", ["data.tokenizer.kind=wordpiece"],
+     "model.type=gpt reads characters or byte-level BPE: set data.tokenizer.kind=character or bpe"),
+    ("encoder_sst2.yaml", ["data.tokenizer.kind=bpe"],
+     "data.tokenizer.kind=bpe is for causal language models \\(model.type=gpt\\); model.type=transformer reads"),
+])
+def test_tokenizer_kinds_belong_to_their_models(config, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(load_config(CONFIGS / config), overrides).validate()
+    assert apply_overrides(load_config(CONFIGS / "gpt_shakespeare_char.yaml"),
+                           ["data.tokenizer.kind=bpe"]).validate().data.tokenizer.kind == "bpe"
+
+
 def test_the_shipped_configs_are_valid_and_the_demo_reads_them():
     from tfmodels.config import shipped_config
 

@@ -245,3 +245,17 @@ def test_a_killed_export_leaves_nothing_or_a_whole_savedmodel(tmp_path):
     predicted = subprocess.run([sys.executable, "-m", "tfmodels", "predict", str(out), "digits?split=test"],
                                capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert predicted.returncode == 0 and "accuracy:" in predicted.stdout, predicted.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_sigkilled_gpt_ends_as_if_never_killed(tmp_path):
+    """A causal LM: windows drawn from (seed, step), dropout on, killed mid-run and rerun."""
+    corpus = tmp_path / "play.txt"
+    corpus.write_text("".join(f"to be or not to be, {w} that is the question.\n" for w in ("ay", "no") * 80))
+    overrides = [f"data.train=text:{corpus}?whole=true", "model.gpt.block_size=16", "model.gpt.num_layers=1",
+                 "model.gpt.width=32", "model.gpt.num_heads=2", "model.gpt.dropout=0.1", "trainer.max_steps=120",
+                 "trainer.eval_interval=30", "trainer.eval_batches=2", "trainer.batch_size=8",
+                 "trainer.warmup_steps=5", "logging.verbose=0", "logging.text_samples=1", "logging.sample_tokens=20",
+                 "runtime.deterministic=true"]
+    _kill_rerun_and_compare(tmp_path, REPO / "configs" / "gpt_shakespeare_char.yaml", overrides,
+                            [(0, 1.0), (1, 0.2), (2, 0.4)])

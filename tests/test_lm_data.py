@@ -1,9 +1,10 @@
-"""Causal-LM data: an exact character codec, one token stream, windows drawn from (seed, step) alone."""
+"""Causal-LM data: exact character and byte-level BPE codecs, one token stream, windows drawn from (seed, step) alone."""
 
 import numpy as np
 import pytest
 
-from tfmodels.data.lm_pipeline import CharacterCodec, corpus_dataset, lm_dataset, split_stream, token_stream
+from tfmodels.data.lm_pipeline import corpus_dataset, lm_dataset, split_stream
+from tfmodels.data.lm_tokenizers import END_OF_TEXT, BytePairCodec, CharacterCodec, read_codec
 from tfmodels.errors import DataError
 
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 20
@@ -18,8 +19,26 @@ def test_the_character_codec_is_exact_and_names_what_it_does_not_know():
         codec.encode("Quix", where="the prompt")
 
 
+def test_byte_level_bpe_learns_merges_decodes_exactly_and_separates_documents(tmp_path):
+    documents = [TEXT, "Ünïcödé, 日本語 and an emoji 🙂 nobody trained on.\tTabs ''s too."]
+    codec = BytePairCodec.learn([TEXT] * 3, vocabulary_size=300)
+    assert codec.vocabulary_size == 300 and len(codec.merges) > 0  # 256 bytes, <|endoftext|>, the merges
+    ids = codec.encode(TEXT)
+    assert len(ids) < len(TEXT) / 2  # merges learnt: fewer tokens than characters
+    for text in documents:  # bytes: any text encodes, and decodes back to itself
+        assert codec.decode(codec.encode(text)) == text
+    stream = codec.stream(documents)
+    separators = np.flatnonzero(stream == codec.vocabulary[END_OF_TEXT])
+    assert len(separators) == 1  # one between the two documents, none after the last
+    assert codec.decode(stream) == END_OF_TEXT.join(documents)
+    codec.save(tmp_path)
+    np.testing.assert_array_equal(read_codec(tmp_path).stream(documents), stream)  # the run folder's codec
+    import tensorflow as tf
+    np.testing.assert_array_equal(codec.tf_encode(tf.constant(documents[1])).numpy(), codec.encode(documents[1]))
+
+
 def test_windows_are_next_token_pairs_of_static_shape():
-    stream = token_stream([TEXT], CharacterCodec.learn([TEXT]).encode)
+    stream = CharacterCodec.learn([TEXT]).stream([TEXT])
     for x, y in lm_dataset(stream, 16, 4, seed=3, steps=5):
         assert x.shape == (4, 16) and y.shape == (4, 16)
         np.testing.assert_array_equal(x.numpy()[:, 1:], y.numpy()[:, :-1])  # y is x one token later
@@ -49,8 +68,7 @@ def test_split_is_contiguous_and_a_short_corpus_is_refused():
     with pytest.raises(DataError, match=r"the training text gives 10 tokens, fewer than one window of "
                                         r"block_size \+ 1 = 17"):
         lm_dataset(stream[:10], 16, 2, seed=0)
-    np.testing.assert_array_equal(token_stream(["ab", "c"], lambda t: [ord(ch) for ch in t], separator=[0]),
-                                  [97, 98, 0, 99])
+    np.testing.assert_array_equal(CharacterCodec(["a", "b", "c"]).stream(["ab", "c"]), [0, 1, 2])  # end to end
 
 
 @pytest.mark.parametrize("length", [17, 21, 50])  # one window exactly; a ragged last window; several batches

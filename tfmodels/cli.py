@@ -32,7 +32,8 @@ def _cmd_evaluate(args) -> int:
     from tfmodels.run_folder import RunPaths
 
     paths = RunPaths(args.run_dir)
-    print(f"written to {paths.metrics} and {paths.confusion_matrix(name)}")
+    written = [paths.metrics, *([paths.confusion_matrix(name)] if "confusion_matrix" in result else [])]
+    print("written to " + " and ".join(map(str, written)))
     return 0
 
 
@@ -49,10 +50,17 @@ def _cmd_generate(args) -> int:
 
     from tfmodels.verbs.generate import generate
 
-    result = generate(args.run_dir, args.prompt, max_new_tokens=args.max_new_tokens, sampler=args.sampler,
-                      temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                      log=lambda line: print(line, file=sys.stderr))
-    print(result.prompt + result.text)
+    pieces = 0
+
+    def show(text: str) -> None:  # the prompt (once the options and the run are good), then each piece
+        nonlocal pieces
+        print(text if pieces else args.prompt + text, end="", flush=True)
+        pieces += 1
+
+    generate(args.run_dir, args.prompt, max_new_tokens=args.max_new_tokens, sampler=args.sampler,
+             temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+             log=lambda line: print(line, file=sys.stderr), on_text=show)
+    print()
     return 0
 
 
@@ -154,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("generate", help="continue a prompt with a causal language model's run",
                             description="Decode with the model's key/value cache and a keras-hub sampler; prints "
-                                        "the prompt and its continuation.")
+                                        "the prompt and its continuation as it is generated.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run of model.type=gpt")
     p.add_argument("prompt", metavar="PROMPT", help="the text to continue")
     p.add_argument("--max-new-tokens", type=int, default=200, metavar="N")

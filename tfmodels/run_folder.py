@@ -6,6 +6,7 @@
     RUN/encoder.keras          pretraining runs: the encoder alone, for `init.from_run`
     RUN/vocabulary.txt         text runs: the vocabulary ([PAD] is id 0)
     RUN/characters.json        character language models: the characters, in id order
+    RUN/bpe.json               byte-level BPE language models: the vocabulary and merges
     RUN/checkpoints/           best weights so far (best.weights.h5, best.json), backups for resuming (backup/)
     RUN/logs/                  TensorBoard: train/, validation/ (Keras), run/ (tfmodels), evaluation/
     RUN/history.csv            one row an epoch
@@ -51,6 +52,7 @@ class RunPaths:
     encoder = property(lambda self: self.root / "encoder.keras")
     vocabulary = property(lambda self: self.root / "vocabulary.txt")
     characters = property(lambda self: self.root / "characters.json")
+    bpe = property(lambda self: self.root / "bpe.json")
     checkpoints = property(lambda self: self.root / "checkpoints")
     best_weights = property(lambda self: self.root / "checkpoints" / "best.weights.h5")
     backup = property(lambda self: self.root / "checkpoints" / "backup")
@@ -65,7 +67,7 @@ class RunPaths:
         return self.root / f"confusion_matrix_{split}.png"
 
     # Files that make a run folder's model usable beyond model.keras (copied into an export).
-    assets = property(lambda self: [self.vocabulary, self.characters])
+    assets = property(lambda self: [self.vocabulary, self.characters, self.bpe])
 
 
 def default_run_dir(config: Config) -> Path:

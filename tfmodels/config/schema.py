@@ -212,7 +212,9 @@ class TextTableOptions:
 class TokenizerConfig:
     """Text to token ids, learnt from the training text and saved with the run."""
 
-    kind: Literal["wordpiece", "character"] = "wordpiece"
+    # wordpiece, character: classifiers and masked LMs (WordPiece ids); character, bpe (GPT-2's
+    # byte-level BPE, exactly reversible): causal LMs (model.type=gpt).
+    kind: Literal["wordpiece", "character", "bpe"] = "wordpiece"
     vocabulary_size: int = 8000
     sequence_length: int = 128  # every example is padded or truncated to this ([CLS] included)
     lowercase: bool = True
@@ -433,8 +435,12 @@ class Config:
             if self.trainer.max_steps is None:
                 raise ConfigError("model.type=gpt trains by steps: set trainer.max_steps (and trainer.eval_interval, "
                                   "trainer.eval_batches)")
-            if self.data.tokenizer.kind != "character":
-                raise ConfigError("model.type=gpt reads characters for now: set data.tokenizer.kind=character")
+            if self.data.tokenizer.kind == "wordpiece":
+                raise ConfigError("model.type=gpt reads characters or byte-level BPE: set data.tokenizer.kind="
+                                  "character or bpe (WordPiece does not decode back to the text)")
+        elif self.data.tokenizer.kind == "bpe" and self.model.type != "mlp":
+            raise ConfigError(f"data.tokenizer.kind=bpe is for causal language models (model.type=gpt); model.type="
+                              f"{self.model.type} reads wordpiece or character tokens")
         elif self.trainer.max_steps is not None:
             raise ConfigError(f"trainer.max_steps is for language models (model.type=gpt); model.type="
                               f"{self.model.type} trains by trainer.epochs")

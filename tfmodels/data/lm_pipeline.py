@@ -1,4 +1,4 @@
-"""Causal-LM data: a corpus as one stream of token ids, cut into windows of `block_size + 1` tokens.
+"""Causal-LM data: a corpus as one stream of token ids (`lm_tokenizers`), cut into windows of `block_size + 1` tokens.
 
 As nanoGPT's `get_batch`: every training step draws `B` offsets into the stream and takes
 `x = stream[o : o + block]`, `y = stream[o + 1 : o + block + 1]`. The offsets come from (seed, step)
@@ -15,48 +15,6 @@ import tensorflow as tf
 from tfmodels.errors import DataError
 
 TRAINING, EVALUATION = 0, 1  # the two streams of random numbers
-
-
-class CharacterCodec:
-    """Characters <-> ids, exactly (spaces, newlines and case kept), as nanoGPT's `stoi`/`itos`.
-
-    The vocabulary is every character of the training text, sorted (Tiny Shakespeare: 65). A
-    character outside it is an error that names it, not a silent [UNK]."""
-
-    def __init__(self, characters: list[str]):
-        if len(set(characters)) != len(characters) or any(len(c) != 1 for c in characters):
-            raise ValueError("a character vocabulary is a list of different single characters")
-        self.characters = list(characters)
-        self.index = {c: i for i, c in enumerate(self.characters)}
-
-    @classmethod
-    def learn(cls, texts: list[str]) -> "CharacterCodec":
-        return cls(sorted(set("".join(texts))))
-
-    @property
-    def vocabulary_size(self) -> int:
-        return len(self.characters)
-
-    def encode(self, text: str, where: str = "the text") -> np.ndarray:
-        unknown = sorted(set(text) - self.index.keys())
-        if unknown:
-            shown = ", ".join(repr(c) for c in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-            raise DataError(f"{where} has {len(unknown)} character(s) the vocabulary of {self.vocabulary_size} does "
-                            f"not hold: {shown}; remove them, or train on text that has them")
-        return np.fromiter((self.index[c] for c in text), np.int32, len(text))
-
-    def decode(self, ids) -> str:
-        return "".join(self.characters[int(i)] for i in ids)
-
-
-def token_stream(texts: list[str], encode, separator: list[int] = ()) -> np.ndarray:
-    """All texts encoded and joined (with `separator` ids between two texts) into one int32 stream."""
-    pieces = []
-    for i, text in enumerate(texts):
-        if i and separator:
-            pieces.append(np.asarray(separator, np.int32))
-        pieces.append(np.asarray(encode(text), np.int32))
-    return np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
 
 
 def split_stream(stream: np.ndarray, validation_fraction: float) -> tuple[np.ndarray, np.ndarray]:

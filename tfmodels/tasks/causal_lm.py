@@ -1,6 +1,6 @@
 """Causal language modelling (model.type=gpt): predict every next token of a corpus.
 
-The corpus becomes one stream of token ids (characters, for now: `CharacterCodec`), split into a
+The corpus becomes one stream of token ids (characters or byte-level BPE: `lm_tokenizers`), split into a
 training and a validation part by a contiguous fraction (nanoGPT's 90/10) unless `data.validation`
 names its own text. Training draws windows at random offsets from (seed, step); training is counted
 in steps (`trainer.max_steps`), evaluated every `trainer.eval_interval` steps on
@@ -10,7 +10,7 @@ exp(loss) is the perplexity and loss / ln 2 the bits per character.
 After training: `evaluate` reads a whole corpus once (`corpus_dataset`), `export` writes a
 SavedModel whose `generate` signature continues a prompt string (`generate_in_blocks`) and whose
 `serving_default` returns the logits of token ids. Fine-tuning from another causal LM's run
-(`init.from_run`) keeps its characters; `trainer.finetune=lora` adapts it with LoRA.
+(`init.from_run`) keeps its tokenizer; `trainer.finetune=lora` adapts it with LoRA.
 """
 
 from __future__ import annotations
@@ -22,17 +22,10 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from tfmodels.data.lm_pipeline import (
-    CharacterCodec,
-    check_length,
-    corpus_dataset,
-    lm_dataset,
-    split_stream,
-    token_stream,
-)
+from tfmodels.data.lm_pipeline import check_length, corpus_dataset, lm_dataset, split_stream
+from tfmodels.data.lm_tokenizers import learn_codec, read_codec
 from tfmodels.data.text import load_text
 from tfmodels.errors import DataError
-from tfmodels.files import atomic_write_json, read_json
 from tfmodels.models import GPT
 from tfmodels.models.generation import generate_in_blocks
 from tfmodels.models.lora import enable_lora, merged_copy
@@ -55,8 +48,8 @@ class CausalLanguageModeling(TextTask):
 
     def prepare(self, splits: dict, resume_from: RunPaths | None = None) -> TaskData:
         codec = self.codec(resume_from, splits["train"].texts)
-        streams = {role: token_stream(texts.texts, lambda t, role=role, source=texts.source: codec.encode(
-            t, where=f"data.{role} ('{source}')")) for role, texts in splits.items()}
+        streams = {role: codec.stream(texts.texts, where=f"data.{role} ('{texts.source}')")
+                   for role, texts in splits.items()}
         if "validation" not in streams:  # the contiguous tail of the training text
             streams["train"], streams["validation"] = split_stream(streams["train"], self.config.data.validation_fraction)
         block = self.config.model.gpt.block_size
@@ -67,12 +60,17 @@ class CausalLanguageModeling(TextTask):
                 raise DataError(f"data.{role}: {e}") from None
         return TaskData(splits, preprocessor=codec, train_examples=len(streams["train"]), extra={"streams": streams})
 
-    def codec(self, resume_from: RunPaths | None, texts: list[str]) -> CharacterCodec:
-        """The resumed run's characters, else the pretrained run's (`init.from_run`), else learnt."""
+    def codec(self, resume_from: RunPaths | None, texts: list[str]):
+        """The resumed run's tokenizer, else the pretrained run's (`init.from_run`), else learnt from
+        the training text (BPE: from at most `data.tokenizer.vocabulary_sample` of its documents)."""
         for paths in (resume_from, RunPaths(self.config.init.from_run) if self.config.init.from_run else None):
-            if paths is not None and paths.characters.is_file():
-                return CharacterCodec(read_json(paths.characters)["characters"])
-        return CharacterCodec.learn(texts)
+            if paths is not None and (codec := read_codec(paths.root)) is not None:
+                return codec
+        t = self.config.data.tokenizer
+        if len(texts) > t.vocabulary_sample:
+            index = np.random.default_rng(self.config.runtime.seed).choice(len(texts), t.vocabulary_sample, replace=False)
+            texts = [texts[i] for i in np.sort(index)]
+        return learn_codec(t.kind, texts, t.vocabulary_size)
 
     def datasets(self, data: TaskData, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
         t, block, streams = self.config.trainer, self.config.model.gpt.block_size, data.extra["streams"]
@@ -129,12 +127,12 @@ class CausalLanguageModeling(TextTask):
     def evaluation_dataset(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None):
         """(every next-token prediction of a corpus once, name, source, tokens): `data_spec` (any text),
         else the run's own validation text, whole (not the sampled batches of training)."""
-        codec = CharacterCodec(read_json(paths.characters)["characters"])
+        codec = read_codec(paths.root)
         block = self.config.model.gpt.block_size
         if data_spec:
             name = split or "data"
             texts = load_text(data_spec, split or "test", self.config.data.text, labelled=False)
-            stream, source = token_stream(texts.texts, lambda t: codec.encode(t, where=f"'{texts.source}'")), texts.source
+            stream, source = codec.stream(texts.texts, where=f"'{texts.source}'"), texts.source
         else:
             name = split or "validation"
             if name not in ("train", "validation"):
@@ -150,47 +148,45 @@ class CausalLanguageModeling(TextTask):
 
     def serving(self, model, paths: RunPaths, info: dict) -> Serving:
         """`serving_default`: token ids (B, T <= block) -> next-token logits (B, T, V). `generate`:
-        a prompt string, the number of new characters, a temperature (0: greedy) and a seed -> the
-        generated text, and how many prompt characters the model saw (a prompt longer than the block is
-        cut from its start)."""
-        characters = read_json(paths.characters)["characters"]
+        a prompt string, the number of new tokens, a temperature (0: greedy) and a seed -> the
+        generated text, and how many prompt tokens the model saw (`prompt_characters_seen` for a
+        character model; a prompt longer than the block is cut from its start). The run's tokenizer
+        is inside the graph (a BPE one is keras-hub's: `import tensorflow_text` before loading)."""
+        codec = read_codec(paths.root)
         block = self.config.model.gpt.block_size
-        table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(characters), tf.range(len(characters), dtype=tf.int32)),
-            default_value=-1)
-        alphabet = tf.constant(characters)
+        unit = "character" if codec.kind == "character" else "token"
 
         def logits(token_ids):
             return {"logits": model(token_ids, training=False)}
 
         def generate(prompt, max_new_tokens, temperature, seed):
-            ids = table.lookup(tf.strings.unicode_split(prompt, "UTF-8"))  # (L,)
+            ids = codec.tf_encode(prompt)  # (L,)
             checks = [
-                tf.debugging.assert_greater(tf.size(ids), 0, message="the prompt is empty; give at least one character"),
+                tf.debugging.assert_greater(tf.size(ids), 0, message=f"the prompt is empty; give at least one {unit}"),
                 tf.debugging.assert_non_negative(ids, message="the prompt has characters outside the model vocabulary"),
                 tf.debugging.assert_greater(max_new_tokens, 0, message="max_new_tokens must be at least 1"),
                 tf.debugging.assert_non_negative(temperature, message="temperature must be 0 (greedy) or above"),
             ]
             with tf.control_dependencies(checks):
                 new, seen = generate_in_blocks(model, ids, max_new_tokens, block, temperature, seed)
-            return {"text": tf.strings.reduce_join(tf.gather(alphabet, new)), "prompt_characters_seen": seen}
+            return {"text": codec.tf_decode(new), f"prompt_{unit}s_seen": seen}
 
-        return Serving(None, tf.TensorSpec((None, None), tf.int32, name="token_ids"), [table],
-                       features=logits, feature_shapes={"logits": ["batch", "time", len(characters)]},
+        return Serving(None, tf.TensorSpec((None, None), tf.int32, name="token_ids"), codec.graph_resources(),
+                       features=logits, feature_shapes={"logits": ["batch", "time", codec.vocabulary_size]},
                        signatures={"generate": (generate, [tf.TensorSpec((), tf.string, name="prompt"),
                                                            tf.TensorSpec((), tf.int32, name="max_new_tokens"),
                                                            tf.TensorSpec((), tf.float32, name="temperature"),
                                                            tf.TensorSpec((), tf.int32, name="seed")])})
 
     def save_assets(self, data: TaskData, paths: RunPaths) -> None:
-        atomic_write_json(paths.characters, {"kind": "character", "characters": data.preprocessor.characters})
+        data.preprocessor.save(paths.root)
 
     def data_info(self, data: TaskData) -> dict:
         streams = data.extra["streams"]
         return {
             "task": "causal_lm",
             "input": {"name": self.input_name, "shape": [self.config.model.gpt.block_size], "dtype": "int32"},
-            "token_ids": {"block_size": self.config.model.gpt.block_size,
+            "token_ids": {"block_size": self.config.model.gpt.block_size, "tokenizer": data.preprocessor.kind,
                           "vocabulary_size": data.preprocessor.vocabulary_size},
             "examples": {role: int(len(s)) for role, s in streams.items()},  # tokens of each part
             "sources": {role: texts.source for role, texts in data.splits.items()},

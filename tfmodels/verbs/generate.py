@@ -1,11 +1,12 @@
 """`tfmodels generate RUN "PROMPT"`: text from a causal language model's run, decoded with its cache.
 
-The prompt is encoded with the run's own characters and continued by a keras-hub sampler in a
+The prompt is encoded with the run's own tokenizer (characters or BPE) and continued by a keras-hub sampler in a
 compiled loop with the key/value cache (`tfmodels.models.generation`). The model sees at most
 `block_size` tokens: when the prompt and the new tokens do not fit, the context slides, as nanoGPT
 crops it, but by half a block at a time (one new cache a half block rather than a recomputation a
 token), so the model always sees at least half a block of context. A prompt longer than the block is
-cut from its start, and the user is told.
+cut from its start, and the user is told. The text is handed to `on_text` as each pass ends (the
+CLI prints it as it comes: a pass is the whole continuation when it fits, else half a block).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from tfmodels.data.lm_pipeline import CharacterCodec
+from tfmodels.data.lm_tokenizers import read_codec
 from tfmodels.errors import DataError, RunDirError
-from tfmodels.files import read_json
 from tfmodels.models.generation import SAMPLERS, compiled_generate, make_sampler
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model
@@ -28,7 +28,7 @@ from tfmodels.saving import load_keras_model
 class Generation:
     prompt: str
     text: str  # what the model added
-    cropped: int  # characters of the prompt's start the model never saw (a prompt longer than the block)
+    cropped: int  # tokens of the prompt's start the model never saw (a prompt longer than the block)
 
 
 def check_options(max_new_tokens: int, sampler: str, temperature: float, top_k: int, top_p: float) -> None:
@@ -46,30 +46,31 @@ def check_options(max_new_tokens: int, sampler: str, temperature: float, top_k: 
 
 def generate(run_dir: str | os.PathLike, prompt: str, max_new_tokens: int = 200, sampler: str = "greedy",
              temperature: float = 1.0, top_k: int = 10, top_p: float = 0.9, seed: int | None = None,
-             log: Callable[[str], None] = lambda _: None) -> Generation:
+             log: Callable[[str], None] = lambda _: None,
+             on_text: Callable[[str], None] = lambda _: None) -> Generation:
     check_options(max_new_tokens, sampler, temperature, top_k, top_p)
     paths = RunPaths(run_dir)
     require_finished(paths)
     config = read_run_config(paths)
-    if config.model.type != "gpt" or not paths.characters.is_file():
+    codec = read_codec(paths.root) if config.model.type == "gpt" else None
+    if codec is None:
         raise RunDirError(f"'{paths.root}' is a {config.model.type} run, not a causal language model; generate "
                           "needs a run of model.type=gpt (e.g. configs/gpt_shakespeare_char.yaml)")
-    codec = CharacterCodec(read_json(paths.characters)["characters"])
-    block = config.model.gpt.block_size
+    block, unit = config.model.gpt.block_size, "characters" if codec.kind == "character" else "tokens"
     if not prompt:
         raise DataError("the prompt is empty; give at least one character")
     ids = codec.encode(prompt, where="the prompt")
     model = load_keras_model(paths.model)
     step = compiled_generate(model, make_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p,
                                                  seed=seed))
-    tokens, remaining, cropped = list(ids), max_new_tokens, 0
+    tokens, remaining, cropped, shown = list(ids), max_new_tokens, 0, ""
     while remaining:
         # A single pass when everything fits; else half a block of new tokens after the newest context.
         n = remaining if len(tokens) + remaining <= block else min(remaining, max(block // 2, block - len(tokens), 1))
         context = tokens[-(block - n):]
         if len(tokens) == len(ids) and len(context) < len(ids):
             cropped = len(ids) - len(context)
-            log(f"the prompt has {len(ids)} characters and the block {block}: the model sees its last "
+            log(f"the prompt has {len(ids)} {unit} and the block {block}: the model sees its last "
                 f"{len(context)}; its first {cropped} were cut")
         window = np.zeros((1, len(context) + n), np.int32)
         window[0, :len(context)] = context
@@ -78,4 +79,7 @@ def generate(run_dir: str | os.PathLike, prompt: str, max_new_tokens: int = 200,
         out = np.asarray(step(window, mask))[0]
         tokens += out[len(context):].tolist()
         remaining -= n
-    return Generation(prompt=prompt, text=codec.decode(tokens[len(ids):]), cropped=cropped)
+        text = codec.decode(tokens[len(ids):])  # decoded whole: a BPE piece may end inside a character
+        on_text(text[len(shown):])
+        shown = text
+    return Generation(prompt=prompt, text=shown, cropped=cropped)
