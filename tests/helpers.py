@@ -139,3 +139,12 @@ class CrashAfterEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == self.epoch:
             raise RuntimeError("simulated crash")
+
+
+def tiny_gpt(tmp_path, *overrides) -> list[str]:
+    """Overrides of configs/gpt_shakespeare_char.yaml: a 1-2 layer GPT on a small play written in `tmp_path`."""
+    corpus = tmp_path / "play.txt"
+    corpus.write_text("".join(f"to be or not to be, {w} that is the question.\n" for w in ("ay", "no") * 80))
+    return [f"data.train=text:{corpus}?whole=true", "model.gpt.block_size=16", "model.gpt.width=32",
+            "model.gpt.num_heads=2", "trainer.eval_batches=2", "trainer.warmup_steps=5", "logging.verbose=0",
+            "runtime.deterministic=true", *overrides]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import CrashAfterEpoch
+from helpers import CrashAfterEpoch, tiny_gpt
 
 from tfmodels.config import apply_overrides, demo_config, load_config
 from tfmodels.files import read_json
@@ -250,12 +250,8 @@ def test_a_killed_export_leaves_nothing_or_a_whole_savedmodel(tmp_path):
 @pytest.mark.slow
 def test_a_sigkilled_gpt_ends_as_if_never_killed(tmp_path):
     """A causal LM: windows drawn from (seed, step), dropout on, killed mid-run and rerun."""
-    corpus = tmp_path / "play.txt"
-    corpus.write_text("".join(f"to be or not to be, {w} that is the question.\n" for w in ("ay", "no") * 80))
-    overrides = [f"data.train=text:{corpus}?whole=true", "model.gpt.block_size=16", "model.gpt.num_layers=1",
-                 "model.gpt.width=32", "model.gpt.num_heads=2", "model.gpt.dropout=0.1", "trainer.max_steps=120",
-                 "trainer.eval_interval=30", "trainer.eval_batches=2", "trainer.batch_size=8",
-                 "trainer.warmup_steps=5", "logging.verbose=0", "logging.text_samples=1", "logging.sample_tokens=20",
-                 "runtime.deterministic=true"]
+    overrides = tiny_gpt(tmp_path, "model.gpt.num_layers=1", "model.gpt.dropout=0.1", "trainer.max_steps=120",
+                         "trainer.eval_interval=30", "trainer.batch_size=8", "logging.text_samples=1",
+                         "logging.sample_tokens=20")
     _kill_rerun_and_compare(tmp_path, REPO / "configs" / "gpt_shakespeare_char.yaml", overrides,
                             [(0, 1.0), (1, 0.2), (2, 0.4)])

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import run_cli, run_python_alone
+from helpers import run_cli, run_python_alone, tiny_gpt
 
 from tfmodels.errors import ConfigError
 from tfmodels.verbs.launch import LaunchError, free_ports, launch, tf_config
@@ -74,12 +74,8 @@ def test_one_replica_and_two_replicas_train_alike(tmp_path, config_file, overrid
 @pytest.mark.slow
 def test_a_gpt_trains_alike_on_one_replica_and_two(tmp_path):
     """The causal LM: the same windows (drawn from seed and step for the global batch), split in two."""
-    corpus = tmp_path / "play.txt"
-    corpus.write_text("".join(f"to be or not to be, {w} that is the question.\n" for w in ("ay", "no") * 80))
-    gpt = [f"data.train=text:{corpus}?whole=true", "model.gpt.block_size=16", "model.gpt.num_layers=2",
-           "model.gpt.width=32", "model.gpt.num_heads=2", "trainer.max_steps=60", "trainer.eval_interval=30",
-           "trainer.eval_batches=2", "trainer.warmup_steps=5", "logging.verbose=0", "logging.text_samples=0",
-           "runtime.deterministic=true"]  # the shipped clipnorm 1.0 is active: clipped across replicas alike
+    gpt = tiny_gpt(tmp_path, "model.gpt.num_layers=2", "trainer.max_steps=60", "trainer.eval_interval=30",
+                   "logging.text_samples=0")  # the shipped clipnorm 1.0 is active: clipped across replicas alike
     config, one, two = str(REPO / "configs" / "gpt_shakespeare_char.yaml"), str(tmp_path / "one"), str(tmp_path / "two")
     results = _train_in_fresh_process([
         (config, [*gpt, "runtime.strategy=default", "trainer.batch_size=16"], one),
