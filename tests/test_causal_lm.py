@@ -92,6 +92,12 @@ def test_long_prompts_and_long_continuations_slide_through_the_block(trained, ca
     assert main(["generate", str(run), "to", "--max-new-tokens", "40"]) == 0  # 2.6 blocks of new text
     captured = capsys.readouterr()
     assert captured.err == "" and len(captured.out.rstrip("\n")) == 42
+    from tfmodels.verbs.generate import generate
+
+    pieces = []  # streamed: one piece a pass (the first 14 tokens fill the block, then 8 a half block)
+    result = generate(run, "to", max_new_tokens=40, on_text=pieces.append)
+    assert [len(p) for p in pieces] == [14, 8, 8, 8, 2] and "".join(pieces) == result.text
+    assert "to" + result.text == captured.out.rstrip("\n")  # the CLI printed the same, as it came
 
 
 @pytest.mark.parametrize("args, message", [

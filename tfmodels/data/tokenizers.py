@@ -28,11 +28,17 @@ RESERVED_TOKENS = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
 PAD, CLS, SEP, UNK, MASK = RESERVED_TOKENS
 
 
+def sample_texts(texts: list[str], size: int, seed: int) -> list[str]:
+    """At most `size` of the texts, a seeded sample in their order (what a vocabulary is learnt from)."""
+    if len(texts) <= size:
+        return texts
+    index = np.random.default_rng(seed).choice(len(texts), size, replace=False)
+    return [texts[i] for i in np.sort(index)]
+
+
 def learn_vocabulary(texts: list[str], config: TokenizerConfig, seed: int = 0) -> list[str]:
     """A vocabulary of at most `vocabulary_size` tokens, the reserved ones first ([PAD] is id 0)."""
-    if len(texts) > config.vocabulary_sample:
-        index = np.random.default_rng(seed).choice(len(texts), config.vocabulary_sample, replace=False)
-        texts = [texts[i] for i in np.sort(index)]
+    texts = sample_texts(texts, config.vocabulary_sample, seed)
     if config.kind == "character":
         return _character_vocabulary(texts, config)
     vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(

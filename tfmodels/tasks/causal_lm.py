@@ -19,12 +19,12 @@ import math
 
 import keras
 import keras_hub
-import numpy as np
 import tensorflow as tf
 
 from tfmodels.data.lm_pipeline import check_length, corpus_dataset, lm_dataset, split_stream
 from tfmodels.data.lm_tokenizers import learn_codec, read_codec
 from tfmodels.data.text import load_text
+from tfmodels.data.tokenizers import sample_texts
 from tfmodels.errors import DataError
 from tfmodels.models import GPT
 from tfmodels.models.generation import generate_in_blocks
@@ -62,14 +62,15 @@ class CausalLanguageModeling(TextTask):
 
     def codec(self, resume_from: RunPaths | None, texts: list[str]):
         """The resumed run's tokenizer, else the pretrained run's (`init.from_run`), else learnt from
-        the training text (BPE: from at most `data.tokenizer.vocabulary_sample` of its documents)."""
+        the training text: every character of it, or BPE merges from at most
+        `data.tokenizer.vocabulary_sample` of its documents (a character missed by a sample would
+        make the rest of the text unreadable)."""
         for paths in (resume_from, RunPaths(self.config.init.from_run) if self.config.init.from_run else None):
             if paths is not None and (codec := read_codec(paths.root)) is not None:
                 return codec
         t = self.config.data.tokenizer
-        if len(texts) > t.vocabulary_sample:
-            index = np.random.default_rng(self.config.runtime.seed).choice(len(texts), t.vocabulary_sample, replace=False)
-            texts = [texts[i] for i in np.sort(index)]
+        if t.kind == "bpe":  # bytes: a sample cannot miss a token the rest of the text needs
+            texts = sample_texts(texts, t.vocabulary_sample, self.config.runtime.seed)
         return learn_codec(t.kind, texts, t.vocabulary_size)
 
     def datasets(self, data: TaskData, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):

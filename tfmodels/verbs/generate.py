@@ -79,7 +79,9 @@ def generate(run_dir: str | os.PathLike, prompt: str, max_new_tokens: int = 200,
         out = np.asarray(step(window, mask))[0]
         tokens += out[len(context):].tolist()
         remaining -= n
-        text = codec.decode(tokens[len(ids):])  # decoded whole: a BPE piece may end inside a character
+        text = codec.decode(tokens[len(ids):])  # decoded whole: a BPE piece may end inside a character,
+        if remaining:  # which decodes as U+FFFD until its next bytes come: hold it back until then
+            text = text.rstrip("\ufffd")
         on_text(text[len(shown):])
         shown = text
     return Generation(prompt=prompt, text=shown, cropped=cropped)
