@@ -1,6 +1,7 @@
 """The real entry point, end to end, with a shrunk config: train -> evaluate -> export -> predict."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -132,8 +133,12 @@ def test_demo_runs_the_whole_job(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     for line in ("digits, MLP:", "synthetic reviews, Transformer:", "synthetic reviews, bag of words:",
-                 "pretrained (masked accuracy", "its SavedModel on 'the film is not bad but the ending is dull': "):
+                 "pretrained (masked accuracy", "its SavedModel on 'the film is not bad but the ending is dull': ",
+                 "character GPT: validation loss ", "  greedy: the film'", "tfmodels generate runs/demo/gpt_synthetic-"):
         assert line in result.stdout
+    loss, uniform = re.search(r"character GPT: validation loss ([\d.]+) per character \(a uniform guess: ([\d.]+)\)",
+                              result.stdout).groups()
+    assert float(loss) < float(uniform) - 1.0  # 300 steps learn the reviews' spelling
     exports = [line.split(": ", 1)[1].strip() for line in result.stdout.splitlines() if line.startswith("SavedModel (")]
     assert len(exports) == 2 and all((tmp_path / e / "saved_model.pb").is_file() for e in exports)
     finetuned = yaml.safe_load(next((tmp_path / "runs/demo").glob("finetune_synthetic-*/config.yaml")).read_text())

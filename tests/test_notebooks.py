@@ -14,7 +14,7 @@ def test_there_are_notebooks():
 
 
 # The Transformer notebooks take half a minute to a minute each: slow.
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name[:2] in ("02", "03", "04") else p
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name[:2] in ("02", "03", "04", "05") else p
                                   for p in NOTEBOOKS], ids=lambda p: p.name)
 def test_notebook_executes(path, tmp_path, monkeypatch):
     monkeypatch.setenv("TFMODELS_SMOKE", "1")

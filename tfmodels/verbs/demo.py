@@ -5,11 +5,14 @@
    and negation scope), beside the bag-of-words baseline with the same tokens and budget; the
    Transformer is exported as a SavedModel that takes raw strings;
 3. the pretrain -> fine-tune path in miniature: masked-LM pretraining on the reviews' text (labels
-   ignored), a classifier fine-tuned from that run, exported, and asked about one sentence.
+   ignored), a classifier fine-tuned from that run, exported, and asked about one sentence;
+4. a tiny character-level GPT on the same text (configs/gpt_shakespeare_char.yaml shrunk), asked to
+   continue a prompt greedily.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -19,9 +22,12 @@ from tfmodels.config import (
     baseline_overrides,
     demo_config,
     demo_text_config,
+    shipped_config,
 )
+from tfmodels.data.lm_tokenizers import read_codec
 from tfmodels.verbs.evaluate import evaluate_run, format_report
 from tfmodels.verbs.export import export_run
+from tfmodels.verbs.generate import generate
 from tfmodels.verbs.predict import predict
 from tfmodels.verbs.train import train
 
@@ -30,6 +36,11 @@ PRETRAIN = ["name=mlm_synthetic", "model.type=masked_lm", "data.validation=null"
             "trainer.epochs=1", "trainer.warmup_steps=20"]
 FINETUNE = ["name=finetune_synthetic", "trainer.epochs=2", "trainer.warmup_steps=20"]
 SENTENCE = "the film is not bad but the ending is dull"
+# A 2-layer character GPT on the reviews' text: 300 steps of the Shakespeare recipe, block 32.
+GPT = ["name=gpt_synthetic", "data.train=synthetic?size=2000", "model.gpt.num_layers=2", "model.gpt.width=64",
+       "model.gpt.block_size=32", "trainer.max_steps=300", "trainer.eval_interval=100", "trainer.eval_batches=4",
+       "trainer.batch_size=32"]
+PROMPT = "the film"
 
 
 def run_demo(runs_dir: str = "runs/demo", overrides: list[str] = (), savedmodels_dir: str = "savedmodels",
@@ -68,6 +79,10 @@ def run_demo(runs_dir: str = "runs/demo", overrides: list[str] = (), savedmodels
                                         [*FINETUNE, f"init.from_run={pretrained['run_dir']}", *overrides]),
                         export=True)
         answer = predict(finetuned["export_dir"], [SENTENCE])
+        gpt = run("a character-level GPT on the reviews' text, then asked to continue a prompt",
+                  apply_overrides(shipped_config("gpt_shakespeare_char"), [*GPT, *overrides]), export=False,
+                  evaluate=False)
+        continuation = generate(gpt["run_dir"], PROMPT, max_new_tokens=60).text
 
     log("\n== summary ==")
     log(f"digits, MLP:                test accuracy {mlp['test_accuracy']:.4f} ({mlp['examples']} held-out digits)")
@@ -77,11 +92,15 @@ def run_demo(runs_dir: str = "runs/demo", overrides: list[str] = (), savedmodels
         masked = pretrained["metrics"]["validation"]["masked_accuracy"]
         log(f"pretrained (masked accuracy {masked:.3f}), fine-tuned: test accuracy {finetuned['test_accuracy']:.4f}")
         log(f"  its SavedModel on {SENTENCE!r}: {answer.class_names[0]} ({answer.probabilities[0]:.3f})")
+        log(f"character GPT: validation loss {gpt['metrics']['validation']['loss']:.3f} per character "
+            f"(a uniform guess: {math.log(read_codec(gpt['run_dir']).vocabulary_size):.3f})")
+        log(f"  greedy: {PROMPT}{continuation!r}")
     log(f"SavedModel (digits):  {mlp['export_dir']}")
     log(f"  try it: tfmodels predict {mlp['export_dir']} 'digits?split=test' --max-rows 5")
     if text:
         log(f"SavedModel (reviews): {encoder['export_dir']}")
         log(f"  try it: tfmodels predict {encoder['export_dir']} 'the film is not bad but the ending is dull'")
+        log(f"  and: tfmodels generate {gpt['run_dir']} '{PROMPT}' --sampler top_k --seed 1")
     log(f"look at it: tensorboard --logdir {runs_dir}")
     log(f"demo took {time.time() - started:.1f}s")
     return results

@@ -201,7 +201,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
     write_aside(paths.model, task.model_for_saving(model).save)
     atomic_write_json(paths.metrics, metrics)  # status "finished": written last
     if chief:
-        log(_summary(paths, metrics))
+        log(_summary(paths, metrics, by_steps=bool(config.trainer.max_steps)))
     else:
         shutil.rmtree(paths.root, ignore_errors=True)
     return TrainResult(paths, metrics, model)
@@ -255,8 +255,10 @@ def _diverged(paths: RunPaths, failure: dict, recoveries: list) -> None:
     )
 
 
-def _summary(paths: RunPaths, metrics: dict) -> str:
-    lines = [f"finished {metrics['epochs_trained']} epochs in {metrics['wall_seconds']:.1f}s"]
+def _summary(paths: RunPaths, metrics: dict, by_steps: bool = False) -> str:
+    done = (f"{metrics['steps_trained']} steps ({metrics['epochs_trained']} evaluations)" if by_steps
+            else f"{metrics['epochs_trained']} epochs")
+    lines = [f"finished {done} in {metrics['wall_seconds']:.1f}s"]
     for role in ("validation", "test"):
         if role in metrics:
             values = ", ".join(f"{name} {value:.4f}" for name, value in sorted(metrics[role].items()))
