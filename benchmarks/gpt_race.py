@@ -55,7 +55,9 @@ def race_seed(seed: int, run_dir: Path) -> dict:
 
 
 class StepClock:
-    """The end time of every training step of one `fit`."""
+    """When each call of one `fit`'s training function ended, and at which step: with
+    `steps_per_execution` N, Keras calls back once every N steps, so a step is the time between two
+    calls over the steps between them."""
 
     def __init__(self):
         import keras
@@ -64,12 +66,12 @@ class StepClock:
 
         class _Callback(keras.callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None):
-                ends.append(time.perf_counter())
+                ends.append((batch, time.perf_counter()))
 
         self.callback = _Callback()
 
     def median_ms(self, skip: int = 5) -> float:
-        steps = [b - a for a, b in zip(self.ends[skip:], self.ends[skip + 1:])]
+        steps = [(t1 - t0) / (b1 - b0) for (b0, t0), (b1, t1) in zip(self.ends[skip:], self.ends[skip + 1:]) if b1 > b0]
         return 1000 * statistics.median(steps)
 
 

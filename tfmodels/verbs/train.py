@@ -114,7 +114,13 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
     log(f"devices: {runtime.describe_devices()}; strategy: {runtime.strategy_name(strategy)} "
         f"({runtime.worker_label(strategy)}), {replicas} replica(s); global batch {global_batch} = "
         f"{t.batch_size} per replica x {replicas}; learning rate {learning_rate:g} (trainer.lr_scaling: {t.lr_scaling})")
-    log(f"precision {precision} ({precision_why}); xla {xla} ({xla_why}); steps per execution {t.steps_per_execution}")
+    steps_per_execution, spe_why = t.steps_per_execution, ""
+    if replicas > 1 and steps_per_execution > 1:
+        # Keras 3.15's multi-step loop over a distributed dataset fails ("You must feed a value for
+        # placeholder tensor ..."); and it turns XLA off under a strategy, where several steps paid.
+        steps_per_execution, spe_why = 1, f" (trainer.steps_per_execution={t.steps_per_execution} needs one replica)"
+    log(f"precision {precision} ({precision_why}); xla {xla} ({xla_why}); steps per execution {steps_per_execution}"
+        f"{spe_why}")
 
     # --- 4. Input pipelines: a resumed run's data continue after its backup, in that epoch's order --
     state = resume_state(paths.backup, paths.history, t.monitor, resuming)
@@ -130,7 +136,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
             task.warm_start(model, RunPaths(config.init.from_run))
         task.configure_training(model)
         model.compile(optimizer=build_optimizer(t, steps_per_epoch * epochs, replicas),
-                      steps_per_execution=t.steps_per_execution, jit_compile=xla == "on", **task.compile_args())
+                      steps_per_execution=steps_per_execution, jit_compile=xla == "on", **task.compile_args())
 
     # --- 6. The run folder: from here on, files are written ------------------------------------------
     paths, _ = prepare_run_dir(paths.root, config)
@@ -160,7 +166,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
         try:
             history = loop.fit(model, strategy, train_ds, global_batch=global_batch, steps_per_epoch=steps_per_epoch,
                                epochs=epochs, callbacks=callbacks, validation_data=validation,
-                               verbose=config.logging.verbose, steps_per_execution=t.steps_per_execution)
+                               verbose=config.logging.verbose, steps_per_execution=steps_per_execution)
             break
         except LossSpike as spike:
             if len(recoveries) >= recovery.max_trials:
@@ -180,7 +186,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
             lowered = dataclasses.replace(t, learning_rate=t.learning_rate * rate_scale)
             with strategy.scope():
                 model.compile(optimizer=build_optimizer(lowered, steps_per_epoch * epochs, replicas),
-                              steps_per_execution=t.steps_per_execution, jit_compile=xla == "on",
+                              steps_per_execution=steps_per_execution, jit_compile=xla == "on",
                               **task.compile_args())
     fit_seconds = time.time() - fit_started
 
