@@ -146,6 +146,19 @@ def test_gpt2_initialisation_and_the_loss_at_step_zero():
     assert loss == pytest.approx(math.log(500), abs=0.05)
 
 
+
+def test_every_weight_draws_its_own_random_numbers():
+    # One unseeded Keras initializer shared by two weights gives both the same numbers: the position
+    # table once started as the first rows of the token table (measured: 0.02 higher loss after the
+    # 2,000 steps of the nanoGPT recipe).
+    model = GPT(vocabulary_size=80, block_size=64, width=64, num_layers=2, num_heads=4)
+    model(RNG.integers(0, 80, size=(2, 8)))
+    assert not np.allclose(np.asarray(model.wte.embeddings)[:64], np.asarray(model.wpe.position_embeddings))
+    starts = [(w.path, np.asarray(w).ravel()[:64]) for w in model.weights if len(w.shape) == 2]
+    for i, (path, start) in enumerate(starts):
+        for other, other_start in starts[:i]:
+            assert not np.allclose(start, other_start), f"{path} starts as {other}"
+
 # --- generation ---------------------------------------------------------------------------------------
 
 def _prompts(lengths, total):

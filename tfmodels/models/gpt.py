@@ -9,6 +9,7 @@ import keras_hub
 from keras import ops
 
 from tfmodels.layers import DecoderBlock, Dropout16
+from tfmodels.layers.initializers import clone_initializer
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -65,11 +66,11 @@ class GPT(keras.Model):
         normal = keras.initializers.RandomNormal(stddev=0.02)
         residual = keras.initializers.RandomNormal(stddev=0.02 / math.sqrt(2 * self.num_layers))
         self.wte = keras_hub.layers.ReversibleEmbedding(self.vocabulary_size, self.width, tie_weights=self.tie_weights,
-                                                        embeddings_initializer=normal, reverse_dtype=None,
+                                                        embeddings_initializer=clone_initializer(normal), reverse_dtype=None,
                                                         dtype=policy, name="wte")
         self.wte.build(input_shape)
         hidden_shape = (*input_shape, self.width)
-        self.wpe = keras_hub.layers.PositionEmbedding(self.block_size, initializer=normal, dtype=policy, name="wpe")
+        self.wpe = keras_hub.layers.PositionEmbedding(self.block_size, initializer=clone_initializer(normal), dtype=policy, name="wpe")
         self.wpe.build(hidden_shape)
         self.drop = Dropout16(self.dropout, dtype=policy, name="drop")
         self.blocks = []
