@@ -197,3 +197,20 @@ def test_sampling_with_a_seed_is_reproducible(name):
             for seed in (7, 7, 8)]
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
+
+
+@pytest.mark.parametrize("name", ["greedy", "beam", "top_k", "top_p", "random"])
+def test_every_sampler_runs_in_the_xla_compiled_loop(name):
+    # `tfmodels generate` compiles the decoding loop with XLA: the same tokens as the plain graph
+    # (greedy, beam), and one seed one text (the random samplers).
+    from tfmodels.models.generation import compiled_generate, make_sampler
+
+    model = small_gpt()
+    tokens, mask = _prompts([3, 3, 6], T)
+    sampler = lambda seed: make_sampler(name, temperature=1.5, seed=seed)  # noqa: E731
+    xla = [np.asarray(compiled_generate(model, sampler(seed), jit_compile=True)(tokens, mask)) for seed in (7, 7)]
+    np.testing.assert_array_equal(xla[0], xla[1])
+    assert np.array_equal(xla[0][mask], tokens[mask])  # the prompts kept
+    if name in ("greedy", "beam"):
+        graph = np.asarray(compiled_generate(model, sampler(7))(tokens, mask))
+        np.testing.assert_array_equal(xla[0], graph)

@@ -304,6 +304,7 @@ class TrainerConfig:
     warmup_fraction: float = 0.0  # or: warm up for this fraction of all training steps
     min_learning_rate: float = 0.0  # where linear or cosine decay ends (nanoGPT's min_lr); scaled as the peak
     beta_2: float = 0.999  # Adam's second-moment decay (nanoGPT's small models: 0.99)
+    adam_epsilon: float = 1e-7  # Adam's epsilon (Keras's default; PyTorch's and nanoGPT's: 1e-8)
     weight_decay: float = 0.0  # decoupled (AdamW); never on biases and norms
     # Decay the embedding matrices too (nanoGPT and GPT-2 decay every matrix, wte and wpe included);
     # false leaves them alone, as most BERT fine-tuning recipes here do.
@@ -350,6 +351,8 @@ class TrainerConfig:
                               f"{self.learning_rate:g}; got {self.min_learning_rate:g}")
         if not 0.0 < self.beta_2 < 1.0:
             raise ConfigError(f"{where}.beta_2 must be in (0, 1), got {self.beta_2}")
+        if not self.adam_epsilon > 0:
+            raise ConfigError(f"{where}.adam_epsilon must be positive, got {self.adam_epsilon}")
         if self.weight_decay < 0:
             raise ConfigError(f"{where}.weight_decay must be 0 or more, got {self.weight_decay}")
         if self.clipnorm is not None and self.clipnorm <= 0:

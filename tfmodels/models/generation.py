@@ -42,7 +42,8 @@ def generate_ids(model, token_ids, padding_mask, sampler, transform_logits=None)
 
     def next(prompt, cache, index):
         # The logits for position `index` come from the token at index - 1, written into the cache there.
-        previous = ops.slice(prompt, [0, index - 1], [batch, 1])  # (B, 1)
+        # B is the prompt's own batch: the beam sampler calls this with B x beams rows.
+        previous = ops.slice(prompt, [0, index - 1], [ops.shape(prompt)[0], 1])  # (B, 1)
         logits, hidden, cache = model.call_with_cache(previous, cache, index - 1)
         logits = ops.squeeze(logits, 1)  # (B, V)
         if transform_logits is not None:
@@ -53,10 +54,11 @@ def generate_ids(model, token_ids, padding_mask, sampler, transform_logits=None)
                    hidden_states=hidden, model=model)
 
 
-def compiled_generate(model, sampler):
-    """`generate_ids` as one TensorFlow graph (the decoding loop a `tf.while_loop`)."""
+def compiled_generate(model, sampler, jit_compile=False):
+    """`generate_ids` as one TensorFlow graph (the decoding loop a `tf.while_loop`); `jit_compile`:
+    the whole loop compiled by XLA into one program (one compilation per batch and length)."""
     return tf.function(lambda token_ids, padding_mask: generate_ids(model, token_ids, padding_mask, sampler),
-                       reduce_retracing=True)
+                       reduce_retracing=not jit_compile, jit_compile=jit_compile)
 
 
 def gumbel_sampling(temperature, seed, offset=0):

@@ -1,7 +1,7 @@
 """`tfmodels generate RUN "PROMPT"`: text from a causal language model's run, decoded with its cache.
 
 The prompt is encoded with the run's own tokenizer (characters or BPE) and continued by a keras-hub sampler in a
-compiled loop with the key/value cache (`tfmodels.models.generation`). The model sees at most
+loop compiled by XLA, with the key/value cache (`tfmodels.models.generation`). The model sees at most
 `block_size` tokens: when the prompt and the new tokens do not fit, the context slides, as nanoGPT
 crops it, but by half a block at a time (one new cache a half block rather than a recomputation a
 token), so the model always sees at least half a block of context. A prompt longer than the block is
@@ -61,8 +61,9 @@ def generate(run_dir: str | os.PathLike, prompt: str, max_new_tokens: int = 200,
         raise DataError("the prompt is empty; give at least one character")
     ids = codec.encode(prompt, where="the prompt")
     model = load_keras_model(paths.model)
+    # The decoding loop compiled by XLA: 1.7-8x keras-hub's generate here (docs/benchmarks.md).
     step = compiled_generate(model, make_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p,
-                                                 seed=seed))
+                                                 seed=seed), jit_compile=True)
     tokens, remaining, cropped, shown = list(ids), max_new_tokens, 0, ""
     while remaining:
         # A single pass when everything fits; else half a block of new tokens after the newest context.
