@@ -146,7 +146,6 @@ def test_gpt2_initialisation_and_the_loss_at_step_zero():
     assert loss == pytest.approx(math.log(500), abs=0.05)
 
 
-
 def test_every_weight_draws_its_own_random_numbers():
     # One unseeded Keras initializer shared by two weights gives both the same numbers: the position
     # table once started as the first rows of the token table (measured: 0.02 higher loss after the
@@ -158,6 +157,7 @@ def test_every_weight_draws_its_own_random_numbers():
     for i, (path, start) in enumerate(starts):
         for other, other_start in starts[:i]:
             assert not np.allclose(start, other_start), f"{path} starts as {other}"
+
 
 # --- generation ---------------------------------------------------------------------------------------
 

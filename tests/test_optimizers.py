@@ -141,10 +141,13 @@ def test_nanogpt_schedule_and_betas():
     assert [float(schedule(s)) for s in (0, 50, 100, 1050, 2000)] == pytest.approx(
         [0.0, 1e-3, 2e-3, 1.1e-3, 2e-4], rel=1e-5, abs=1e-9)
     assert optimizer.beta_2 == pytest.approx(0.99)
+    assert optimizer.epsilon == pytest.approx(1e-7)  # Keras's, unless trainer.adam_epsilon says otherwise
+    assert build_optimizer(TrainerConfig(adam_epsilon=1e-8), 10, 1).epsilon == pytest.approx(1e-8)
     rebuilt = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
     assert float(rebuilt(2000)) == pytest.approx(2e-4)
     for bad, message in ((dict(min_learning_rate=1e-3), "trainer.min_learning_rate must be at least 0 and below "
                                                          "trainer.learning_rate=0.001; got 0.001"),
-                         (dict(beta_2=1.0), r"trainer.beta_2 must be in \(0, 1\), got 1.0")):
+                         (dict(beta_2=1.0), r"trainer.beta_2 must be in \(0, 1\), got 1.0"),
+                         (dict(adam_epsilon=0.0), "trainer.adam_epsilon must be positive, got 0.0")):
         with pytest.raises(ConfigError, match=message):
             TrainerConfig(learning_rate=1e-3, **bad).validate()
