@@ -6,12 +6,16 @@ import numpy as np
 import pytest
 from helpers import run_layer_test
 
+import tensorflow as tf
+
 from tfmodels.layers import (
     MultiHeadSelfAttention,
     TokenAndPositionEmbedding,
     TransformerEncoderBlock,
+    segment_ids_from_separators,
 )
 from tfmodels.models import BagOfWordsEncoder, MaskedLMModel, TextClassifier, TransformerEncoder
+from tfmodels.models.keras_hub_bert import to_bert_backbone
 from tfmodels.models.lora import enable_lora
 
 RNG = np.random.default_rng(0)
@@ -44,10 +48,12 @@ ENCODER = dict(vocabulary_size=V, sequence_length=T + 8, width=C, num_layers=2, 
     (TransformerEncoder, dict(ENCODER), TOKENS, 2 + 2 * 12 + 2),  # embeddings, blocks, ln_f
     (TransformerEncoder, dict(ENCODER, norm_first=False, position="sinusoidal"), TOKENS, 1 + 2 + 2 * 12),  # ln_emb
     (TransformerEncoder, dict(ENCODER, norm_first=False, activation="gelu_approximate", layer_norm_epsilon=1e-12,
-                              initializer_range=0.02), TOKENS, 2 + 2 + 2 * 12),
+                              initializer_range=0.02, num_segments=2, separator_id=2), TOKENS, 3 + 2 + 2 * 12),
+    (TokenAndPositionEmbedding, dict(vocabulary_size=V, sequence_length=T, width=C, num_segments=2, separator_id=7),
+     TOKENS, 3),
     (BagOfWordsEncoder, dict(vocabulary_size=V, width=C), TOKENS, 1),
 ], ids=["attention", "block_pre", "block_post", "embedding", "embedding_sine", "encoder", "encoder_post_sine",
-        "encoder_bert", "bag_of_words"])
+        "encoder_bert", "embedding_segments", "bag_of_words"])
 def test_layer_and_encoder_battery(cls, kwargs, inputs, trainable, tmp_path):
     run_layer_test(cls, kwargs, inputs, (B, T, C), trainable, tmp_path)
 
@@ -198,26 +204,64 @@ def test_parity_with_keras_hub_transformer_encoder(norm_first):
     assert sum(int(np.prod(w.shape)) for w in ours.weights) == sum(int(np.prod(w.shape)) for w in theirs.weights)
 
 
+SEP = 2  # the [SEP] id of the pair tokens below
+
+
+def pair_tokens():
+    """`[CLS] a [SEP] b [SEP] [PAD]...` rows (ids 5.. for words), as keras-hub's MultiSegmentPacker packs
+    them, with the packer's own segment ids."""
+    packer = keras_hub.layers.MultiSegmentPacker(sequence_length=T, start_value=1, end_value=SEP, pad_value=0)
+    firsts = [[5, 6, 7], [8, 9], [10, 11, 12, 13, 14, 15, 16]]
+    seconds = [[17, 18], [19, 20, 21, 22], [23, 24, 25, 26, 27]]  # the last pair is cut (round robin)
+    token_ids, segment_ids = packer((tf.ragged.constant(firsts), tf.ragged.constant(seconds)))
+    return np.asarray(token_ids), np.asarray(segment_ids)
+
+
+def test_segment_ids_read_off_the_separators_equal_the_packers():
+    token_ids, segment_ids = pair_tokens()
+    assert segment_ids.max() == 1 and (token_ids == 0).any()  # both segments and padding are there
+    np.testing.assert_array_equal(np.asarray(segment_ids_from_separators(token_ids, SEP, 0)), segment_ids)
+    single = TOKENS.copy()  # no [SEP]: one segment
+    assert not np.asarray(segment_ids_from_separators(single, SEP, 0)).any()
+
+
 def test_bert_shaped_encoder_equals_keras_hub_bert_backbone():
-    """Post-norm, tanh GELU, epsilon 1e-12: with BERT's weights, our encoder computes BertBackbone's output."""
+    """Post-norm, tanh GELU, epsilon 1e-12, segments: with BERT's weights, ours computes BertBackbone's output
+    on sentence pairs, its segment embedding included (random, not held at zero)."""
     theirs = keras_hub.models.BertBackbone(vocabulary_size=V, num_layers=2, num_heads=H, hidden_dim=C,
                                            intermediate_dim=64, dropout=0.0, max_sequence_length=T + 8)
     ours = small_encoder(norm_first=False, activation="gelu_approximate", layer_norm_epsilon=1e-12,
-                         initializer_range=0.02)
-    ours.build(TOKENS.shape)
+                         initializer_range=0.02, num_segments=2, separator_id=SEP)
+    token_ids, segment_ids = pair_tokens()
+    ours.build(token_ids.shape)
     for w in theirs.weights:  # non-default biases and norms, so that a wrong mapping cannot pass
         if "embedding" not in w.path:
             w.assign(RNG.normal(scale=0.3, size=w.shape).astype(np.float32) + (1.0 if "gamma" in w.path else 0.0))
-    theirs.get_layer("segment_embedding").embeddings.assign(np.zeros((2, C), np.float32))  # ours has no segments
+    theirs.get_layer("segment_embedding").embeddings.assign(RNG.normal(scale=0.5, size=(2, C)).astype(np.float32))
     ours.embeddings.wte.embeddings.assign(np.asarray(theirs.get_layer("token_embedding").embeddings))
     ours.embeddings.wpe.position_embeddings.assign(
         np.asarray(theirs.get_layer("position_embedding").position_embeddings))
+    ours.embeddings.wse.embeddings.assign(np.asarray(theirs.get_layer("segment_embedding").embeddings))
     for w_mine, w_other in zip(ours.norm.weights, theirs.get_layer("embeddings_layer_norm").weights):
         w_mine.assign(np.asarray(w_other))
     for i, block in enumerate(ours.blocks):
         copy_keras_hub_weights(block, theirs.get_layer(f"transformer_layer_{i}"))
-    expected = theirs({"token_ids": TOKENS, "segment_ids": np.zeros_like(TOKENS), "padding_mask": TOKENS != 0})
-    np.testing.assert_allclose(np.asarray(ours(TOKENS)), np.asarray(expected["sequence_output"]), atol=1e-4)
+    expected = theirs({"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": token_ids != 0})
+    np.testing.assert_allclose(np.asarray(ours(token_ids)), np.asarray(expected["sequence_output"]), atol=1e-4)
+    # And the exporter's mapping (ours -> BertBackbone) gives the same function back.
+    exported = to_bert_backbone(ours)
+    again = exported({"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": token_ids != 0})
+    np.testing.assert_allclose(np.asarray(again["sequence_output"]), np.asarray(ours(token_ids)), atol=1e-5)
+
+
+def test_only_an_encoder_wired_as_bert_exports_as_bert():
+    with pytest.raises(ValueError, match="norm_first=True.*activation='gelu'.*num_segments=0"):
+        to_bert_backbone(built(small_encoder()))
+
+
+def built(model):
+    model.build(TOKENS.shape)
+    return model
 
 
 def test_initializer_range_draws_truncated_normals_and_every_kernel_its_own():

@@ -7,7 +7,7 @@ import sys
 import traceback
 
 from tfmodels import __version__
-from tfmodels.errors import TFModelsError
+from tfmodels.errors import ConfigError, TFModelsError
 
 
 def _cmd_train(args) -> int:
@@ -38,6 +38,14 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_export(args) -> int:
+    if args.format == "keras-hub":
+        from tfmodels.verbs.export_preset import export_keras_hub_preset
+
+        if not args.out:
+            raise ConfigError("--format keras-hub writes a preset folder: give it with --out DIR")
+        target = export_keras_hub_preset(args.run_dir, args.out)
+        print(f"keras-hub preset written to {target} (keras_hub.models.BertBackbone.from_preset('{target}'))")
+        return 0
     from tfmodels.verbs.export import export_run
 
     target = export_run(args.run_dir, out=args.out, savedmodels_dir=args.savedmodels_dir, trust_code=args.trust_code)
@@ -158,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where versioned exports go when --out is not given (default: savedmodels)")
     p.add_argument("--trust-code", action="store_true",
                    help="load a model file that carries code (a Lambda layer); only for files you trust")
+    p.add_argument("--format", choices=["savedmodel", "keras-hub"], default="savedmodel",
+                   help="savedmodel (default: serving with TensorFlow alone), or keras-hub: the encoder as a "
+                        "BertBackbone preset folder (--out DIR) that keras-hub's from_preset loads")
     p.set_defaults(func=_cmd_export)
 
     p = commands.add_parser("generate", help="continue a prompt with a causal language model's run",

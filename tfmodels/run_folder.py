@@ -7,6 +7,8 @@
     RUN/vocabulary.txt         text runs: the vocabulary ([PAD] is id 0)
     RUN/characters.json        character language models: the characters, in id order
     RUN/bpe.json               byte-level BPE language models: the vocabulary and merges
+    RUN/preset/                runs from a keras-hub preset (init.preset): its preprocessor and tokenizer files
+                               and the backbone's config.json (no weights: those are in model.keras)
     RUN/checkpoints/           best weights so far (best.weights.h5, best.json), backups for resuming (backup/)
     RUN/logs/                  TensorBoard: train/, validation/ (Keras), run/ (tfmodels), evaluation/
     RUN/history.csv            one row an epoch
@@ -53,6 +55,7 @@ class RunPaths:
     vocabulary = property(lambda self: self.root / "vocabulary.txt")
     characters = property(lambda self: self.root / "characters.json")
     bpe = property(lambda self: self.root / "bpe.json")
+    preset = property(lambda self: self.root / "preset")
     checkpoints = property(lambda self: self.root / "checkpoints")
     best_weights = property(lambda self: self.root / "checkpoints" / "best.weights.h5")
     backup = property(lambda self: self.root / "checkpoints" / "backup")

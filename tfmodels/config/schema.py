@@ -68,10 +68,14 @@ class EncoderConfig:
     position: Literal["learned", "sinusoidal"] = "learned"
     layer_norm_epsilon: float = 1e-5  # BERT: 1e-12
     initializer_range: Optional[float] = None  # None: Keras's initializers; BERT: 0.02 (a truncated normal)
+    # BERT's segment embedding (sentence A or B of a pair; its type_vocab_size): 2, or 0 for none.
+    # Single texts use row 0 only; a sentence-pair task needs 2.
+    num_segments: int = 2
 
     def validate(self, where: str = "model.encoder", needs_heads: bool = True) -> None:
         for key in ("num_layers", "width", "num_heads", "ffn_dim"):
             _at_least(f"{where}.{key}", getattr(self, key), 1)
+        _at_least(f"{where}.num_segments", self.num_segments, 0)
         if needs_heads and self.width % self.num_heads:
             near = max(self.num_heads, round(self.width / self.num_heads) * self.num_heads)
             raise ConfigError(f"{where}.width={self.width} is not divisible by {where}.num_heads={self.num_heads}; "
@@ -193,7 +197,9 @@ class TableOptions:
 class TextTableOptions:
     """How to read labelled text tables (`csv:` and `tsv:` specs of text); a spec's `?key=value` wins."""
 
-    text_column: Union[int, str] = -1  # index (negative counts from the end) or header name
+    # Index (negative counts from the end) or header name; two of them for sentence pairs, e.g. [3, 4]
+    # (packed as [CLS] a [SEP] b [SEP], the encoder's segment embedding telling a from b).
+    text_column: Union[int, str, list[Union[int, str]]] = -1
     label_column: Union[int, str] = 0
     header: Optional[bool] = None  # None: a header if the first row's label is not an integer
     delimiter: Optional[str] = None  # None: a tab for tsv:, a comma for csv:
@@ -201,7 +207,15 @@ class TextTableOptions:
     # in this order when given (it also names integer labels 0, 1, ...).
     class_names: Optional[list[str]] = None
 
+    @property
+    def pairs(self) -> bool:
+        """Whether the examples are sentence pairs (two text columns)."""
+        return isinstance(self.text_column, list)
+
     def validate(self, where: str = "data.text") -> None:
+        if isinstance(self.text_column, list) and len(self.text_column) != 2:
+            raise ConfigError(f"{where}.text_column lists {len(self.text_column)} columns {self.text_column}; give "
+                              "one column (a text) or two (a sentence pair, e.g. [3, 4])")
         names = self.class_names
         if names is not None and (len(names) < 2 or len(set(names)) != len(names) or not all(
                 isinstance(n, str) and n.strip() for n in names)):
@@ -413,6 +427,16 @@ class LoggingConfig:
 class InitConfig:
     # A finished run folder whose model weights this run starts from (shapes must match).
     from_run: Optional[str] = None
+    # A published checkpoint (text classifiers): a keras-hub preset folder, a Hugging Face model folder,
+    # or a hub name (kaggle://..., hf://..., bert_tiny_en_uncased), which needs a network. Its backbone and
+    # its own tokenizer and packing replace model.encoder and data.tokenizer (but sequence_length).
+    preset: Optional[str] = None
+
+    def validate(self, where: str = "init") -> None:
+        if self.from_run and self.preset:
+            raise ConfigError(f"{where}.from_run and {where}.preset both name a starting point; set one of them")
+        if self.preset is not None and not self.preset.strip():
+            raise ConfigError(f"{where}.preset is empty; give a preset folder or name, or null")
 
 
 @dataclass
@@ -431,7 +455,7 @@ class Config:
         if not name or not all(c.isalnum() or c in "._-" for c in name) or name.startswith("."):
             raise ConfigError(f"config key 'name': {name!r} is not a plain folder name (letters, digits, '.', '_', '-'; "
                               "not starting with '.'); it names the run folder runs/<name>")
-        for section in ("model", "data", "trainer", "runtime", "logging"):
+        for section in ("model", "data", "trainer", "runtime", "logging", "init"):
             getattr(self, section).validate(section)
         finetune = self.trainer.finetune
         if self.model.type == "gpt":
@@ -456,6 +480,12 @@ class Config:
         if finetune == "lora" and self.model.type == "gpt" and not self.init.from_run:
             raise ConfigError("trainer.finetune=lora adapts a pretrained causal LM: set init.from_run to its run "
                               "folder (LoRA on random weights learns nothing useful)")
+        if self.init.preset and self.model.type != "transformer":
+            raise ConfigError(f"init.preset starts a text classifier from a published encoder: set model.type="
+                              f"transformer (model.type={self.model.type} cannot take one)")
+        if self.data.text.pairs and self.model.type not in ("transformer", "bag_of_words"):
+            raise ConfigError(f"data.text.text_column names two columns (sentence pairs), which text classifiers read "
+                              f"(model.type=transformer or bag_of_words); model.type={self.model.type} reads one text")
         if finetune == "gradual" and self.model.type == "bag_of_words":
             raise ConfigError("trainer.finetune=gradual unfreezes encoder blocks; the bag-of-words baseline has none")
         return self

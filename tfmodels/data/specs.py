@@ -10,7 +10,8 @@ Images (models that take images):
 
 Text (models that take text):
     synthetic                   the built-in synthetic reviews (negation and contrast; no network)
-    csv:PATH, tsv:PATH          one example a row: a text column and a label column
+    synthetic_pairs             built-in sentence pairs: does the second sentence repeat the first?
+    csv:PATH, tsv:PATH          one example a row: a text column (or two, for pairs) and a label column
     dir:PATH                    one folder a class of .txt files (IMDB's layout); PATH may be a .tar.gz
                                 with `?root=FOLDER/IN/ARCHIVE`
     text:PATH                   a plain corpus, one example a non-empty line (no labels)
@@ -30,9 +31,9 @@ from urllib.parse import parse_qsl
 
 from tfmodels.errors import DataError
 
-KINDS = ("digits", "csv", "idx", "npz", "tfds", "synthetic", "tsv", "dir", "text")
+KINDS = ("digits", "csv", "idx", "npz", "tfds", "synthetic", "synthetic_pairs", "tsv", "dir", "text")
 IMAGE_KINDS = ("digits", "csv", "idx", "npz", "tfds")
-TEXT_KINDS = ("synthetic", "csv", "tsv", "dir", "text", "tfds")
+TEXT_KINDS = ("synthetic", "synthetic_pairs", "csv", "tsv", "dir", "text", "tfds")
 _NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds", "tsv", "dir", "text")
 
 

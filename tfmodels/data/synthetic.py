@@ -70,3 +70,45 @@ def _all_splits(size: int | None, seed: int) -> tuple[tuple[str, ...], tuple[int
         if len(seen) == total:
             break
     return tuple(seen), tuple(seen.values()), sizes
+
+
+# --- sentence pairs: does the second sentence repeat the first? ----------------------------------
+#
+# Sentence a is a review; b is a repeated (1), or a with one adjective changed, or another review (0).
+# Each sentence alone is a well-formed review for both labels, so a model that reads one of them scores 0.5: only
+# reading the two together (the pair, with segment ids) can tell.
+
+PAIR_SPLIT_SIZES = {"train": 8_000, "validation": 1_000, "test": 1_000}
+PAIR_SEED = 20_261_203
+ONE_WORD_CHANGED_SHARE = 0.5  # of the non-repeats: a with one word replaced, the rest another review
+
+
+def _changed_word(rng: np.random.Generator, sentence: str) -> str:
+    """`sentence` with one of its adjectives replaced by another (still a well-formed review)."""
+    words = sentence.split()
+    adjectives = POSITIVE + NEGATIVE
+    i = rng.choice([i for i, w in enumerate(words) if w in adjectives])
+    words[i] = rng.choice([w for w in adjectives if w != words[i]])
+    return " ".join(words)
+
+
+def synthetic_pairs(split: str, size: int | None = None, seed: int = PAIR_SEED) -> tuple[list[str], list[str], np.ndarray]:
+    """(first sentences, second sentences, labels) of one split; 1 when the second repeats the first.
+    Splits share no first sentence."""
+    sizes = dict(PAIR_SPLIT_SIZES)
+    if size is not None:
+        sizes = {name: (size if name == "train" else max(size // 10, 1)) for name in sizes}
+    texts, _, _ = _all_splits(sum(sizes.values()), seed)  # distinct reviews: the first sentences
+    rng = np.random.default_rng(seed + 1)
+    start = {"train": 0, "validation": sizes["train"], "test": sizes["train"] + sizes["validation"]}[split]
+    firsts = list(texts[start:start + sizes[split]])
+    seconds, labels = [], []
+    for a in firsts:
+        if rng.random() < 0.5:
+            seconds.append(a)
+            labels.append(1)
+        else:
+            other = texts[int(rng.integers(len(texts)))]
+            seconds.append(_changed_word(rng, a) if rng.random() < ONE_WORD_CHANGED_SHARE or other == a else other)
+            labels.append(0)
+    return firsts, seconds, np.array(labels, dtype=np.int32)

@@ -23,7 +23,7 @@ from tfmodels.data.specs import (
     parse_spec,
     reject_options,
 )
-from tfmodels.data.synthetic import synthetic_reviews
+from tfmodels.data.synthetic import synthetic_pairs, synthetic_reviews
 from tfmodels.errors import DataError
 
 
@@ -34,9 +34,18 @@ class TextSet:
     source: str
     class_names: list[str] = field(default_factory=list)
     label_names: list[str] | None = None  # (N,) the class of each example by name, where the source names them
+    second: list[str] | None = None  # (N,) sentence pairs: the second sentence of each example
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def pairs(self) -> bool:
+        return self.second is not None
+
+    def columns(self) -> tuple[list[str], ...]:
+        """(texts,) or, for pairs, (texts, second): what the preprocessor is called with."""
+        return (self.texts, self.second) if self.pairs else (self.texts,)
 
     @property
     def labelled(self) -> bool:
@@ -45,7 +54,8 @@ class TextSet:
     def subset(self, index: np.ndarray, source: str) -> "TextSet":
         labels = None if self.labels is None else self.labels[index]
         names = None if self.label_names is None else [self.label_names[i] for i in index]
-        return TextSet([self.texts[i] for i in index], labels, source, self.class_names, names)
+        second = None if self.second is None else [self.second[i] for i in index]
+        return TextSet([self.texts[i] for i in index], labels, source, self.class_names, names, second)
 
 
 def load_text(spec: str | DataSpec, role: str, options: TextTableOptions | None = None,
@@ -57,9 +67,14 @@ def load_text(spec: str | DataSpec, role: str, options: TextTableOptions | None 
                         f"({', '.join(TEXT_KINDS)})")
     options = options or TextTableOptions()
     spec, sample = _sample_option(spec)
-    loader = {"synthetic": _load_synthetic, "csv": _load_table, "tsv": _load_table, "dir": _load_dir,
+    loader = {"synthetic": _load_synthetic, "synthetic_pairs": _load_synthetic_pairs, "csv": _load_table, "tsv": _load_table, "dir": _load_dir,
               "text": _load_corpus, "tfds": _load_tfds}[spec.kind]
     texts = loader(spec, role, options)
+    if options.pairs != texts.pairs:
+        raise DataError(f"data spec '{spec.text}' gives {'sentence pairs' if texts.pairs else 'single texts'}, but "
+                        f"data.text.text_column is {options.text_column!r}; "
+                        + ("give two columns, e.g. [3, 4], to read pairs" if texts.pairs else
+                           "sentence pairs come from csv:/tsv: tables with two text columns, or synthetic_pairs"))
     if len(texts) == 0:
         raise DataError(f"data spec '{spec.text}' gives no examples (an empty data set)")
     if sample is not None and sample < len(texts):
@@ -105,8 +120,9 @@ def load_texts(specs: str | list[str], role: str, options: TextTableOptions | No
         if any(p.label_names is None for p in parts):
             raise DataError(f"the {role} specs mix integer labels and class names; use one kind of label")
         names = [n for p in parts for n in p.label_names]
+    second = [t for p in parts for t in p.second] if parts[0].pairs else None
     return TextSet([t for p in parts for t in p.texts], labels, " + ".join(p.source for p in parts),
-                   parts[0].class_names, names)
+                   parts[0].class_names, names, second)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +130,8 @@ def load_texts(specs: str | list[str], role: str, options: TextTableOptions | No
 # ---------------------------------------------------------------------------------------------
 
 
-def _load_synthetic(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
+def _split_and_size(spec: DataSpec, role: str) -> tuple[str, int | None]:
+    """A synthetic source's `?split=` (default: the role) and `?size=` (training examples)."""
     reject_options(spec, {"split", "size"})
     split = spec.option("split", role)
     if split not in ("train", "validation", "test"):
@@ -124,8 +141,18 @@ def _load_synthetic(spec: DataSpec, role: str, options: TextTableOptions) -> Tex
         size = None if size is None else int(size)
     except ValueError:
         raise DataError(f"data spec '{spec.text}': size={size!r} is not a whole number") from None
-    texts, labels = synthetic_reviews(split, size)
+    return split, size
+
+
+def _load_synthetic(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
+    texts, labels = synthetic_reviews(*_split_and_size(spec, role))
     return TextSet(texts, labels, spec.text, ["negative", "positive"])
+
+
+def _load_synthetic_pairs(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
+    split, size = _split_and_size(spec, role)
+    firsts, seconds, labels = synthetic_pairs(split, size)
+    return TextSet(firsts, labels, spec.text, ["different", "repeat"], second=seconds)
 
 
 def _load_table(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
@@ -146,39 +173,52 @@ def _load_table(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet
     csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     rows = list(csv.reader(lines, delimiter=delimiter, quoting=quoting))
     label_option = spec.option("label_column", options.label_column)
-    text_option = spec.option("text_column", options.text_column)
+    text_options = _text_columns(spec.option("text_column", options.text_column), spec)
     header = bool_option(spec, "header", options.header)
     if header is None:
-        header = _looks_like_header(rows, _as_index(label_option, None, rows[0]), _as_index(text_option, None, rows[0]))
-    names = [c.strip() for c in rows[0]] if header else None
+        header = _looks_like_header(rows, _as_index(label_option, None, rows[0]),
+                                    _as_index(text_options[0], None, rows[0]))
+    names = [c.strip().lstrip("\ufeff") for c in rows[0]] if header else None
     body = rows[1:] if header else rows
     if not body:
         raise DataError(f"'{path}' has a header but no examples (an empty data set)")
     width = len(rows[0])
-    text_index = _as_index(text_option, names, rows[0], path, "text")
+    text_indices = [_as_index(column, names, rows[0], path, "text") for column in text_options]
     label_index = _as_index(label_option, names, rows[0], path, "label")
-    texts, raw = [], []
+    columns, raw = [[] for _ in text_indices], []
     for number, row in enumerate(body, start=2 if header else 1):
         if len(row) != width:
             raise DataError(f"'{path}' line {number}: {len(row)} columns, but the first line has {width}")
-        content = row[text_index].strip()
-        if not content:
-            raise DataError(f"'{path}' line {number}: the text is empty")
+        for index, column in zip(text_indices, columns):
+            content = row[index].strip()
+            if not content:
+                raise DataError(f"'{path}' line {number}: the text (column {index}) is empty")
+            column.append(content)
         label = row[label_index].strip()
         if not label:
             raise DataError(f"'{path}' line {number}: the label is empty")
-        texts.append(content)
         raw.append(label)
+    texts, second = columns[0], (columns[1] if len(columns) == 2 else None)
     first = 2 if header else 1
     integers = [_is_integer(label) for label in raw]
     if not any(integers):  # labelled by class name: ids come with the other sets
-        return TextSet(texts, None, spec.text, label_names=raw)
+        return TextSet(texts, None, spec.text, label_names=raw, second=second)
     if not all(integers):
         line = first + integers.index(False)
         raise DataError(f"'{path}' line {line}: label {raw[line - first]!r} is not an integer, as the other labels "
                         "are; the labels must be all integers or all class names")
     return TextSet(texts, np.array([_label(label, path, first + i) for i, label in enumerate(raw)], dtype=np.int32),
-                   spec.text)
+                   spec.text, second=second)
+
+
+def _text_columns(option, spec: DataSpec) -> list:
+    """`text_column` as a list of one column (a text) or two (a sentence pair); a spec writes two as `3,4`."""
+    columns = list(option) if isinstance(option, (list, tuple)) else (
+        [c.strip() for c in option.split(",")] if isinstance(option, str) else [option])
+    if not 1 <= len(columns) <= 2:
+        raise DataError(f"data spec '{spec.text}': text_column names {len(columns)} columns; a text is one column "
+                        "and a sentence pair two")
+    return columns
 
 
 def _load_dir(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:

@@ -15,7 +15,7 @@ TOKENIZE_BATCH = 512  # strings tokenized per call: keras-hub's tokenizer is muc
 
 def text_dataset(texts: TextSet, preprocessor: TextPreprocessor, global_batch_size: int, training: bool, seed: int,
                  cache: bool = True, epochs: int = 1, first_epoch: int = 0) -> tf.data.Dataset:
-    """Batches of (token ids `(B, sequence_length)` int32, label).
+    """Batches of (token ids `(B, sequence_length)` int32, label); sentence pairs packed in one sequence.
 
     Training: every text tokenized once up front (in tf.data, in batches), then full batches for
     epochs first_epoch .. epochs - 1 in one stream, each epoch in an order drawn from (seed, epoch)
@@ -26,24 +26,26 @@ def text_dataset(texts: TextSet, preprocessor: TextPreprocessor, global_batch_si
                         f"{global_batch_size}; lower trainer.batch_size")
     labels = texts.labels if texts.labels is not None else np.zeros(len(texts), np.int32)
     if training:
-        ids = token_ids(texts.texts, preprocessor)  # (N, T)
+        ids = token_ids(texts.texts, preprocessor, texts.second)  # (N, T)
         ds = training_batches((ids, labels), global_batch_size, seed, epochs, first_epoch)
         return ds.prefetch(tf.data.AUTOTUNE)
-    ds = tf.data.Dataset.from_tensor_slices((tf.constant(texts.texts, tf.string), labels))
+    columns = tuple(tf.constant(column, tf.string) for column in texts.columns())
+    ds = tf.data.Dataset.from_tensor_slices((columns, labels))
     ds = ds.batch(TOKENIZE_BATCH)
-    ds = ds.map(lambda t, y: (preprocessor(t), y), num_parallel_calls=tf.data.AUTOTUNE)  # (b,) -> (b, T)
+    ds = ds.map(lambda t, y: (preprocessor(*t), y), num_parallel_calls=tf.data.AUTOTUNE)  # (b,) -> (b, T)
     ds = ds.unbatch().apply(tf.data.experimental.assert_cardinality(len(texts)))  # unbatch forgets the count
     if cache:
         ds = ds.cache()
     return ds.batch(global_batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def token_ids(texts: list[str], preprocessor: TextPreprocessor) -> np.ndarray:
-    """All texts as one `(N, sequence_length)` array, tokenized in batches.
+def token_ids(texts: list[str], preprocessor: TextPreprocessor, second: list[str] | None = None) -> np.ndarray:
+    """All texts (or pairs: `texts` and `second`) as one `(N, sequence_length)` array, tokenized in batches.
 
     Inside tf.data, where keras-hub takes its TensorFlow path (tensorflow-text's FastWordpiece):
     called eagerly, its tokenizer runs in pure Python, many times slower (docs/design.md#text).
     """
-    ds = tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(TOKENIZE_BATCH)
-    ds = ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)  # (b,) -> (b, T)
+    columns = (texts,) if second is None else (texts, second)
+    ds = tf.data.Dataset.from_tensor_slices(tuple(tf.constant(c, tf.string) for c in columns)).batch(TOKENIZE_BATCH)
+    ds = ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)  # (b,) [, (b,)] -> (b, T)
     return np.concatenate([batch.numpy() for batch in ds])

@@ -7,7 +7,10 @@ and export alike:
   word falls apart into its characters (word boundaries stay visible as the missing `##`).
 Chinese, Japanese and Korean characters are split one a token (`split_on_cjk`) in both.
 
-Every sequence is `[CLS] tokens... [PAD]...`, of exactly `sequence_length` ids (static shapes).
+Every sequence is `[CLS] tokens... [PAD]...`, of exactly `sequence_length` ids (static shapes); a
+sentence pair is `[CLS] a... [SEP] b... [SEP] [PAD]...` (keras-hub's `MultiSegmentPacker`, the longer
+sentence cut first, one token at a time: "round_robin"), and the encoder reads the segments from the
+`[SEP]`s.
 """
 
 from __future__ import annotations
@@ -85,13 +88,14 @@ def load_vocabulary(path: str | os.PathLike) -> list[str]:
 
 
 class TextPreprocessor:
-    """Strings `(B,)` -> token ids `(B, sequence_length)`: `[CLS]`, the WordPiece ids, then `[PAD]`s.
+    """Strings `(B,)` -> token ids `(B, sequence_length)`: `[CLS]`, the WordPiece ids, then `[PAD]`s;
+    with `pairs=True`, two strings `(B,)`, `(B,)` -> `[CLS] a [SEP] b [SEP] [PAD]...`.
 
-    Holds keras-hub's `WordPieceTokenizer` and `StartEndPacker`; the same object tokenizes the
-    training data (in tf.data) and the raw strings a SavedModel is called with.
+    Holds keras-hub's `WordPieceTokenizer` and `StartEndPacker` (pairs: `MultiSegmentPacker`); the same
+    object tokenizes the training data (in tf.data) and the raw strings a SavedModel is called with.
     """
 
-    def __init__(self, vocabulary: list[str], config: TokenizerConfig):
+    def __init__(self, vocabulary: list[str], config: TokenizerConfig, pairs: bool = False):
         self.vocabulary = list(vocabulary)
         self.sequence_length = config.sequence_length
         self.tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
@@ -100,8 +104,15 @@ class TextPreprocessor:
         self.pad_id = self.vocabulary.index(PAD)
         self.cls_id = self.vocabulary.index(CLS)
         self.mask_id = self.vocabulary.index(MASK)
-        self.packer = keras_hub.layers.StartEndPacker(
-            sequence_length=self.sequence_length, start_value=self.cls_id, pad_value=self.pad_id)
+        self.sep_id = self.vocabulary.index(SEP)
+        self.pairs = bool(pairs)
+        if self.pairs:
+            self.packer = keras_hub.layers.MultiSegmentPacker(
+                sequence_length=self.sequence_length, start_value=self.cls_id, end_value=self.sep_id,
+                pad_value=self.pad_id, truncate="round_robin")
+        else:
+            self.packer = keras_hub.layers.StartEndPacker(
+                sequence_length=self.sequence_length, start_value=self.cls_id, pad_value=self.pad_id)
 
     @property
     def vocabulary_size(self) -> int:
@@ -112,6 +123,12 @@ class TextPreprocessor:
         with outside_xla():  # ragged shapes, new every batch
             return self.tokenizer(texts)
 
-    def __call__(self, texts):
+    def __call__(self, texts, second=None):
+        """`(B,)` strings (and, for pairs, the second sentences `(B,)`) -> `(B, T)` int32 ids."""
         with outside_xla():
-            return self.packer(self.tokenizer(texts))  # (B, T) int32
+            if not self.pairs:
+                return self.packer(self.tokenizer(texts))  # (B, T)
+            if second is None:
+                raise ValueError("this preprocessor packs sentence pairs: give the second sentences too")
+            token_ids, _ = self.packer((self.tokenizer(texts), self.tokenizer(second)))  # segments: the encoder's
+            return token_ids  # (B, T)

@@ -1,10 +1,13 @@
-"""Token embedding plus position embedding (learned, or sinusoidal as in Vaswani et al.)."""
+"""Token embedding plus position embedding (learned, or sinusoidal as in Vaswani et al.), plus BERT's
+segment embedding (sentence A or B of a pair)."""
 
 from __future__ import annotations
 
 import keras
 import keras_hub
 from keras import ops
+
+from tfmodels.layers.initializers import clone_initializer
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -25,10 +28,14 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         padding_id: the token id of padding.
         token_initializer: initializer of the token embedding (keras-hub's default: uniform in +-0.05).
         position_initializer: initializer of the learned position embedding (keras-hub's default: Glorot).
+        num_segments: rows of the segment embedding (BERT's `type_vocab_size`: 2); 0 for none.
+        separator_id: the `[SEP]` id, from which the segment ids are read (`segment_ids`); needed when
+            num_segments > 0.
     """
 
     def __init__(self, vocabulary_size, sequence_length, width, position="learned", padding_id=0,
-                 token_initializer="uniform", position_initializer="glorot_uniform", **kwargs):
+                 token_initializer="uniform", position_initializer="glorot_uniform", num_segments=0,
+                 separator_id=None, **kwargs):
         super().__init__(**kwargs)
         if position not in ("learned", "sinusoidal"):
             raise ValueError(f"position must be 'learned' or 'sinusoidal', got {position!r}")
@@ -39,6 +46,11 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.width = int(width)
         self.position = position
         self.padding_id = int(padding_id)
+        if num_segments < 0 or (num_segments and separator_id is None):
+            raise ValueError(f"num_segments must be 0 or more, and a segment embedding needs separator_id; got "
+                             f"num_segments={num_segments}, separator_id={separator_id}")
+        self.num_segments = int(num_segments)
+        self.separator_id = None if separator_id is None else int(separator_id)
         self.token_initializer = keras.initializers.get(token_initializer)
         self.position_initializer = keras.initializers.get(position_initializer)
 
@@ -55,11 +67,21 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         else:
             self.wpe = keras_hub.layers.SinePositionEncoding(dtype=self.dtype_policy, name="position_encoding")
         self.wpe.build(embedded_shape)
+        if self.num_segments:
+            self.wse = keras.layers.Embedding(self.num_segments, self.width, embeddings_initializer=clone_initializer(
+                self.position_initializer), dtype=self.dtype_policy, name="segment_embedding")
+            self.wse.build(input_shape)
         self.built = True
 
     def call(self, token_ids):
         tokens = self.wte(token_ids)  # (B, T, C)
-        return tokens + self.wpe(tokens)  # (B, T, C), the position term broadcast over the batch
+        x = tokens + self.wpe(tokens)  # (B, T, C), the position term broadcast over the batch
+        if self.num_segments:
+            x = x + self.wse(self.segment_ids(token_ids))  # (B, T, C)
+        return x
+
+    def segment_ids(self, token_ids):
+        return segment_ids_from_separators(token_ids, self.separator_id, self.padding_id, self.num_segments)
 
     def padding_mask(self, token_ids):
         return ops.not_equal(token_ids, self.padding_id)  # (B, T), True at real tokens
@@ -77,5 +99,18 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             "padding_id": self.padding_id,
             "token_initializer": keras.initializers.serialize(self.token_initializer),
             "position_initializer": keras.initializers.serialize(self.position_initializer),
+            "num_segments": self.num_segments,
+            "separator_id": self.separator_id,
         })
         return config
+
+
+def segment_ids_from_separators(token_ids, separator_id, padding_id, num_segments=2):
+    """`(B, T)` segment ids read off the token ids: 0 up to and including the first `[SEP]`, then 1, ...
+    (at most num_segments - 1), and 0 at padding. For `[CLS] a [SEP] b [SEP] [PAD]...` (keras-hub's
+    `MultiSegmentPacker`) these are exactly the packer's segment ids, so a pair needs no second input
+    tensor; a text with no `[SEP]` is all segment 0."""
+    separators = ops.cast(ops.equal(token_ids, separator_id), "int32")  # (B, T)
+    before = ops.cumsum(separators, axis=1) - separators  # separators strictly before each position
+    before = ops.where(ops.equal(token_ids, padding_id), 0, before)
+    return ops.minimum(before, num_segments - 1)  # (B, T)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfmodels.config import ModelConfig
+from tfmodels.models.backbone_encoder import BackboneEncoder
 from tfmodels.models.bag_of_words import BagOfWordsEncoder
 from tfmodels.models.mlp import MLPClassifier
 from tfmodels.models.text_classifier import TextClassifier
@@ -24,24 +25,36 @@ def build_image_model(config: ModelConfig, train_inputs: np.ndarray, num_classes
     return model
 
 
-def build_encoder(config: ModelConfig, vocabulary_size: int, sequence_length: int, padding_id: int = 0):
-    """The `TransformerEncoder` that `config.encoder` describes."""
+def build_encoder(config: ModelConfig, vocabulary_size: int, sequence_length: int, padding_id: int = 0,
+                  separator_id: int | None = None):
+    """The `TransformerEncoder` that `config.encoder` describes (`separator_id`: `[SEP]`, for its segments)."""
     e = config.encoder
     return TransformerEncoder(vocabulary_size, sequence_length, width=e.width, num_layers=e.num_layers,
                               num_heads=e.num_heads, ffn_dim=e.ffn_dim, dropout=e.dropout, activation=e.activation,
                               norm_first=e.norm_first, position=e.position, padding_id=padding_id,
                               layer_norm_epsilon=e.layer_norm_epsilon, initializer_range=e.initializer_range,
-                              name="encoder")
+                              num_segments=e.num_segments if separator_id is not None else 0,
+                              separator_id=separator_id, name="encoder")
 
 
 def build_text_model(config: ModelConfig, vocabulary_size: int, sequence_length: int, num_classes: int,
-                     padding_id: int = 0):
+                     padding_id: int = 0, separator_id: int | None = None):
     """A `TextClassifier` on a Transformer encoder, or on the bag-of-words baseline."""
     e, head = config.encoder, config.head
     if config.type == "transformer":
-        encoder = build_encoder(config, vocabulary_size, sequence_length, padding_id)
+        encoder = build_encoder(config, vocabulary_size, sequence_length, padding_id, separator_id)
     else:
         encoder = BagOfWordsEncoder(vocabulary_size, width=e.width, padding_id=padding_id, name="encoder")
     model = TextClassifier(encoder, num_classes, pooling=head.pooling, dropout=head.dropout, name="text_classifier")
+    model.build((None, sequence_length))
+    return model
+
+
+def build_preset_text_model(config: ModelConfig, backbone, num_classes: int, sequence_length: int, padding_id: int,
+                            separator_id: int):
+    """A `TextClassifier` (our head, `config.head`) on a keras-hub backbone loaded from a preset."""
+    encoder = BackboneEncoder(backbone, padding_id=padding_id, separator_id=separator_id, name="encoder")
+    model = TextClassifier(encoder, num_classes, pooling=config.head.pooling, dropout=config.head.dropout,
+                           name="text_classifier")
     model.build((None, sequence_length))
     return model

@@ -13,6 +13,11 @@ LORA_TARGETS = {"attention": (("attn", "c_attn"), ("attn", "c_proj")),
                 "feed_forward": ((None, "c_fc"), (None, "c_proj"))}
 TOKEN_EMBEDDING = "token_embedding"
 LORA_TARGET_NAMES = (*LORA_TARGETS, TOKEN_EMBEDDING)
+# The same targets in keras-hub's `TransformerEncoder` (the blocks of its BERT, DistilBERT, RoBERTa...
+# backbones): separate query, key, value and output `EinsumDense` layers, and two feed-forward ones.
+KERAS_HUB_TARGETS = {"attention": (("_self_attention_layer", "_query_dense"), ("_self_attention_layer", "_key_dense"),
+                                   ("_self_attention_layer", "_value_dense"), ("_self_attention_layer", "_output_dense")),
+                     "feed_forward": ((None, "_feedforward_intermediate_dense"), (None, "_feedforward_output_dense"))}
 DEFAULT_TARGETS = ("attention", "feed_forward")
 
 
@@ -20,8 +25,10 @@ def _body(model):
     """(the model's part that LoRA adapts, its blocks, its token embedding): a classifier's encoder,
     or a GPT itself (whose tied lm_head then adapts with its token embedding)."""
     if hasattr(model, "encoder"):
-        if not hasattr(model.encoder, "blocks"):
+        if not getattr(model.encoder, "blocks", None):
             raise ValueError(f"LoRA needs a Transformer; {type(model.encoder).__name__} has no attention blocks")
+        if hasattr(model.encoder, "backbone"):  # a keras-hub backbone from a preset
+            return model.encoder, model.encoder.blocks, getattr(model.encoder.backbone, "token_embedding", None)
         return model.encoder, model.encoder.blocks, model.encoder.embeddings.wte
     return model, model.blocks, model.wte
 
@@ -29,12 +36,15 @@ def _body(model):
 def _targets(model, targets=DEFAULT_TARGETS):
     _, blocks, wte = _body(model)
     for block in blocks:
-        if not isinstance(block, (TransformerEncoderBlock, DecoderBlock)):  # pragma: no cover
-            continue
+        ours = isinstance(block, (TransformerEncoderBlock, DecoderBlock))
+        table = LORA_TARGETS if ours else KERAS_HUB_TARGETS
         for target in targets:
-            for parent, name in LORA_TARGETS.get(target, ()):
-                yield getattr(block.attn if parent else block, name)
+            for parent, name in table.get(target, ()):
+                yield getattr(getattr(block, parent) if parent else block, name)
     if TOKEN_EMBEDDING in targets:
+        if wte is None:
+            raise ValueError("this backbone has no token_embedding layer to adapt; drop token_embedding from "
+                             "trainer.lora_targets")
         yield wte
 
 
@@ -55,15 +65,16 @@ def enable_lora(model, rank: int, alpha: float | None = None, targets=DEFAULT_TA
 def merged_copy(model):
     """A model of the same config without adapters, whose kernels are `W + (alpha / r) A B`."""
     plain = type(model).from_config(model.get_config())
-    plain.build((None, model.encoder.sequence_length if hasattr(model, "encoder") else model.block_size))
+    encoder = getattr(model, "encoder", None)
+    plain.build((None, getattr(encoder, "sequence_length", None) if encoder is not None else model.block_size))
     for old, new in zip(model._flatten_layers(include_self=False), plain._flatten_layers(include_self=False)):
         if getattr(old, "lora_enabled", False) and isinstance(old, keras.layers.Embedding):
             new.embeddings.assign(old.embeddings)  # Keras's `embeddings` of a LoRA Embedding is merged
             if getattr(old, "reverse_embeddings", None) is not None:  # an untied lm_head keeps its own matrix
                 new.reverse_embeddings.assign(old.reverse_embeddings)
         elif getattr(old, "lora_enabled", False):
-            new.kernel.assign(old.kernel)  # Keras's `kernel` of a LoRA Dense is the merged matrix
-            if old.use_bias:
+            new.kernel.assign(old.kernel)  # Keras's `kernel` of a LoRA Dense (or EinsumDense) is the merged matrix
+            if getattr(old, "bias", None) is not None:
                 new.bias.assign(old.bias)
         elif not old._layers and old.weights:
             new.set_weights([keras.ops.convert_to_numpy(w) for w in old.weights])

@@ -49,10 +49,14 @@ class TextClassifier(keras.Model):
             pooled = ops.sum(h * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)  # (B, C)
         return self.logits(self.head_dropout(pooled, training=training))  # (B, num_classes)
 
+    @property
+    def shows_attention(self) -> bool:
+        """Whether the encoder returns its attention weights (ours does; a bag of words or a preset's does not)."""
+        return isinstance(self.encoder, keras.Model) and "return_attention_scores" in self.encoder.call.__code__.co_varnames
+
     def attention_scores(self, token_ids):
         """The encoder's attention weights, one `(B, heads, T, T)` tensor a layer, for inspection."""
-        if not isinstance(self.encoder, keras.Model) or "return_attention_scores" not in \
-                self.encoder.call.__code__.co_varnames:
+        if not self.shows_attention:
             raise ValueError(f"{type(self.encoder).__name__} has no attention to show")
         _, scores = self.encoder(token_ids, training=False, return_attention_scores=True)
         return scores

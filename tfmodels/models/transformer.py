@@ -1,4 +1,4 @@
-"""A Transformer encoder: token + position embedding, N encoder blocks, a final layer norm."""
+"""A Transformer encoder: token + position (+ segment) embedding, N encoder blocks, a final layer norm."""
 
 from __future__ import annotations
 
@@ -29,11 +29,13 @@ class TransformerEncoder(keras.Model):
         layer_norm_epsilon: epsilon of every layer norm.
         initializer_range: None for Keras's initializers (Glorot kernels, keras-hub's embedding defaults),
             or the standard deviation of a truncated normal for every kernel and embedding (BERT: 0.02).
+        num_segments: rows of BERT's segment embedding (sentence A, B); 0 for none.
+        separator_id: the `[SEP]` token id, which tells the segments apart (needed with num_segments).
     """
 
     def __init__(self, vocabulary_size, sequence_length, width=128, num_layers=2, num_heads=4, ffn_dim=512,
                  dropout=0.1, activation="gelu", norm_first=True, position="learned", padding_id=0,
-                 layer_norm_epsilon=1e-5, initializer_range=None, **kwargs):
+                 layer_norm_epsilon=1e-5, initializer_range=None, num_segments=0, separator_id=None, **kwargs):
         super().__init__(**kwargs)
         if num_heads < 1 or width % num_heads:
             near = max(num_heads, round(width / max(num_heads, 1)) * max(num_heads, 1))
@@ -56,6 +58,8 @@ class TransformerEncoder(keras.Model):
         if initializer_range is not None and not initializer_range > 0:
             raise ValueError(f"initializer_range must be positive (BERT uses 0.02), or None; got {initializer_range}")
         self.initializer_range = None if initializer_range is None else float(initializer_range)
+        self.num_segments = int(num_segments)
+        self.separator_id = None if separator_id is None else int(separator_id)
 
     def initializer(self, keras_default):
         """`keras_default`, or BERT's truncated normal when `initializer_range` is set."""
@@ -69,6 +73,7 @@ class TransformerEncoder(keras.Model):
                                                     position=self.position, padding_id=self.padding_id,
                                                     token_initializer=self.initializer("uniform"),
                                                     position_initializer=self.initializer("glorot_uniform"),
+                                                    num_segments=self.num_segments, separator_id=self.separator_id,
                                                     dtype=policy, name="embeddings")
         self.embeddings.build(input_shape)
         self.emb_dropout = Dropout16(self.dropout, dtype=policy, name="emb_dropout")
@@ -120,5 +125,7 @@ class TransformerEncoder(keras.Model):
             "padding_id": self.padding_id,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "initializer_range": self.initializer_range,
+            "num_segments": self.num_segments,
+            "separator_id": self.separator_id,
         })
         return config

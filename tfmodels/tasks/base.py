@@ -9,7 +9,7 @@ and return what they make, so the order is the data flow itself:
     model = task.build_model(data)                         # in the strategy's scope, then:
     task.warm_start(model, from_run); task.configure_training(model); task.compile_args()
     task.callbacks(model, data, global_batch, log_dir)     # extra callbacks of this task
-    task.save_assets(data, paths); task.data_info(data)    # beside the model in the run folder
+    task.save_assets(data, paths, model); task.data_info(data)    # beside the model in the run folder
     task.finish(model, paths); task.model_for_saving(model)
     task.evaluation_data(paths, info, data_spec, split)    # `evaluate`
     task.serving(model, paths, info)                       # `export`: Serving(fn, input_spec, trackables)
@@ -51,7 +51,7 @@ class Serving:
     """
 
     logits: Callable | None
-    input_spec: tf.TensorSpec
+    input_spec: tf.TensorSpec | list  # a list: several named inputs (a sentence pair's text and text_pair)
     trackables: list = field(default_factory=list)
     features: Callable | None = None
     feature_shapes: dict = field(default_factory=dict)
@@ -95,7 +95,7 @@ class Task:
     def configure_training(self, model) -> None:
         """Choose what trains (e.g. freeze parts, add adapters) before the model is compiled."""
 
-    def save_assets(self, data: TaskData, paths: RunPaths) -> None:
+    def save_assets(self, data: TaskData, paths: RunPaths, model=None) -> None:
         """Write what the run folder needs beside the model (e.g. a vocabulary)."""
 
     def data_info(self, data: TaskData) -> dict:  # pragma: no cover

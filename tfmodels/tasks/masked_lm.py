@@ -50,7 +50,8 @@ class MaskedLanguageModeling(TextTask):
 
     def build_model(self, data: TaskData):
         encoder = build_encoder(self.config.model, data.preprocessor.vocabulary_size,
-                                self.config.data.tokenizer.sequence_length, data.preprocessor.pad_id)
+                                self.config.data.tokenizer.sequence_length, data.preprocessor.pad_id,
+                                data.preprocessor.sep_id)
         model = MaskedLMModel(encoder, tie_weights=self.config.model.masked_lm.tie_weights,
                               kernel_initializer=encoder.initializer("glorot_uniform"), name="masked_lm")
         length = self.config.data.tokenizer.sequence_length

@@ -8,9 +8,9 @@ import tensorflow as tf
 from tfmodels.data.examples import check_labels, number_of_classes
 from tfmodels.data.text import assign_class_ids, load_text
 from tfmodels.data.text_pipeline import text_dataset, token_ids
-from tfmodels.data.tokenizers import TextPreprocessor, load_vocabulary
+from tfmodels.data.presets import load_backbone, preset_family
 from tfmodels.errors import ConfigError, DataError, RunDirError
-from tfmodels.models import build_text_model
+from tfmodels.models import build_preset_text_model, build_text_model
 from tfmodels.models.lora import enable_lora, merged_copy
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model
@@ -20,6 +20,7 @@ from tfmodels.tasks.text_task import TextTask
 from tfmodels.training.callbacks import GradualUnfreezing
 from tfmodels.training.warm_start import copy_weights
 
+PAIR_INPUT_NAME = "text_pair"  # a sentence-pair model's second input (as Hugging Face's pipelines name it)
 PADDING_SAMPLE = 2000  # training texts (a seeded sample) over which the fraction of [PAD] is measured
 
 
@@ -41,6 +42,8 @@ class TextClassification(TextTask):
                 texts.class_names = names
         if self.config.init.from_run:
             check_pretrained_compatible(self.config, RunPaths(self.config.init.from_run))
+        if self.config.init.preset:
+            self.preset()  # a preset that is not one, or a hub that cannot be reached, fails before any work
         num_classes = number_of_classes(splits["train"], self.config.model.num_classes or (len(names) or None))
         for role, texts in splits.items():
             check_labels(texts, num_classes, f"data.{role}")
@@ -51,7 +54,8 @@ class TextClassification(TextTask):
         preprocessor = self.preprocessor(resume_from, train)
         # How much of what the model reads is [PAD] (a sequence length far above the texts wastes time).
         sample = np.sort(np.random.default_rng(0).permutation(len(train))[:PADDING_SAMPLE])
-        ids = token_ids([train.texts[i] for i in sample], preprocessor)
+        sampled = train.subset(sample, train.source)
+        ids = token_ids(sampled.texts, preprocessor, sampled.second)
         return TaskData(splits, number_of_classes(train, self.config.model.num_classes), preprocessor,
                         train_examples=len(train), extra={"padding_fraction": float(np.mean(ids == preprocessor.pad_id))})
 
@@ -64,9 +68,14 @@ class TextClassification(TextTask):
         return train, evaluation
 
     def build_model(self, data: TaskData):
+        if self.config.init.preset:
+            return build_preset_text_model(self.config.model, load_backbone(self.preset(), data.preprocessor.vocabulary_size),
+                                           data.num_classes,
+                                           self.config.data.tokenizer.sequence_length, data.preprocessor.pad_id,
+                                           data.preprocessor.sep_id)
         return build_text_model(self.config.model, data.preprocessor.vocabulary_size,
                                 self.config.data.tokenizer.sequence_length, data.num_classes,
-                                padding_id=data.preprocessor.pad_id)
+                                padding_id=data.preprocessor.pad_id, separator_id=data.preprocessor.sep_id)
 
     def warm_start(self, model, from_run: RunPaths) -> None:
         """From a pretraining run: its encoder (the head starts fresh); from a classifier run: everything."""
@@ -88,10 +97,12 @@ class TextClassification(TextTask):
         if log_dir is not None and "validation" in data.splits:
             validation = data.splits["validation"]
             callbacks.append(TextExamplesAndAttention(log_dir, validation.texts[:3], list(validation.labels[:3]),
-                                                      data.preprocessor, class_names(data)))
+                                                      data.preprocessor, class_names(data),
+                                                      validation.second[:3] if validation.pairs else None))
         if self.config.trainer.finetune == "gradual":
             encoder = model.encoder
-            rest = [layer for layer in encoder._layers if layer not in encoder.blocks]  # embeddings, norms
+            body = getattr(encoder, "backbone", encoder)  # a preset's layers are its backbone's
+            rest = [layer for layer in body._layers if layer not in encoder.blocks]  # embeddings, norms
             groups = [[block] for block in reversed(encoder.blocks)] + [rest]
             callbacks.append(GradualUnfreezing(groups, every=self.config.trainer.unfreeze_every))
         return callbacks
@@ -102,9 +113,12 @@ class TextClassification(TextTask):
     def data_info(self, data: TaskData) -> dict:
         return {
             "task": "text_classification",
-            "input": {"name": self.input_name, "shape": [], "dtype": "string"},
+            "input": {"name": self.input_name, "shape": [], "dtype": "string",
+                      **({"pair": PAIR_INPUT_NAME} if self.config.data.text.pairs else {})},
             "token_ids": {"sequence_length": self.config.data.tokenizer.sequence_length,
                           "vocabulary_size": data.preprocessor.vocabulary_size},
+            **({"preset": {"name": self.config.init.preset, "family": preset_family(self.preset())}}
+               if self.config.init.preset else {}),
             "num_classes": data.num_classes,
             "class_names": class_names(data),
             "examples": {role: len(texts) for role, texts in data.splits.items()},
@@ -126,19 +140,22 @@ class TextClassification(TextTask):
                                 "pass --split with one of them, or --data SPEC")
             texts = splits[name]
         check_labels(texts, info["num_classes"], f"evaluation data '{name}'")
-        preprocessor = TextPreprocessor(load_vocabulary(paths.vocabulary), self.config.data.tokenizer)
-        return token_ids(texts.texts, preprocessor), texts.labels, name, texts.source
+        preprocessor = self.run_preprocessor(paths)
+        return token_ids(texts.texts, preprocessor, texts.second), texts.labels, name, texts.source
 
     def serving(self, model, paths: RunPaths, info: dict) -> Serving:
-        """Raw strings -> token ids -> logits; the tokenizer and packer travel inside the SavedModel."""
-        preprocessor = TextPreprocessor(load_vocabulary(paths.vocabulary), self.config.data.tokenizer)
-        preprocessor(tf.constant(["build"]))  # a first call builds the keras-hub layers, which export requires
+        """Raw strings -> token ids -> logits; the tokenizer and packer travel inside the SavedModel.
+        A pair model takes two inputs, `text` and `text_pair`."""
+        pairs = self.config.data.text.pairs
+        preprocessor = self.run_preprocessor(paths)
+        specs = [tf.TensorSpec((None,), tf.string, name=name) for name in [info["input"]["name"]] +
+                 ([info["input"]["pair"]] if pairs else [])]
+        preprocessor(*[tf.constant(["build"])] * len(specs))  # a first call builds the keras-hub layers (export needs it)
 
-        def logits(text):
-            return model(preprocessor(text), training=False)  # (B,) strings -> (B, T) ids -> (B, classes)
+        def logits(*texts):
+            return model(preprocessor(*texts), training=False)  # (B,) strings [x 2] -> (B, T) ids -> (B, classes)
 
-        return Serving(logits, tf.TensorSpec((None,), tf.string, name=info["input"]["name"]),
-                       [preprocessor.tokenizer, preprocessor.packer])
+        return Serving(logits, specs if pairs else specs[0], [preprocessor.tokenizer, preprocessor.packer])
 
 
 def class_names(data: TaskData) -> list[str]:

@@ -15,12 +15,15 @@ from tfmodels.plots import attention_map_png
 class TextExamplesAndAttention(keras.callbacks.Callback):
     """Writes `examples` (text: sentence, label, prediction) and `attention/<i>` (images) to `log_dir`."""
 
-    def __init__(self, log_dir: Path | str, texts: list[str], labels: list[int], preprocessor, class_names: list[str]):
+    def __init__(self, log_dir: Path | str, texts: list[str], labels: list[int], preprocessor, class_names: list[str],
+                 second: list[str] | None = None):
         super().__init__()
         self.log_dir = str(log_dir)
-        self.texts, self.labels, self.class_names = list(texts), list(labels), list(class_names)
+        self.labels, self.class_names = list(labels), list(class_names)
         self.preprocessor = preprocessor
-        self.token_ids = np.asarray(preprocessor(tf.constant(self.texts)))  # (N, T)
+        columns = [list(texts)] + ([list(second)] if second is not None else [])
+        self.token_ids = np.asarray(preprocessor(*(tf.constant(c) for c in columns)))  # (N, T)
+        self.texts = [" [SEP] ".join(parts) for parts in zip(*columns)]  # a pair shown as the model reads it
 
     def on_epoch_end(self, epoch, logs=None):
         probabilities = tf.nn.softmax(tf.cast(self.model(self.token_ids, training=False), tf.float32)).numpy()
@@ -29,7 +32,7 @@ class TextExamplesAndAttention(keras.callbacks.Callback):
             rows.append(f"| {text} | {self.class_names[label]} | {self.class_names[int(p.argmax())]} | {p.max():.3f} |")
         with tf.summary.create_file_writer(self.log_dir).as_default():
             tf.summary.text("examples", "\n".join(rows), step=epoch)
-            if hasattr(self.model, "attention_scores") and hasattr(self.model.encoder, "blocks"):
+            if getattr(self.model, "shows_attention", False):
                 last = np.asarray(self.model.attention_scores(self.token_ids)[-1], dtype="float32")  # (N, heads, T, T)
                 for i, ids in enumerate(self.token_ids):
                     n = int(np.sum(ids != self.preprocessor.pad_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tfmodels.data.examples import train_and_validation
+from tfmodels.data.presets import PresetPreprocessor, resolve_preset
 from tfmodels.data.text import TextSet, load_texts
 from tfmodels.data.tokenizers import (
     TextPreprocessor,
@@ -28,17 +29,36 @@ class TextTask(Task):
         train, validation = train_and_validation(load, data.train, data.validation, data.validation_fraction)
         return {"train": train, "validation": validation}
 
-    def preprocessor(self, resume_from: RunPaths | None, train: TextSet) -> TextPreprocessor:
+    def preprocessor(self, resume_from: RunPaths | None, train: TextSet) -> TextPreprocessor | PresetPreprocessor:
         """The vocabulary: the resumed run's, else the pretrained run's (`init.from_run`), else learnt
-        from the training text."""
+        from the training text; from a preset (`init.preset`): the preset's own preprocessor."""
         tokenizer = self.config.data.tokenizer
+        if self.config.init.preset:
+            folder = resume_from.preset if resume_from is not None and resume_from.preset.is_dir() else self.preset()
+            return PresetPreprocessor(str(folder), tokenizer.sequence_length, pairs=self.config.data.text.pairs)
         if resume_from is not None and resume_from.vocabulary.is_file():
             vocabulary = load_vocabulary(resume_from.vocabulary)
         elif self.config.init.from_run:  # the pretrained vocabulary, never a new one
             vocabulary = load_vocabulary(RunPaths(self.config.init.from_run).vocabulary)
         else:
-            vocabulary = learn_vocabulary(train.texts, tokenizer, seed=self.config.runtime.seed)
-        return TextPreprocessor(vocabulary, tokenizer)
+            vocabulary = learn_vocabulary(train.texts + (train.second or []), tokenizer, seed=self.config.runtime.seed)
+        return TextPreprocessor(vocabulary, tokenizer, pairs=self.config.data.text.pairs)
 
-    def save_assets(self, data: TaskData, paths: RunPaths) -> None:
-        save_vocabulary(data.preprocessor.vocabulary, paths.vocabulary)
+    def preset(self) -> str:
+        """`init.preset`, checked (a folder that holds a preset, or a hub name whose host answers), once."""
+        if getattr(self, "_preset", None) is None:
+            self._preset = resolve_preset(self.config.init.preset)
+        return self._preset
+
+    def run_preprocessor(self, paths: RunPaths) -> TextPreprocessor | PresetPreprocessor:
+        """A finished run's preprocessor, from its folder alone (evaluate, export)."""
+        sequence_length, pairs = self.config.data.tokenizer.sequence_length, self.config.data.text.pairs
+        if self.config.init.preset:
+            return PresetPreprocessor(str(paths.preset), sequence_length, pairs=pairs, where=f"run '{paths.root}'")
+        return TextPreprocessor(load_vocabulary(paths.vocabulary), self.config.data.tokenizer, pairs=pairs)
+
+    def save_assets(self, data: TaskData, paths: RunPaths, model=None) -> None:
+        if isinstance(data.preprocessor, PresetPreprocessor):
+            data.preprocessor.save(paths.preset, model.encoder.backbone)
+        else:
+            save_vocabulary(data.preprocessor.vocabulary, paths.vocabulary)

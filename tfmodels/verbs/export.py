@@ -107,8 +107,8 @@ def write_saved_model(model: keras.Model, path: Path, serving: Serving, class_na
     else:
         names = tf.constant(class_names)
 
-        def serve(inputs):
-            probabilities = tf.nn.softmax(tf.cast(serving.logits(inputs), tf.float32), axis=-1)
+        def serve(*inputs):
+            probabilities = tf.nn.softmax(tf.cast(serving.logits(*inputs), tf.float32), axis=-1)
             class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
             return {"probabilities": probabilities, "class_id": class_id, "class_name": tf.gather(names, class_id)}
 
@@ -116,7 +116,8 @@ def write_saved_model(model: keras.Model, path: Path, serving: Serving, class_na
     archive.track(model)
     for trackable in serving.trackables:
         archive.track(trackable)
-    archive.add_endpoint(name="serving_default", fn=serve, input_signature=[serving.input_spec])
+    specs = serving.input_spec if isinstance(serving.input_spec, list) else [serving.input_spec]
+    archive.add_endpoint(name="serving_default", fn=serve, input_signature=specs)
     for name, (fn, specs) in serving.signatures.items():
         archive.add_endpoint(name=name, fn=fn, input_signature=specs)
     archive.write_out(str(path), verbose=False)

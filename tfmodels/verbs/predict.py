@@ -55,7 +55,14 @@ class ServingModel:
         if "serving_default" not in self._loaded.signatures:
             raise ExportError(f"'{export_dir}' has no serving_default signature")
         self._fn = self._loaded.signatures["serving_default"]
-        ((self.input_name, self.input_spec),) = self._fn.structured_input_signature[1].items()
+        inputs = self._fn.structured_input_signature[1]
+        self.pair_name = _export_info(export_dir).get("input", {}).get("pair")  # a sentence-pair model's second input
+        if self.pair_name in inputs and len(inputs) == 2:
+            (self.input_name,) = set(inputs) - {self.pair_name}
+            self.input_spec = inputs[self.input_name]
+        else:
+            ((self.input_name, self.input_spec),) = inputs.items()
+            self.pair_name = None
         outputs = set(self._fn.structured_outputs)
         if "class_id" not in outputs:
             raise ExportError(f"'{export_dir}' is not a classifier (its outputs: {', '.join(sorted(outputs))}); "
@@ -70,15 +77,25 @@ class ServingModel:
     def takes_text(self) -> bool:
         return self.input_spec.dtype == tf.string
 
+    @property
+    def takes_pairs(self) -> bool:
+        return self.pair_name is not None
+
     def __call__(self, inputs, batch_size: int = 512) -> dict:
+        """`inputs`: pixels, texts, or (for a pair model) texts of the form "first<TAB>second"."""
         if self.takes_text:
             if len(inputs) == 0:
                 raise DataError("the input holds no examples")
             inputs = np.asarray([str(t) for t in inputs], dtype=object)
         else:
             inputs = self._conform(inputs)
-        outputs = [self._fn(**{self.input_name: tf.constant(inputs[i:i + batch_size])})
-                   for i in range(0, len(inputs), batch_size)]
+        if self.takes_pairs:
+            columns = split_pairs(list(inputs))
+            feeds = lambda i: {self.input_name: tf.constant(columns[0][i:i + batch_size]),  # noqa: E731
+                               self.pair_name: tf.constant(columns[1][i:i + batch_size])}
+        else:
+            feeds = lambda i: {self.input_name: tf.constant(inputs[i:i + batch_size])}  # noqa: E731
+        outputs = [self._fn(**feeds(i)) for i in range(0, len(inputs), batch_size)]
         return {key: np.concatenate([o[key].numpy() for o in outputs]) for key in outputs[0]}
 
     def _conform(self, pixels: np.ndarray) -> np.ndarray:
@@ -125,18 +142,40 @@ def _read_image(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
 PATH_SUFFIXES = (".txt", ".tsv", ".csv", ".gz", ".tgz", ".tar", ".json", ".jsonl", ".text")
 
 
-def _export_class_names(export_dir) -> list[str] | None:
+def _export_info(export_dir) -> dict:
     from tfmodels.files import read_json
 
     try:
-        return read_json(os.path.join(export_dir, "tfmodels_export.json")).get("class_names")
+        return read_json(os.path.join(export_dir, "tfmodels_export.json"))
     except (OSError, ValueError):
-        return None
+        return {}
+
+
+def _export_class_names(export_dir) -> list[str] | None:
+    return _export_info(export_dir).get("class_names")
+
+
+PAIR_SEPARATOR = "\t"  # a sentence pair given as one text: "first<TAB>second"
+
+
+def split_pairs(texts: list[str]) -> tuple[list[str], list[str]]:
+    """"first<TAB>second" texts -> (firsts, seconds), for a sentence-pair model."""
+    firsts, seconds = [], []
+    for text in texts:
+        first, tab, second = text.partition(PAIR_SEPARATOR)
+        if not tab or not first.strip() or not second.strip():
+            raise DataError(f"this model reads sentence pairs: give each as 'first<TAB>second' (a tab between), or "
+                            f"a tsv: spec with two text columns; got {text[:60]!r}")
+        firsts.append(first.strip())
+        seconds.append(second.strip())
+    return firsts, seconds
 
 
 def read_text_inputs(argument: str, class_names: list[str] | None = None,
-                     as_text: bool = False) -> tuple[list[str], np.ndarray | None]:
-    """Texts (and labels, from a labelled data spec) from a spec, a file of lines, or the text itself."""
+                     as_text: bool = False, pairs: bool = False) -> tuple[list[str], np.ndarray | None]:
+    """Texts (and labels, from a labelled data spec) from a spec, a file of lines, or the text itself.
+    Pairs (`pairs=True`) come as "first<TAB>second": a spec's last two columns (or its `text_column=`)."""
+    from tfmodels.config import TextTableOptions
     from tfmodels.data.specs import TEXT_KINDS
     from tfmodels.data.text import assign_class_ids, load_text, read_lines_or_text
 
@@ -148,9 +187,12 @@ def read_text_inputs(argument: str, class_names: list[str] | None = None,
         except DataError:
             spec = None
         if spec is not None and spec.kind in TEXT_KINDS and not os.path.exists(argument):
-            texts = load_text(spec, "test", labelled=False)
+            options = TextTableOptions(text_column=[-2, -1]) if pairs else None
+            texts = load_text(spec, "test", options, labelled=False)
             if texts.label_names is not None:  # labelled by name: the names of the exported model
                 assign_class_ids({"input": texts}, class_names, where="predict")
+            if texts.pairs:
+                return [f"{a}{PAIR_SEPARATOR}{b}" for a, b in zip(texts.texts, texts.second)], texts.labels
             return texts.texts, texts.labels
         if os.path.isdir(argument):
             raise DataError(f"'{argument}' is a folder; give a file (one text a line), a data spec such as "
@@ -171,7 +213,7 @@ def predict(export_dir, arguments: list[str], as_text: bool = False) -> Predicti
     inputs, labels, texts = [], [], None
     for argument in arguments:
         if model.takes_text:
-            values, argument_labels = read_text_inputs(argument, model.class_names, as_text)
+            values, argument_labels = read_text_inputs(argument, model.class_names, as_text, model.takes_pairs)
         else:
             values, argument_labels = read_inputs(argument, model.input_shape, model.class_names)
         inputs.append(np.asarray(values, dtype=object if model.takes_text else np.float32))

@@ -141,7 +141,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
     # --- 6. The run folder: from here on, files are written ------------------------------------------
     paths, _ = prepare_run_dir(paths.root, config)
     log(f"run folder: {paths.root}" + (" (resuming an unfinished run)" if resuming else ""))
-    task.save_assets(data, paths)
+    task.save_assets(data, paths, model)
     data_info = task.data_info(data)
     atomic_write_json(paths.data_info, {
         **data_info, "strategy": runtime.strategy_name(strategy), "replicas": replicas,
