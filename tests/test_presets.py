@@ -217,3 +217,16 @@ def test_init_preset_rules_in_the_config():
         apply_overrides(Config(), ["model.type=transformer", "init.from_run=runs/a", "init.preset=x"]).validate()
     with pytest.raises(ConfigError, match="set model.type=transformer"):
         apply_overrides(Config(), ["model.type=mlp", "init.preset=x"]).validate()
+
+
+def test_export_as_a_keras_hub_preset_refuses_what_is_not_bert(workdir):
+    run_cli("train", CONFIGS / "encoder_mlm.yaml", "--set", "data.train=synthetic?size=300",
+            "--set", "data.tokenizer.vocabulary_size=200", "--set", "data.tokenizer.sequence_length=16",
+            "--set", "model.encoder.width=16", "--set", "model.encoder.ffn_dim=32", "--set", "trainer.epochs=1",
+            "--set", "trainer.warmup_steps=2", "--set", "logging.histogram_freq=0", "--set", "name=prenorm",
+            cwd=workdir)
+    refused = run_cli("export", "runs/prenorm", "--format", "keras-hub", "--out", "p", cwd=workdir, check=False)
+    assert refused.returncode != 0 and not (workdir / "p").exists()
+    assert "this encoder is not wired as BERT: norm_first=True" in refused.stderr, refused.stderr
+    no_out = run_cli("export", "runs/prenorm", "--format", "keras-hub", cwd=workdir, check=False)
+    assert no_out.returncode != 0 and "give it with --out DIR" in no_out.stderr

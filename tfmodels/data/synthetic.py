@@ -80,7 +80,7 @@ def _all_splits(size: int | None, seed: int) -> tuple[tuple[str, ...], tuple[int
 
 PAIR_SPLIT_SIZES = {"train": 8_000, "validation": 1_000, "test": 1_000}
 PAIR_SEED = 20_261_203
-ONE_WORD_CHANGED_SHARE = 0.5  # of the non-repeats: a with one word replaced, the rest another review
+ONE_WORD_CHANGED_SHARE = 0.25  # of the non-repeats: a with one adjective replaced; the rest another review
 
 
 def _changed_word(rng: np.random.Generator, sentence: str) -> str:

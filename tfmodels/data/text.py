@@ -192,7 +192,8 @@ def _load_table(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet
         for index, column in zip(text_indices, columns):
             content = row[index].strip()
             if not content:
-                raise DataError(f"'{path}' line {number}: the text (column {index}) is empty")
+                which = f" (column {index})" if len(text_indices) == 2 else ""
+                raise DataError(f"'{path}' line {number}: the text{which} is empty")
             column.append(content)
         label = row[label_index].strip()
         if not label:
