@@ -311,3 +311,31 @@ print(json.dumps([out["text"].numpy().decode(), int(out["prompt_tokens_seen"])])
     assert done.returncode == 0, done.stderr[-3000:]
     text, seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert prompt + text == greedy and seen == len(codec.encode(prompt))  # the CLI's greedy text
+
+    # As a keras-hub GPT-2 preset (GPT2Backbone + GPT2Tokenizer), loaded by keras-hub alone: the same greedy text.
+    assert main(["export", str(run), "--format", "keras-hub", "--out", str(tmp_path / "gpt2_preset")]) == 0
+    capsys.readouterr()
+    code = """
+import json, sys
+import numpy as np, keras_hub
+lm = keras_hub.models.GPT2CausalLM.from_preset(sys.argv[1], preprocessor=None)
+lm.compile(sampler="greedy")  # GPT2CausalLM samples top-k by default
+prompt = json.loads(sys.argv[2])
+ids = np.zeros((1, len(prompt) + 12), np.int32); ids[0, :len(prompt)] = prompt
+out = lm.generate({"token_ids": ids, "padding_mask": ids != 0}, stop_token_ids=None)
+tokenizer = keras_hub.models.GPT2Tokenizer.from_preset(sys.argv[1])
+print(json.dumps([np.asarray(out["token_ids"])[0].tolist(), np.asarray(tokenizer(sys.argv[3])).tolist(),
+                  "tfmodels" in sys.modules]))
+"""
+    from tfmodels.saving import load_keras_model
+
+    model, prompt_ids = load_keras_model(run / "model.keras"), codec.encode(prompt).tolist()
+    ours = list(prompt_ids)
+    for _ in range(12):  # greedy, recomputed from scratch each step
+        ours.append(int(np.asarray(model(np.array([ours], np.int32)))[0, -1].argmax()))
+    assert codec.decode(ours) == greedy  # the CLI's greedy continuation
+    done = run_python_alone(code, tmp_path / "gpt2_preset", json.dumps(prompt_ids), prompt)
+    assert done.returncode == 0, done.stderr[-3000:]
+    theirs, their_prompt, imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not imported and len(ours) <= 16  # within the block: keras-hub's generate cannot slide past it
+    assert their_prompt == prompt_ids and theirs == ours

@@ -44,7 +44,7 @@ def _cmd_export(args) -> int:
         if not args.out:
             raise ConfigError("--format keras-hub writes a preset folder: give it with --out DIR")
         target = export_keras_hub_preset(args.run_dir, args.out)
-        print(f"keras-hub preset written to {target} (keras_hub.models.BertBackbone.from_preset('{target}'))")
+        print(f"keras-hub preset written to {target} (keras_hub.models.Backbone.from_preset('{target}'))")
         return 0
     from tfmodels.verbs.export import export_run
 
@@ -167,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-code", action="store_true",
                    help="load a model file that carries code (a Lambda layer); only for files you trust")
     p.add_argument("--format", choices=["savedmodel", "keras-hub"], default="savedmodel",
-                   help="savedmodel (default: serving with TensorFlow alone), or keras-hub: the encoder as a "
-                        "BertBackbone preset folder (--out DIR) that keras-hub's from_preset loads")
+                   help="savedmodel (default: serving with TensorFlow alone), or keras-hub: an encoder as a "
+                        "BertBackbone, a causal LM as a GPT2Backbone preset folder (--out DIR) with its tokenizer, "
+                        "that keras-hub's from_preset loads")
     p.set_defaults(func=_cmd_export)
 
     p = commands.add_parser("generate", help="continue a prompt with a causal language model's run",

@@ -179,7 +179,7 @@ class CausalLanguageModeling(TextTask):
                                                            tf.TensorSpec((), tf.float32, name="temperature"),
                                                            tf.TensorSpec((), tf.int32, name="seed")])})
 
-    def save_assets(self, data: TaskData, paths: RunPaths) -> None:
+    def save_assets(self, data: TaskData, paths: RunPaths, model=None) -> None:
         data.preprocessor.save(paths.root)
 
     def data_info(self, data: TaskData) -> dict:
