@@ -269,7 +269,29 @@ def test_a_causal_lm_continues_training_from_a_run_on_another_text(trained, tmp_
         assert any("ln_f" in p for p in frozen) and any("wpe" in p for p in frozen)
         assert any(p.endswith("wte/embeddings") for p in frozen)  # no adapters on it by default
         assert not any(p.endswith("c_fc/kernel") for p in frozen)  # W + (alpha / r) A B
+        check_adapters_file(run, tuned_dir, tmp_path)
     assert result.metrics["validation"]["loss"] < 1.5
+
+
+def check_adapters_file(base, tuned_dir, tmp_path):
+    """The adapters alone: small, keyed by weight path; put on the base in a fresh process they generate
+    what the merged model generates (greedy); put on another base they are refused with one line."""
+    from helpers import run_cli
+
+    from tfmodels.saving import read_adapters
+
+    adapters = tuned_dir / "adapters.npz"
+    meta, values = read_adapters(adapters)
+    assert meta["rank"] == 2 and meta["base"] == str(base)
+    assert all("/h_" in path and "lora_kernel" in path for path in values)  # by path: gpt/h_1/attn/c_attn/...
+    assert adapters.stat().st_size < (tuned_dir / "model.keras").stat().st_size / 3
+    prompt = ["not to be, ", "--max-new-tokens", "30"]
+    merged = run_cli("generate", tuned_dir, *prompt, cwd=tmp_path).stdout
+    reloaded = run_cli("generate", base, *prompt, "--adapters", adapters, cwd=tmp_path).stdout
+    assert reloaded == merged and len(merged) > 30
+    refused = run_cli("generate", tuned_dir, *prompt, "--adapters", adapters, cwd=tmp_path, check=False)
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert refused.returncode != 0 and len(errors) == 1 and "was trained on another base" in errors[0]
 
 
 def test_a_byte_level_bpe_gpt_trains_generates_evaluates_and_exports_its_tokenizer(corpus, tmp_path, capsys):

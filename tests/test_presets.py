@@ -22,15 +22,16 @@ from tfmodels.models import BackboneEncoder, TextClassifier
 from tfmodels.models.lora import enable_lora, merged_copy
 
 SYNTHETIC = CONFIGS / "encoder_synthetic.yaml"
-SMALL = ["--set", "data.train=synthetic?size=2000", "--set", "trainer.epochs=1", "--set", "logging.histogram_freq=0"]
+SMALL = ["--set", "data.train=synthetic?size=2000", "--set", "trainer.epochs=1", "--set", "trainer.warmup_steps=5",
+         "--set", "logging.histogram_freq=0"]
 
 
-def write_bert_preset(folder, hidden_dim=16, extra_tokens=0):
+def write_bert_preset(folder, hidden_dim=16, extra_tokens=0, seed=3):
     """A tiny random BERT (2 layers) and its tokenizer, saved as keras-hub saves a published preset."""
     texts, _ = synthetic_reviews("train")
     words = sorted({w for t in texts for w in t.split()})
     vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words + [f"extra{i}" for i in range(extra_tokens)]
-    keras.utils.set_random_seed(3)
+    keras.utils.set_random_seed(seed)
     backbone = keras_hub.models.BertBackbone(vocabulary_size=len(vocabulary) - extra_tokens, num_layers=2,
                                              num_heads=2, hidden_dim=hidden_dim, intermediate_dim=2 * hidden_dim,
                                              max_sequence_length=64)
@@ -230,3 +231,31 @@ def test_export_as_a_keras_hub_preset_refuses_what_is_not_bert(workdir):
     assert "this encoder is not wired as BERT: norm_first=True" in refused.stderr, refused.stderr
     no_out = run_cli("export", "runs/prenorm", "--format", "keras-hub", cwd=workdir, check=False)
     assert no_out.returncode != 0 and "give it with --out DIR" in no_out.stderr
+
+
+def test_lora_adapters_of_a_preset_classifier_reload_onto_the_base_by_path(bert_preset, workdir):
+    """A LoRA run from a preset writes adapters.npz (adapters and head, keyed by weight path); put on a
+    fresh classifier built on the same preset they give the merged model's logits; on another base, one line."""
+    from tfmodels.config import load_config
+    from tfmodels.errors import RunDirError
+    from tfmodels.saving import load_adapters, load_keras_model, read_adapters
+    from tfmodels.tasks import task_for
+
+    run_cli("train", SYNTHETIC, *SMALL, "--set", f"init.preset={bert_preset}", "--set", "trainer.finetune=lora",
+            "--set", "trainer.lora_rank=2", "--set", "name=lora", cwd=workdir)
+    run = workdir / "runs/lora"
+    meta, values = read_adapters(run / "adapters.npz")
+    assert meta["base"] == str(bert_preset) and any("transformer_layer_1" in p and "lora_kernel_b" in p for p in values)
+    assert any(p.endswith("logits/kernel") for p in values)  # the head trains too, so it travels with them
+    merged = load_keras_model(run / "model.keras")
+    config = load_config(run / "config.yaml")
+    task = task_for(config)
+    data = task.prepare(task.load())
+    token_ids = data.preprocessor(tf.constant(["the film is not dull", "the plot is good but the cast is weak"]))
+    fresh = load_adapters(task.build_model(data), run / "adapters.npz")
+    np.testing.assert_allclose(np.asarray(fresh(token_ids)), np.asarray(merged(token_ids)), atol=1e-5)
+    other = write_bert_preset(workdir / "other_base", seed=4)  # same shapes, other random weights
+    config.init.preset = str(other)
+    task = task_for(config)
+    with pytest.raises(RunDirError, match="was trained on another base .* base weights differ"):
+        load_adapters(task.build_model(task.prepare(task.load())), run / "adapters.npz")

@@ -67,7 +67,7 @@ def _cmd_generate(args) -> int:
 
     generate(args.run_dir, args.prompt, max_new_tokens=args.max_new_tokens, sampler=args.sampler,
              temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-             log=lambda line: print(line, file=sys.stderr), on_text=show)
+             adapters=args.adapters, log=lambda line: print(line, file=sys.stderr), on_text=show)
     print()
     return 0
 
@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=10, metavar="K")
     p.add_argument("--top-p", type=float, default=0.9, metavar="P")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="makes the random samplers reproducible")
+    p.add_argument("--adapters", metavar="FILE", default=None,
+                   help="a LoRA run's adapters.npz, put on RUN_DIR (the base it was trained from) before decoding")
     p.set_defaults(func=_cmd_generate)
 
     p = commands.add_parser("predict", help="classify inputs with an exported SavedModel (TensorFlow only)",

@@ -7,6 +7,8 @@
     RUN/vocabulary.txt         text runs: the vocabulary ([PAD] is id 0)
     RUN/characters.json        character language models: the characters, in id order
     RUN/bpe.json               byte-level BPE language models: the vocabulary and merges
+    RUN/adapters.npz           LoRA runs: the adapters (and a classifier's head) alone, keyed by weight path,
+                               with the fingerprint of their base (model.keras holds them merged)
     RUN/preset/                runs from a keras-hub preset (init.preset): its preprocessor and tokenizer files
                                and the backbone's config.json (no weights: those are in model.keras)
     RUN/checkpoints/           best weights so far (best.weights.h5, best.json), backups for resuming (backup/)
@@ -56,6 +58,7 @@ class RunPaths:
     characters = property(lambda self: self.root / "characters.json")
     bpe = property(lambda self: self.root / "bpe.json")
     preset = property(lambda self: self.root / "preset")
+    adapters = property(lambda self: self.root / "adapters.npz")
     checkpoints = property(lambda self: self.root / "checkpoints")
     best_weights = property(lambda self: self.root / "checkpoints" / "best.weights.h5")
     backup = property(lambda self: self.root / "checkpoints" / "backup")

@@ -41,3 +41,84 @@ def load_keras_model(path: str | Path, compile: bool = False, trust_code: bool =
                 "If you trust where the file came from, pass --trust-code"
             ) from None
         raise
+
+
+# --- LoRA adapters as a file of their own ------------------------------------------------------------
+
+ADAPTER_FORMAT = "tfmodels-lora-1"
+
+
+def base_fingerprint(model) -> dict:
+    """{path: sha256 of its shape, dtype and values} of each weight LoRA leaves alone: which base the adapters
+    are for (and, when another base is given, where it differs)."""
+    import hashlib
+
+    import numpy as np
+
+    from tfmodels.models.lora import base_weights
+
+    fingerprint = {}
+    for w in base_weights(model):
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(w))
+        digest = hashlib.sha256(f"{value.shape}{value.dtype}".encode())
+        digest.update(value.tobytes())
+        fingerprint[w.path] = digest.hexdigest()[:16]
+    return fingerprint
+
+
+def save_adapters(model, path: str | Path, rank: int, alpha: float | None, targets: list[str], base: str = "") -> Path:
+    """Writes what a LoRA run trained (adapters, and a classifier's head) to one `.npz`, keyed by weight
+    path, with the rank, alpha, targets and the fingerprint of the base it was trained on."""
+    import json
+    import os
+
+    import numpy as np
+
+    from tfmodels.models.lora import trained_weights
+
+    meta = {"format": ADAPTER_FORMAT, "rank": rank, "alpha": alpha, "targets": list(targets),
+            "base_fingerprint": base_fingerprint(model), "base": str(base), "model": type(model).__name__}
+    path = Path(path)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    np.savez(staging, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **trained_weights(model))
+    os.replace(staging, path)
+    return path
+
+
+def read_adapters(path: str | Path) -> tuple[dict, dict]:
+    """(meta, {weight path: value}) of an adapters file; RunDirError if it is not one."""
+    import json
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            values = {key: archive[key] for key in archive.files}
+        meta = json.loads(values.pop("__meta__").tobytes().decode())
+    except (OSError, ValueError, KeyError) as e:
+        raise RunDirError(f"'{path}' is not an adapters file written by a LoRA run ({type(e).__name__}: {e})") from None
+    if meta.get("format") != ADAPTER_FORMAT:
+        raise RunDirError(f"'{path}' is not an adapters file of this version (format {meta.get('format')!r})")
+    return meta, values
+
+
+def load_adapters(model, path: str | Path):
+    """Puts LoRA adapters on `model` (the base, built and with its weights): LoRA enabled as the file says,
+    the base checked against the file's fingerprint, every adapter assigned by path. Returns the model."""
+    from tfmodels.models.lora import assign_trained_weights, enable_lora
+
+    meta, values = read_adapters(path)
+    if type(model).__name__ != meta["model"]:
+        raise RunDirError(f"'{path}' holds adapters for a {meta['model']}, not a {type(model).__name__}")
+    enable_lora(model, meta["rank"], meta["alpha"], meta["targets"])
+    here, there = base_fingerprint(model), meta["base_fingerprint"]
+    if here != there:
+        differ = sorted(p for p in set(here) | set(there) if here.get(p) != there.get(p))
+        raise RunDirError(f"'{path}' was trained on another base ({meta['base'] or 'unknown'}): {len(differ)} of the "
+                          f"{len(there)} base weights differ (e.g. '{differ[0]}'); load the adapters onto the run "
+                          "they were trained from")
+    try:
+        assign_trained_weights(model, values)
+    except ValueError as e:
+        raise RunDirError(f"'{path}': {e}") from None
+    return model

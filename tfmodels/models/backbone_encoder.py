@@ -35,6 +35,9 @@ class BackboneEncoder(keras.Model):
         self.padding_id = int(padding_id)
         self.separator_id = None if separator_id is None else int(separator_id)
         self.width = int(backbone.hidden_dim)
+        for layer in backbone.layers:  # BERT's pooler (a tanh layer on [CLS], for next-sentence prediction): our
+            if layer.name == "pooled_dense":  # head pools sequence_output, so it would get no gradient
+                layer.trainable = False
         self.input_keys = sorted(backbone.input) if isinstance(backbone.input, dict) else ["token_ids"]
         unknown = set(self.input_keys) - {"token_ids", "padding_mask", "segment_ids"}
         if unknown:

@@ -79,3 +79,33 @@ def merged_copy(model):
         elif not old._layers and old.weights:
             new.set_weights([keras.ops.convert_to_numpy(w) for w in old.weights])
     return plain
+
+
+# --- adapters on their own: what a LoRA run adds to its base, keyed by weight path ------------------
+
+def trained_weights(model) -> dict:
+    """{weight path: value} of everything a LoRA run trains: the adapters (and a classifier's head).
+    Keyed by path (e.g. `gpt/h_1/attn/c_attn/lora_kernel_a`), not by layer position: a file read into
+    a model whose layers are listed in another order still lands on the right layers (keras-hub#2701)."""
+    return {w.path: keras.ops.convert_to_numpy(w) for w in model.trainable_weights}
+
+
+def base_weights(model) -> list:
+    """The weights LoRA leaves as they were (the base's), in path order, for a fingerprint of the base."""
+    trained = {id(w) for w in model.trainable_weights}
+    return sorted((w for w in model.weights if id(w) not in trained and "seed_generator" not in w.path),
+                  key=lambda w: w.path)
+
+
+def assign_trained_weights(model, values: dict) -> None:
+    """Puts `trained_weights`' values back by path; every path must be there, with its shape."""
+    weights = {w.path: w for w in model.trainable_weights}
+    missing, extra = sorted(set(weights) - set(values)), sorted(set(values) - set(weights))
+    if missing or extra:
+        raise ValueError(f"the adapters do not fit this model: {len(missing)} of its trained weights are not in the "
+                         f"file (e.g. {missing[:2]}), {len(extra)} in the file are not in the model (e.g. {extra[:2]})")
+    for path, value in values.items():
+        if tuple(weights[path].shape) != tuple(value.shape):
+            raise ValueError(f"adapter '{path}' has shape {tuple(value.shape)} in the file but "
+                             f"{tuple(weights[path].shape)} in the model")
+        weights[path].assign(value)

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from tfmodels.config import Config
 from tfmodels.run_folder import RunPaths, require_finished
-from tfmodels.saving import load_keras_model
+from tfmodels.saving import load_keras_model, save_adapters
 from tfmodels.training.warm_start import copy_weights
 
 
@@ -102,7 +102,11 @@ class Task:
         raise NotImplementedError
 
     def finish(self, model, paths: RunPaths) -> None:
-        """After training, with the best weights loaded."""
+        """After training, with the best weights loaded: a LoRA run writes its adapters alone."""
+        t = self.config.trainer
+        if t.finetune == "lora":
+            save_adapters(model, paths.adapters, t.lora_rank, t.lora_alpha, t.lora_targets,
+                          base=self.config.init.from_run or self.config.init.preset or "")
 
     def model_for_saving(self, model):
         """The model written to model.keras (e.g. with adapters merged into plain weights)."""

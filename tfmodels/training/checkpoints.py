@@ -137,9 +137,27 @@ class BestWeights(keras.callbacks.Callback):
             return
         self.best = value
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        lora = _lora_variables(self.model)
+        if lora:  # the adapters as they are: the weights file holds them merged (see _lora_variables)
+            write_aside(best_lora_path(self.path), _write_npz([keras.ops.convert_to_numpy(v) for v in lora]), sync=True)
         save_weights_atomically(self.model, self.path)
         atomic_write_json(self.path.with_name("best.json"), {"epoch": epoch + 1, "monitor": self.monitor,
                                                               "value": value})
+
+
+def best_lora_path(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name.replace(".weights.h5", ".lora.npz"))
+
+
+def load_best_weights(model: keras.Model, path: Path) -> None:
+    """`model.load_weights(path)`, then a LoRA model's base matrices and adapters as they were at that
+    epoch (Keras's file alone would leave the merged matrix as base and the adapters at zero)."""
+    model.load_weights(path)
+    lora = _lora_variables(model)
+    if lora and best_lora_path(path).is_file():
+        with np.load(best_lora_path(path)) as saved:
+            for i, variable in enumerate(lora):
+                variable.assign(saved[f"arr_{i}"])
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):

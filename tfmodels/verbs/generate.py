@@ -21,7 +21,8 @@ from tfmodels.data.lm_tokenizers import read_codec
 from tfmodels.errors import DataError, RunDirError
 from tfmodels.models.generation import SAMPLERS, compiled_generate, make_sampler
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
-from tfmodels.saving import load_keras_model
+from tfmodels.models.lora import merged_copy
+from tfmodels.saving import load_adapters, load_keras_model
 
 
 @dataclass
@@ -46,7 +47,7 @@ def check_options(max_new_tokens: int, sampler: str, temperature: float, top_k: 
 
 def generate(run_dir: str | os.PathLike, prompt: str, max_new_tokens: int = 200, sampler: str = "greedy",
              temperature: float = 1.0, top_k: int = 10, top_p: float = 0.9, seed: int | None = None,
-             log: Callable[[str], None] = lambda _: None,
+             adapters: str | os.PathLike | None = None, log: Callable[[str], None] = lambda _: None,
              on_text: Callable[[str], None] = lambda _: None) -> Generation:
     check_options(max_new_tokens, sampler, temperature, top_k, top_p)
     paths = RunPaths(run_dir)
@@ -61,6 +62,8 @@ def generate(run_dir: str | os.PathLike, prompt: str, max_new_tokens: int = 200,
         raise DataError("the prompt is empty; give at least one character")
     ids = codec.encode(prompt, where="the prompt")
     model = load_keras_model(paths.model)
+    if adapters is not None:  # a LoRA run's adapters.npz, put on this run (its base) and merged
+        model = merged_copy(load_adapters(model, adapters))
     # The decoding loop compiled by XLA: 1.8-14x keras-hub's default generate here, 1.2-1.7x keras-hub
     # under XLA (docs/benchmarks.md).
     step = compiled_generate(model, make_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p,

@@ -42,7 +42,7 @@ from tfmodels.run_folder import (
 from tfmodels.tasks import task_for
 from tfmodels.training import loop
 from tfmodels.training.callbacks import FirstStepLog, LossSpike, NonFiniteLossGuard
-from tfmodels.training.checkpoints import BestWeights, ResumableBackup, ResumableEarlyStopping
+from tfmodels.training.checkpoints import BestWeights, ResumableBackup, ResumableEarlyStopping, load_best_weights
 from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
 from tfmodels.training.resume import ResumeState, describe, monitor_mode, resume_state
 from tfmodels.training.summaries import ExamplesPerSecond, GradientNorm, write_config_text, write_hparams
@@ -192,7 +192,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
 
     # --- 8. Evaluate the best weights and write what the run leaves -----------------------------------
     if paths.best_weights.is_file():
-        model.load_weights(paths.best_weights)
+        load_best_weights(model, paths.best_weights)
     metrics = {"status": FINISHED, "epochs_trained": len(history.epoch), "steps_trained": len(history.epoch) * steps_per_epoch,
                **({"recoveries": recoveries} if recoveries else {}),
                "wall_seconds": round(time.time() - started, 2),
