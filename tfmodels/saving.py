@@ -66,9 +66,11 @@ def base_fingerprint(model) -> dict:
     return fingerprint
 
 
-def save_adapters(model, path: str | Path, rank: int, alpha: float | None, targets: list[str], base: str = "") -> Path:
+def save_adapters(model, path: str | Path, rank: int, alpha: float | None, targets: list[str], base: str = "",
+                  template: str | None = None) -> Path:
     """Writes what a LoRA run trained (adapters, and a classifier's head) to one `.npz`, keyed by weight
-    path, with the rank, alpha, targets and the fingerprint of the base it was trained on."""
+    path, with the rank, alpha, targets, the fingerprint of the base it was trained on, and (instruction
+    tuning) the prompt template the adapters were trained with."""
     import json
     import os
 
@@ -77,7 +79,8 @@ def save_adapters(model, path: str | Path, rank: int, alpha: float | None, targe
     from tfmodels.models.lora import trained_weights
 
     meta = {"format": ADAPTER_FORMAT, "rank": rank, "alpha": alpha, "targets": list(targets),
-            "base_fingerprint": base_fingerprint(model), "base": str(base), "model": type(model).__name__}
+            "base_fingerprint": base_fingerprint(model), "base": str(base), "model": type(model).__name__,
+            "template": template}
     path = Path(path)
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
     np.savez(staging, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **trained_weights(model))

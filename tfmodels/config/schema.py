@@ -206,6 +206,11 @@ class TextTableOptions:
     # Labels that are names (positive/negative, spam/ham) become ids 0, 1, ... in sorted order, or
     # in this order when given (it also names integer labels 0, 1, ...).
     class_names: Optional[list[str]] = None
+    # Instruction tuning of a causal LM (model.type=gpt): prompt/response pairs (jsonl:PATH of
+    # {"prompt": ..., "response": ...} lines, or a table with text_column [prompt, response]), each read as
+    # template-with-the-prompt, then the response, then <|endoftext|>. `generate` wraps its prompt alike.
+    template: Optional[str] = None  # e.g. "### Instruction:\n{prompt}\n\n### Response:\n"
+    loss_on_prompt: bool = False  # False: the loss is on the response tokens only (the prompt is masked)
 
     @property
     def pairs(self) -> bool:
@@ -216,6 +221,9 @@ class TextTableOptions:
         if isinstance(self.text_column, list) and len(self.text_column) != 2:
             raise ConfigError(f"{where}.text_column lists {len(self.text_column)} columns {self.text_column}; give "
                               "one column (a text) or two (a sentence pair, e.g. [3, 4])")
+        if self.template is not None and self.template.count("{prompt}") != 1:
+            raise ConfigError(f"{where}.template must hold {{prompt}} exactly once (where the prompt goes); got "
+                              f"{self.template!r}")
         names = self.class_names
         if names is not None and (len(names) < 2 or len(set(names)) != len(names) or not all(
                 isinstance(n, str) and n.strip() for n in names)):
@@ -483,7 +491,11 @@ class Config:
         if self.init.preset and self.model.type != "transformer":
             raise ConfigError(f"init.preset starts a text classifier from a published encoder: set model.type="
                               f"transformer (model.type={self.model.type} cannot take one)")
-        if self.data.text.pairs and self.model.type not in ("transformer", "bag_of_words"):
+        if self.data.text.template is not None:
+            if self.model.type != "gpt" or self.data.tokenizer.kind != "bpe":
+                raise ConfigError("data.text.template is for instruction tuning a causal LM: model.type=gpt with "
+                                  "data.tokenizer.kind=bpe (a response ends with <|endoftext|>, which only BPE has)")
+        elif self.data.text.pairs and self.model.type not in ("transformer", "bag_of_words"):
             raise ConfigError(f"data.text.text_column names two columns (sentence pairs), which text classifiers read "
                               f"(model.type=transformer or bag_of_words); model.type={self.model.type} reads one text")
         if finetune == "gradual" and self.model.type == "bag_of_words":

@@ -11,10 +11,12 @@ Images (models that take images):
 Text (models that take text):
     synthetic                   the built-in synthetic reviews (negation and contrast; no network)
     synthetic_pairs             built-in sentence pairs: does the second sentence repeat the first?
+    synthetic_instructions      built-in prompt/response pairs about the reviews (instruction tuning)
     csv:PATH, tsv:PATH          one example a row: a text column (or two, for pairs) and a label column
     dir:PATH                    one folder a class of .txt files (IMDB's layout); PATH may be a .tar.gz
                                 with `?root=FOLDER/IN/ARCHIVE`
     text:PATH                   a plain corpus, one example a non-empty line (no labels)
+    jsonl:PATH                  prompt/response pairs, one {"prompt": ..., "response": ...} a line (instruction tuning)
     tfds:NAME                   e.g. tfds:imdb_reviews, tfds:glue/sst2
 
 `$VAR` and `${VAR}` in a spec are replaced from the environment (e.g. `${TFMODELS_SHARED_DATA}`).
@@ -31,10 +33,10 @@ from urllib.parse import parse_qsl
 
 from tfmodels.errors import DataError
 
-KINDS = ("digits", "csv", "idx", "npz", "tfds", "synthetic", "synthetic_pairs", "tsv", "dir", "text")
+KINDS = ("digits", "csv", "idx", "npz", "tfds", "synthetic", "synthetic_pairs", "synthetic_instructions", "tsv", "dir", "text", "jsonl")
 IMAGE_KINDS = ("digits", "csv", "idx", "npz", "tfds")
-TEXT_KINDS = ("synthetic", "synthetic_pairs", "csv", "tsv", "dir", "text", "tfds")
-_NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds", "tsv", "dir", "text")
+TEXT_KINDS = ("synthetic", "synthetic_pairs", "synthetic_instructions", "csv", "tsv", "dir", "text", "tfds", "jsonl")
+_NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds", "tsv", "dir", "text", "jsonl")
 
 
 @dataclass(frozen=True)

@@ -112,3 +112,33 @@ def synthetic_pairs(split: str, size: int | None = None, seed: int = PAIR_SEED) 
             seconds.append(_changed_word(rng, a) if rng.random() < ONE_WORD_CHANGED_SHARE or other == a else other)
             labels.append(0)
     return firsts, seconds, np.array(labels, dtype=np.int32)
+
+
+# --- instructions: prompt/response pairs for instruction tuning a causal LM ---------------------------
+#
+# Two kinds of request about a synthetic review, half each: its sentiment ("positive" / "negative", by the
+# rules above), and its words in reverse order. The answers are a function of the prompt, so a model can
+# learn them exactly; a response is far shorter than its prompt for the first kind, as in real data.
+
+INSTRUCTION_SPLIT_SIZES = {"train": 4_000, "validation": 400, "test": 400}
+INSTRUCTION_SEED = 20_261_204
+
+
+def synthetic_instructions(split: str, size: int | None = None,
+                           seed: int = INSTRUCTION_SEED) -> tuple[list[str], list[str]]:
+    """(prompts, responses) of one split; splits share no review."""
+    sizes = dict(INSTRUCTION_SPLIT_SIZES)
+    if size is not None:
+        sizes = {name: (size if name == "train" else max(size // 10, 1)) for name in sizes}
+    texts, labels, _ = _all_splits(sum(sizes.values()), seed)
+    start = {"train": 0, "validation": sizes["train"], "test": sizes["train"] + sizes["validation"]}[split]
+    rng = np.random.default_rng(seed + 1 + start)
+    prompts, responses = [], []
+    for review, label in zip(texts[start:start + sizes[split]], labels[start:start + sizes[split]]):
+        if rng.random() < 0.5:
+            prompts.append(f"is this review positive or negative? {review}")
+            responses.append("positive" if label else "negative")
+        else:
+            prompts.append(f"reverse the words: {review}")
+            responses.append(" ".join(reversed(review.split())))
+    return prompts, responses

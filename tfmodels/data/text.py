@@ -23,7 +23,7 @@ from tfmodels.data.specs import (
     parse_spec,
     reject_options,
 )
-from tfmodels.data.synthetic import synthetic_pairs, synthetic_reviews
+from tfmodels.data.synthetic import synthetic_instructions, synthetic_pairs, synthetic_reviews
 from tfmodels.errors import DataError
 
 
@@ -67,10 +67,12 @@ def load_text(spec: str | DataSpec, role: str, options: TextTableOptions | None 
                         f"({', '.join(TEXT_KINDS)})")
     options = options or TextTableOptions()
     spec, sample = _sample_option(spec)
-    loader = {"synthetic": _load_synthetic, "synthetic_pairs": _load_synthetic_pairs, "csv": _load_table, "tsv": _load_table, "dir": _load_dir,
+    loader = {"synthetic": _load_synthetic, "synthetic_pairs": _load_synthetic_pairs, "jsonl": _load_jsonl,
+              "synthetic_instructions": _load_synthetic_instructions,
+              "csv": _load_table, "tsv": _load_table, "dir": _load_dir,
               "text": _load_corpus, "tfds": _load_tfds}[spec.kind]
     texts = loader(spec, role, options)
-    if options.pairs != texts.pairs:
+    if options.pairs != texts.pairs and not (spec.kind in INSTRUCTION_KINDS and options.template is not None):
         raise DataError(f"data spec '{spec.text}' gives {'sentence pairs' if texts.pairs else 'single texts'}, but "
                         f"data.text.text_column is {options.text_column!r}; "
                         + ("give two columns, e.g. [3, 4], to read pairs" if texts.pairs else
@@ -153,6 +155,39 @@ def _load_synthetic_pairs(spec: DataSpec, role: str, options: TextTableOptions) 
     split, size = _split_and_size(spec, role)
     firsts, seconds, labels = synthetic_pairs(split, size)
     return TextSet(firsts, labels, spec.text, ["different", "repeat"], second=seconds)
+
+
+INSTRUCTION_KINDS = ("jsonl", "synthetic_instructions")  # sources of prompt/response pairs alone
+
+
+def _load_synthetic_instructions(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
+    prompts, responses = synthetic_instructions(*_split_and_size(spec, role))
+    return TextSet(prompts, None, spec.text, second=responses)
+
+
+def _load_jsonl(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
+    """Prompt/response pairs, one JSON object a line: {"prompt": "...", "response": "..."}."""
+    import json
+
+    reject_options(spec, set())
+    path = existing_file(spec)
+    prompts, responses = [], []
+    for number, line in enumerate(decode_utf8(read_bytes(path), path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as e:
+            raise DataError(f"'{path}' line {number} is not JSON ({e})") from None
+        for key in ("prompt", "response"):
+            if not isinstance(record, dict) or not isinstance(record.get(key), str):
+                raise DataError(f"'{path}' line {number} has no \"{key}\" text; every line is "
+                                '{"prompt": "...", "response": "..."}')
+        if not record["response"].strip():
+            raise DataError(f"'{path}' line {number}: the response is empty")
+        prompts.append(record["prompt"])
+        responses.append(record["response"])
+    return TextSet(prompts, None, spec.text, second=responses)
 
 
 def _load_table(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:

@@ -106,7 +106,8 @@ class Task:
         t = self.config.trainer
         if t.finetune == "lora":
             save_adapters(model, paths.adapters, t.lora_rank, t.lora_alpha, t.lora_targets,
-                          base=self.config.init.from_run or self.config.init.preset or "")
+                          base=self.config.init.from_run or self.config.init.preset or "",
+                          template=self.config.data.text.template)
 
     def model_for_saving(self, model):
         """The model written to model.keras (e.g. with adapters merged into plain weights)."""

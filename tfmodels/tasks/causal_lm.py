@@ -21,6 +21,7 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from tfmodels.data.instruction_pipeline import instruction_dataset, instruction_examples
 from tfmodels.data.lm_pipeline import check_length, corpus_dataset, lm_dataset, split_stream
 from tfmodels.data.lm_tokenizers import learn_codec, read_codec
 from tfmodels.data.text import load_text
@@ -39,14 +40,29 @@ class CausalLanguageModeling(TextTask):
     input_name = "token_ids"
     evaluation_kind = "language_model"
 
+    @property
+    def instruction(self) -> bool:
+        """Instruction tuning: prompt/response pairs in a template (`data.text.template`)."""
+        return self.config.data.text.template is not None
+
     def load(self) -> dict:
         data = self.config.data
+        if self.instruction:  # pairs: the validation set a seeded share of them unless named
+            splits = self._train_and_validation(labelled=False)
+            for role, texts in splits.items():
+                if not texts.pairs:
+                    raise DataError(f"data.{role} ('{texts.source}'): data.text.template asks for prompt/response "
+                                    "pairs: use jsonl:PATH ({\"prompt\": ..., \"response\": ...} a line) or a table "
+                                    "with data.text.text_column=[PROMPT, RESPONSE]")
+            return splits
         splits = {"train": self._load(data.train, "train", labelled=False)}
         if data.validation:
             splits["validation"] = self._load(data.validation, "validation", labelled=False)
         return splits
 
     def prepare(self, splits: dict, resume_from: RunPaths | None = None) -> TaskData:
+        if self.instruction:
+            return self._prepare_instructions(splits, resume_from)
         codec = self.codec(resume_from, splits["train"].texts)
         streams = {role: codec.stream(texts.texts, where=f"data.{role} ('{texts.source}')")
                    for role, texts in splits.items()}
@@ -59,6 +75,15 @@ class CausalLanguageModeling(TextTask):
             except DataError as e:
                 raise DataError(f"data.{role}: {e}") from None
         return TaskData(splits, preprocessor=codec, train_examples=len(streams["train"]), extra={"streams": streams})
+
+    def _prepare_instructions(self, splits: dict, resume_from: RunPaths | None) -> TaskData:
+        text, block = self.config.data.text, self.config.model.gpt.block_size
+        train = splits["train"]
+        codec = self.codec(resume_from, [text.template.format(prompt=p) for p in train.texts] + train.second)
+        examples = {role: instruction_examples(texts.texts, texts.second, codec, text.template, block,
+                                               text.loss_on_prompt) for role, texts in splits.items()}
+        return TaskData(splits, preprocessor=codec, train_examples=len(examples["train"]),
+                        extra={"instructions": examples})
 
     def codec(self, resume_from: RunPaths | None, texts: list[str]):
         """The resumed run's tokenizer, else the pretrained run's (`init.from_run`), else learnt from
@@ -74,7 +99,14 @@ class CausalLanguageModeling(TextTask):
         return learn_codec(t.kind, texts, t.vocabulary_size)
 
     def datasets(self, data: TaskData, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
-        t, block, streams = self.config.trainer, self.config.model.gpt.block_size, data.extra["streams"]
+        t = self.config.trainer
+        if self.instruction:
+            examples = data.extra["instructions"]
+            train = instruction_dataset(examples["train"], global_batch, seed, training=True,
+                                        first_step=first_epoch * t.eval_interval,
+                                        steps=(epochs - first_epoch) * t.eval_interval)
+            return train, {"validation": instruction_dataset(examples["validation"], global_batch, seed, training=False)}
+        block, streams = self.config.model.gpt.block_size, data.extra["streams"]
         train = lm_dataset(streams["train"], block, global_batch, seed, first_step=first_epoch * t.eval_interval,
                            steps=(epochs - first_epoch) * t.eval_interval)
         validation = lm_dataset(streams["validation"], block, global_batch, seed, training=False,
@@ -109,8 +141,12 @@ class CausalLanguageModeling(TextTask):
         callbacks = [TokensPerSecond(self.config.model.gpt.block_size)]
         n, length = self.config.logging.text_samples, self.config.logging.sample_tokens
         if n and log_dir is not None:
-            codec, stream = data.preprocessor, data.extra["streams"]["validation"]
-            prompt = tf.constant(stream[:1], tf.int32)  # the validation text's first character
+            codec = data.preprocessor
+            if self.instruction:  # the first validation prompt, in the template
+                first = data.splits["validation"].texts[0]
+                prompt = tf.constant(codec.encode(self.config.data.text.template.format(prompt=first)), tf.int32)
+            else:
+                prompt = tf.constant(data.extra["streams"]["validation"][:1], tf.int32)  # its first character
             block, seed = self.config.model.gpt.block_size, self.config.runtime.seed
             # Sampled at temperature 0.8 (nanoGPT's sample.py), sliding through the block as `generate`.
             continue_prompt = tf.function(lambda sample_seed: generate_in_blocks(
@@ -130,6 +166,19 @@ class CausalLanguageModeling(TextTask):
         else the run's own validation text, whole (not the sampled batches of training)."""
         codec = read_codec(paths.root)
         block = self.config.model.gpt.block_size
+        if self.instruction:  # the response tokens' cross-entropy, over the validation pairs (or --data's)
+            text = self.config.data.text
+            if data_spec:
+                name, texts = split or "data", self._load(data_spec, split or "test", labelled=False)
+            else:
+                name = split or "validation"
+                splits = self.load()
+                if name not in splits:
+                    raise DataError(f"this run has no '{name}' set (its splits: {', '.join(splits)})")
+                texts = splits[name]
+            examples = instruction_examples(texts.texts, texts.second, codec, text.template, block, text.loss_on_prompt)
+            return (instruction_dataset(examples, 64, 0, training=False), name, texts.source,
+                    int(examples.response_weight.sum()) + 1)
         if data_spec:
             name = split or "data"
             texts = load_text(data_spec, split or "test", self.config.data.text, labelled=False)
@@ -183,13 +232,24 @@ class CausalLanguageModeling(TextTask):
         data.preprocessor.save(paths.root)
 
     def data_info(self, data: TaskData) -> dict:
-        streams = data.extra["streams"]
+        if self.instruction:
+            examples = data.extra["instructions"]
+            info = self._data_info(data, {role: len(e) for role, e in examples.items()})
+            info["instructions"] = {"template": self.config.data.text.template,
+                                    "loss_on_prompt": self.config.data.text.loss_on_prompt,
+                                    "response_tokens": {role: int(e.response_weight.sum()) for role, e in examples.items()},
+                                    "cut_prompts": {role: e.cut_prompts for role, e in examples.items()},
+                                    "cut_responses": {role: e.cut_responses for role, e in examples.items()}}
+            return info
+        return self._data_info(data, {role: int(len(s)) for role, s in data.extra["streams"].items()})
+
+    def _data_info(self, data: TaskData, examples: dict) -> dict:
         return {
             "task": "causal_lm",
             "input": {"name": self.input_name, "shape": [self.config.model.gpt.block_size], "dtype": "int32"},
             "token_ids": {"block_size": self.config.model.gpt.block_size, "tokenizer": data.preprocessor.kind,
                           "vocabulary_size": data.preprocessor.vocabulary_size},
-            "examples": {role: int(len(s)) for role, s in streams.items()},  # tokens of each part
+            "examples": examples,  # tokens of each part (instruction tuning: pairs)
             "sources": {role: texts.source for role, texts in data.splits.items()},
             "chance_loss": math.log(data.preprocessor.vocabulary_size),
         }

@@ -22,7 +22,7 @@ from tfmodels.errors import DataError, RunDirError
 from tfmodels.models.generation import SAMPLERS, compiled_generate, make_sampler
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.models.lora import merged_copy
-from tfmodels.saving import load_adapters, load_keras_model
+from tfmodels.saving import load_adapters, load_keras_model, read_adapters
 
 
 @dataclass
@@ -60,7 +60,12 @@ def generate(run_dir: str | os.PathLike, prompt: str, max_new_tokens: int = 200,
     block, unit = config.model.gpt.block_size, "characters" if codec.kind == "character" else "tokens"
     if not prompt:
         raise DataError("the prompt is empty; give at least one character")
-    ids = codec.encode(prompt, where="the prompt")
+    # An instruction-tuned run (or adapters trained so): the prompt in its template; the response ends at
+    # <|endoftext|>.
+    template = read_adapters(adapters)[0].get("template") if adapters is not None else None
+    template = template or config.data.text.template
+    ids = codec.encode(template.format(prompt=prompt) if template else prompt, where="the prompt")
+    stop = codec.end_of_text if template else None
     model = load_keras_model(paths.model)
     if adapters is not None:  # a LoRA run's adapters.npz, put on this run (its base) and merged
         model = merged_copy(load_adapters(model, adapters))
@@ -84,6 +89,8 @@ def generate(run_dir: str | os.PathLike, prompt: str, max_new_tokens: int = 200,
         out = np.asarray(step(window, mask))[0]
         tokens += out[len(context):].tolist()
         remaining -= n
+        if stop is not None and stop in tokens[len(ids):]:
+            tokens, remaining = tokens[:tokens.index(stop, len(ids))], 0
         text = codec.decode(tokens[len(ids):])  # decoded whole: a BPE piece may end inside a character,
         if remaining:  # which decodes as U+FFFD until its next bytes come: hold it back until then
             text = text.rstrip("\ufffd")
