@@ -14,7 +14,7 @@ import tensorflow as tf
 from conftest import CONFIGS
 from helpers import run_cli, run_python_alone
 
-from tfmodels.config import Config, apply_overrides
+from tfmodels.config import Config, apply_overrides, load_config
 from tfmodels.data import presets
 from tfmodels.data.synthetic import synthetic_reviews
 from tfmodels.errors import ConfigError
@@ -216,8 +216,10 @@ def test_a_preset_of_another_family_and_a_tokenizer_that_does_not_match_are_refu
 def test_init_preset_rules_in_the_config():
     with pytest.raises(ConfigError, match="init.from_run and init.preset both"):
         apply_overrides(Config(), ["model.type=transformer", "init.from_run=runs/a", "init.preset=x"]).validate()
-    with pytest.raises(ConfigError, match="set model.type=transformer"):
+    with pytest.raises(ConfigError, match="model.type=mlp cannot take one"):
         apply_overrides(Config(), ["model.type=mlp", "init.preset=x"]).validate()
+    with pytest.raises(ConfigError, match="init.preset for a causal LM reads GPT-2's byte-level BPE"):
+        apply_overrides(load_config(CONFIGS / "gpt_shakespeare_char.yaml"), ["init.preset=x"]).validate()
 
 
 def test_export_as_a_keras_hub_preset_refuses_what_is_not_bert(workdir):
@@ -259,3 +261,73 @@ def test_lora_adapters_of_a_preset_classifier_reload_onto_the_base_by_path(bert_
     task = task_for(config)
     with pytest.raises(RunDirError, match="was trained on another base .* base weights differ"):
         load_adapters(task.build_model(task.prepare(task.load())), run / "adapters.npz")
+
+
+
+# --- a causal LM from a Hugging Face GPT-2 folder ------------------------------------------------------
+
+def write_hf_gpt2(folder):
+    """A tiny random GPT-2 with a byte-level BPE learnt from the synthetic reviews, written in Hugging Face's
+    format (config.json with model_type, model.safetensors, vocab.json, merges.txt) by keras-hub's exporter."""
+    from tfmodels.data.lm_tokenizers import BytePairCodec
+
+    texts, _ = synthetic_reviews("train")
+    codec = BytePairCodec.learn(texts[:2000], 300)
+    keras.utils.set_random_seed(5)
+    tokenizer = keras_hub.models.GPT2Tokenizer(vocabulary=codec.vocabulary, merges=codec.merges)
+    backbone = keras_hub.models.GPT2Backbone(vocabulary_size=codec.vocabulary_size, num_layers=2, num_heads=2,
+                                             hidden_dim=32, intermediate_dim=128, max_sequence_length=128)
+    preprocessor = keras_hub.models.GPT2CausalLMPreprocessor(tokenizer=tokenizer, sequence_length=64)
+    keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=preprocessor).export_to_transformers(str(folder))
+    return folder
+
+
+@pytest.mark.slow
+def test_a_hugging_face_gpt2_instruction_tuned_with_lora_and_its_adapters_reloaded_in_a_fresh_process(workdir):
+    folder = write_hf_gpt2(workdir / "hf_gpt2")
+    assert json.loads((folder / "config.json").read_text())["model_type"] == "gpt2"
+    assert (folder / "model.safetensors").is_file() and (folder / "merges.txt").is_file()
+    # Step 0: our GPT built from the folder computes what keras-hub's GPT-2 from the folder computes.
+    from tfmodels.data.presets import preset_codec
+    from tfmodels.models.keras_hub_gpt2 import from_gpt2_backbone
+
+    theirs = keras_hub.models.Backbone.from_preset(str(folder))
+    ours = from_gpt2_backbone(theirs, 64)
+    ids = preset_codec(str(folder)).encode("the film is not dull")[None]
+    hidden = theirs({"token_ids": ids, "padding_mask": np.ones_like(ids, bool)})
+    np.testing.assert_allclose(np.asarray(ours(ids)), np.asarray(theirs.token_embedding(hidden, reverse=True)),
+                               atol=1e-4)
+    run_cli("train", CONFIGS / "gpt_instructions_synthetic.yaml", "--set", f"init.preset={folder}",
+            "--set", "trainer.finetune=lora", "--set", "trainer.lora_rank=4", "--set", "trainer.max_steps=200",
+            "--set", "data.train=synthetic_instructions?size=1000", "--set", "name=hf_lora", cwd=workdir)
+    run = workdir / "runs/hf_lora"
+    assert json.loads((run / "data.json").read_text())["token_ids"]["vocabulary_size"] == theirs.vocabulary_size
+    prompt = "reverse the words: the plot is good"
+    assert run_cli("generate", "runs/hf_lora", prompt, "--max-new-tokens", "20", cwd=workdir).stdout.startswith(prompt)
+    code = (
+        "import sys, numpy as np, keras_hub\n"
+        "from tfmodels.models.keras_hub_gpt2 import from_gpt2_backbone\n"
+        "from tfmodels.saving import load_adapters\n"
+        "from tfmodels.models.lora import merged_copy\n"
+        "from tfmodels.data.presets import preset_codec\n"
+        "from tfmodels.saving import load_keras_model\n"
+        "if sys.argv[2].endswith('.keras'):\n"
+        "    model = load_keras_model(sys.argv[2])  # the run's merged model\n"
+        "else:  # the base, from the Hugging Face folder, and the adapters alone\n"
+        "    base = from_gpt2_backbone(keras_hub.models.Backbone.from_preset(sys.argv[1]), 64, name='gpt')\n"
+        "    model = merged_copy(load_adapters(base, sys.argv[2]))\n"
+        "codec = preset_codec(sys.argv[1])\n"
+        "ids = list(codec.encode(sys.argv[3]))\n"
+        "start = len(ids)\n"
+        "for _ in range(20):\n"
+        "    nxt = int(np.asarray(model(np.array([ids], np.int32)))[0, -1].argmax())\n"
+        "    if nxt == codec.end_of_text: break\n"
+        "    ids.append(nxt)\n"
+        "print(codec.decode(ids[start:]))\n")
+    template = "### Instruction:\n{prompt}\n### Response:\n"
+    outputs = []
+    for weights in (run / "adapters.npz", run / "model.keras"):  # greedy, recomputed each step, in fresh processes
+        done = run_python_alone(code, folder, weights, template.format(prompt=prompt))
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1] and outputs[0].strip()

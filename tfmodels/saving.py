@@ -58,11 +58,11 @@ def base_fingerprint(model) -> dict:
     from tfmodels.models.lora import base_weights
 
     fingerprint = {}
-    for w in base_weights(model):
+    for path, w in base_weights(model):
         value = np.ascontiguousarray(keras.ops.convert_to_numpy(w))
         digest = hashlib.sha256(f"{value.shape}{value.dtype}".encode())
         digest.update(value.tobytes())
-        fingerprint[w.path] = digest.hexdigest()[:16]
+        fingerprint[path] = digest.hexdigest()[:16]
     return fingerprint
 
 

@@ -485,12 +485,14 @@ class Config:
         if finetune != "full" and self.model.type in ("mlp", "masked_lm"):
             raise ConfigError(f"trainer.finetune={finetune!r} is for text classifiers fine-tuned from a pretrained "
                               "run; use trainer.finetune=full")
-        if finetune == "lora" and self.model.type == "gpt" and not self.init.from_run:
+        if finetune == "lora" and self.model.type == "gpt" and not (self.init.from_run or self.init.preset):
             raise ConfigError("trainer.finetune=lora adapts a pretrained causal LM: set init.from_run to its run "
                               "folder (LoRA on random weights learns nothing useful)")
-        if self.init.preset and self.model.type != "transformer":
-            raise ConfigError(f"init.preset starts a text classifier from a published encoder: set model.type="
-                              f"transformer (model.type={self.model.type} cannot take one)")
+        if self.init.preset and self.model.type not in ("transformer", "gpt"):
+            raise ConfigError(f"init.preset starts a text classifier (model.type=transformer) from a published encoder, "
+                              f"or a causal LM (model.type=gpt) from GPT-2; model.type={self.model.type} cannot take one")
+        if self.init.preset and self.model.type == "gpt" and self.data.tokenizer.kind != "bpe":
+            raise ConfigError("init.preset for a causal LM reads GPT-2's byte-level BPE: set data.tokenizer.kind=bpe")
         if self.data.text.template is not None:
             if self.model.type != "gpt" or self.data.tokenizer.kind != "bpe":
                 raise ConfigError("data.text.template is for instruction tuning a causal LM: model.type=gpt with "

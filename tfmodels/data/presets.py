@@ -103,6 +103,23 @@ def load_backbone(preset: str, vocabulary_size: int | None = None, where: str = 
     return backbone
 
 
+def preset_codec(preset: str, where: str = "init.preset"):
+    """A GPT-2 preset's tokenizer (vocabulary and merges) as our `BytePairCodec`."""
+    import keras_hub
+
+    from tfmodels.data.lm_tokenizers import END_OF_TEXT, BytePairCodec
+
+    try:
+        tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
+    except (ValueError, FileNotFoundError, KeyError, OSError) as e:
+        raise ConfigError(f"{where}: keras-hub finds no tokenizer in '{preset}' ({' '.join(str(e).split())[:200]})") from None
+    vocabulary, merges = getattr(tokenizer, "vocabulary", None), getattr(tokenizer, "merges", None)
+    if not isinstance(vocabulary, dict) or merges is None or END_OF_TEXT not in vocabulary:
+        raise ConfigError(f"{where}: the tokenizer of '{preset}' is a {type(tokenizer).__name__}, not GPT-2's byte-level "
+                          f"BPE with {END_OF_TEXT}; a causal LM starts from GPT-2 presets here")
+    return BytePairCodec(vocabulary, list(merges))
+
+
 class PresetPreprocessor:
     """Strings `(B,)` (pairs: two of them) -> token ids `(B, sequence_length)` with a preset's own
     tokenizer and packing: the interface of `tfmodels.data.tokenizers.TextPreprocessor`."""

@@ -63,3 +63,35 @@ def _copy(mine, theirs) -> None:
     if len(weights) < len(shapes):  # no bias (Dense) or no offset (LayerNormalization): zeros compute the same
         weights.append(np.zeros(shapes[len(weights)], np.float32))
     theirs.set_weights(weights)
+
+
+def from_gpt2_backbone(backbone: keras_hub.models.GPT2Backbone, block_size: int, dropout: float = 0.0,
+                       **kwargs) -> GPT:
+    """Our `GPT` with a `GPT2Backbone`'s weights (e.g. a published GPT-2): the inverse of `to_gpt2_backbone`.
+    `block_size` (at most the backbone's `max_sequence_length`) keeps the first rows of its position table."""
+    table = np.asarray(backbone.position_embedding.position_embeddings)  # (max_sequence_length, C)
+    if block_size > len(table):
+        raise ValueError(f"block_size {block_size} is longer than this GPT-2's {len(table)} positions")
+    C = backbone.hidden_dim
+    H = backbone.num_heads
+    model = GPT(backbone.vocabulary_size, block_size, width=C, num_layers=backbone.num_layers, num_heads=H,
+                ffn_dim=backbone.intermediate_dim, dropout=dropout, use_bias=True, tie_weights=True,
+                layer_norm_epsilon=1e-5, activation="gelu_approximate", **kwargs)
+    model.build((None, block_size))
+    get = lambda w: np.asarray(w)  # noqa: E731
+    model.wte.embeddings.assign(get(backbone.token_embedding.embeddings))
+    model.wpe.position_embeddings.assign(table[:block_size])
+    for block, theirs in zip(model.blocks, backbone.transformer_layers):
+        attention = theirs._self_attention_layer
+        dense = (attention._query_dense, attention._key_dense, attention._value_dense)
+        block.attn.c_attn.kernel.assign(np.concatenate([get(d.kernel).reshape(C, C) for d in dense], axis=1))
+        block.attn.c_attn.bias.assign(np.concatenate([get(d.bias).reshape(C) for d in dense]))
+        block.attn.c_proj.kernel.assign(get(attention._output_dense.kernel).reshape(C, C))
+        block.attn.c_proj.bias.assign(get(attention._output_dense.bias))
+        for mine, source in ((block.ln_1, theirs._self_attention_layer_norm),
+                             (block.ln_2, theirs._feedforward_layer_norm),
+                             (block.c_fc, theirs._feedforward_intermediate_dense),
+                             (block.c_proj, theirs._feedforward_output_dense)):
+            mine.set_weights([get(w) for w in source.weights])
+    model.ln_f.set_weights([get(w) for w in backbone.layer_norm.weights])
+    return model

@@ -63,17 +63,18 @@ def enable_lora(model, rank: int, alpha: float | None = None, targets=DEFAULT_TA
 
 
 def merged_copy(model):
-    """A model of the same config without adapters, whose kernels are `W + (alpha / r) A B`."""
+    """A model of the same config without adapters, whose kernels are `W + (alpha / r) A B`, merged in
+    float32 (Keras's `kernel` of a LoRA layer merges in the compute dtype: bfloat16 would round them)."""
     plain = type(model).from_config(model.get_config())
     encoder = getattr(model, "encoder", None)
     plain.build((None, getattr(encoder, "sequence_length", None) if encoder is not None else model.block_size))
     for old, new in zip(model._flatten_layers(include_self=False), plain._flatten_layers(include_self=False)):
         if getattr(old, "lora_enabled", False) and isinstance(old, keras.layers.Embedding):
-            new.embeddings.assign(old.embeddings)  # Keras's `embeddings` of a LoRA Embedding is merged
+            new.embeddings.assign(_merged(old._embeddings, old.lora_embeddings_a, old.lora_embeddings_b, old))
             if getattr(old, "reverse_embeddings", None) is not None:  # an untied lm_head keeps its own matrix
                 new.reverse_embeddings.assign(old.reverse_embeddings)
         elif getattr(old, "lora_enabled", False):
-            new.kernel.assign(old.kernel)  # Keras's `kernel` of a LoRA Dense (or EinsumDense) is the merged matrix
+            new.kernel.assign(_merged(old._kernel, old.lora_kernel_a, old.lora_kernel_b, old))
             if getattr(old, "bias", None) is not None:
                 new.bias.assign(old.bias)
         elif not old._layers and old.weights:
@@ -81,25 +82,41 @@ def merged_copy(model):
     return plain
 
 
+def _merged(base, a, b, layer):
+    """`base + (alpha / rank) A B` in float32 NumPy."""
+    import numpy as np
+
+    as_float = lambda v: np.asarray(keras.ops.convert_to_numpy(v), np.float32)  # noqa: E731
+    return as_float(base) + (layer.lora_alpha / layer.lora_rank) * np.matmul(as_float(a), as_float(b))
+
+
 # --- adapters on their own: what a LoRA run adds to its base, keyed by weight path ------------------
+
+def weight_path(model, variable) -> str:
+    """A weight's path inside `model` (e.g. `h_1/attn/c_attn/lora_kernel_a`): Keras's path without the
+    model's own name, which a model built in a process gets and one loaded from a `.keras` file may not."""
+    prefix = f"{model.name}/"
+    return variable.path[len(prefix):] if variable.path.startswith(prefix) else variable.path
+
 
 def trained_weights(model) -> dict:
     """{weight path: value} of everything a LoRA run trains: the adapters (and a classifier's head).
-    Keyed by path (e.g. `gpt/h_1/attn/c_attn/lora_kernel_a`), not by layer position: a file read into
-    a model whose layers are listed in another order still lands on the right layers (keras-hub#2701)."""
-    return {w.path: keras.ops.convert_to_numpy(w) for w in model.trainable_weights}
+    Keyed by path (`weight_path`), not by layer position: a file read into a model whose layers are
+    listed in another order still lands on the right layers (keras-hub#2701)."""
+    return {weight_path(model, w): keras.ops.convert_to_numpy(w) for w in model.trainable_weights}
 
 
 def base_weights(model) -> list:
-    """The weights LoRA leaves as they were (the base's), in path order, for a fingerprint of the base."""
+    """(path, weight) of the weights LoRA leaves as they were (the base's), in path order, for a
+    fingerprint of the base."""
     trained = {id(w) for w in model.trainable_weights}
-    return sorted((w for w in model.weights if id(w) not in trained and "seed_generator" not in w.path),
-                  key=lambda w: w.path)
+    return sorted(((weight_path(model, w), w) for w in model.weights
+                   if id(w) not in trained and "seed_generator" not in w.path), key=lambda pair: pair[0])
 
 
 def assign_trained_weights(model, values: dict) -> None:
     """Puts `trained_weights`' values back by path; every path must be there, with its shape."""
-    weights = {w.path: w for w in model.trainable_weights}
+    weights = {weight_path(model, w): w for w in model.trainable_weights}
     missing, extra = sorted(set(weights) - set(values)), sorted(set(values) - set(weights))
     if missing or extra:
         raise ValueError(f"the adapters do not fit this model: {len(missing)} of its trained weights are not in the "

@@ -24,11 +24,13 @@ import tensorflow as tf
 from tfmodels.data.instruction_pipeline import instruction_dataset, instruction_examples
 from tfmodels.data.lm_pipeline import check_length, corpus_dataset, lm_dataset, split_stream
 from tfmodels.data.lm_tokenizers import learn_codec, read_codec
+from tfmodels.data.presets import load_backbone, preset_codec
 from tfmodels.data.text import load_text
 from tfmodels.data.tokenizers import sample_texts
-from tfmodels.errors import DataError
+from tfmodels.errors import ConfigError, DataError
 from tfmodels.models import GPT
 from tfmodels.models.generation import generate_in_blocks
+from tfmodels.models.keras_hub_gpt2 import from_gpt2_backbone
 from tfmodels.models.lora import enable_lora, merged_copy
 from tfmodels.run_folder import RunPaths
 from tfmodels.tasks.base import Serving, TaskData
@@ -47,6 +49,8 @@ class CausalLanguageModeling(TextTask):
 
     def load(self) -> dict:
         data = self.config.data
+        if self.config.init.preset:
+            self.preset()  # a preset that is not one, or a hub that cannot be reached, fails before any work
         if self.instruction:  # pairs: the validation set a seeded share of them unless named
             splits = self._train_and_validation(labelled=False)
             for role, texts in splits.items():
@@ -93,6 +97,8 @@ class CausalLanguageModeling(TextTask):
         for paths in (resume_from, RunPaths(self.config.init.from_run) if self.config.init.from_run else None):
             if paths is not None and (codec := read_codec(paths.root)) is not None:
                 return codec
+        if self.config.init.preset:  # a GPT-2 preset's own byte-level BPE
+            return preset_codec(self.preset())
         t = self.config.data.tokenizer
         if t.kind == "bpe":  # bytes: a sample cannot miss a token the rest of the text needs
             texts = sample_texts(texts, t.vocabulary_sample, self.config.runtime.seed)
@@ -115,6 +121,15 @@ class CausalLanguageModeling(TextTask):
 
     def build_model(self, data: TaskData):
         g = self.config.model.gpt
+        if self.config.init.preset:  # a published GPT-2 (keras-hub preset or Hugging Face folder) as our GPT
+            backbone = load_backbone(self.preset(), data.preprocessor.vocabulary_size)
+            if not isinstance(backbone, keras_hub.models.GPT2Backbone):
+                raise ConfigError(f"init.preset: '{self.config.init.preset}' holds a {type(backbone).__name__}; a causal "
+                                  "LM starts from GPT-2 presets (GPT2Backbone) here")
+            try:
+                return from_gpt2_backbone(backbone, g.block_size, dropout=g.dropout, name="gpt")
+            except ValueError as e:
+                raise ConfigError(f"init.preset: {e}; lower model.gpt.block_size") from None
         model = GPT(data.preprocessor.vocabulary_size, g.block_size, width=g.width, num_layers=g.num_layers,
                     num_heads=g.num_heads, ffn_dim=g.ffn_dim, dropout=g.dropout, use_bias=g.bias,
                     tie_weights=g.tie_weights, name="gpt")
