@@ -83,7 +83,7 @@ def test_a_preset_fine_tunes_evaluates_and_exports_a_savedmodel_tensorflow_serve
     assert "accuracy" in evaluation
     run_cli("export", "runs/from_preset", "--out", "exported", cwd=workdir)
     test_accuracy = json.loads((run / "metrics.json").read_text())["test"]["accuracy"]
-    texts, labels = synthetic_reviews("test", 2000)
+    texts, labels = synthetic_reviews("test")  # the run's data.test: synthetic
     code = (
         "import sys, json, numpy as np, tensorflow as tf, tensorflow_text\n"
         "m = tf.saved_model.load(sys.argv[1])\n"

@@ -96,8 +96,8 @@ def test_a_pair_model_learns_what_a_single_sentence_model_cannot(workdir):
     assert pair_accuracy > 0.75, pair_accuracy  # 0.836 measured (docs/benchmarks.md has the full-size run)
     assert single_accuracy < 0.58, single_accuracy
     run_cli("export", "runs/pairs", "--out", "exported", cwd=workdir)
-    out = run_cli("predict", "exported", "the plot is good\tthe plot is good", "the plot is good\tthe plot is dull",
-                  cwd=workdir).stdout
+    out = run_cli("predict", "exported", "the plot is good\tthe plot is good",
+                  "the plot is good\ti think the music is not fun but the ending is weak", cwd=workdir).stdout
     assert "repeat" in out.splitlines()[-2] and "different" in out.splitlines()[-1], out
     refused = run_cli("predict", "exported", "the plot is good", cwd=workdir, check=False)
     assert refused.returncode != 0 and "first<TAB>second" in refused.stderr
