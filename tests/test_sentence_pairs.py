@@ -46,6 +46,8 @@ def test_a_pair_is_one_cls_two_seps_and_the_longer_sentence_is_cut_first():
 def test_text_column_takes_one_or_two_columns(tmp_path):
     with pytest.raises(ConfigError, match=r"text_column lists 3 columns"):
         apply_overrides(Config(), ["data.text.text_column=[1, 2, 3]"]).validate()
+    with pytest.raises(ConfigError, match="set model.encoder.num_segments=2"):
+        apply_overrides(Config(), ["model.type=transformer", "data.text.text_column=[1, 2]"]).validate()
     with pytest.raises(ConfigError, match="model.type=masked_lm reads one text"):
         apply_overrides(Config(), ["model.type=masked_lm", "data.text.text_column=[1, 2]"]).validate()
     table = tmp_path / "pairs.tsv"

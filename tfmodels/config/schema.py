@@ -68,9 +68,9 @@ class EncoderConfig:
     position: Literal["learned", "sinusoidal"] = "learned"
     layer_norm_epsilon: float = 1e-5  # BERT: 1e-12
     initializer_range: Optional[float] = None  # None: Keras's initializers; BERT: 0.02 (a truncated normal)
-    # BERT's segment embedding (sentence A or B of a pair; its type_vocab_size): 2, or 0 for none.
-    # Single texts use row 0 only; a sentence-pair task needs 2.
-    num_segments: int = 2
+    # BERT's segment embedding (sentence A or B of a pair; its type_vocab_size): 0 for none (single texts),
+    # 2 for sentence pairs (which need it: the configs of pairs set it).
+    num_segments: int = 0
 
     def validate(self, where: str = "model.encoder", needs_heads: bool = True) -> None:
         for key in ("num_layers", "width", "num_heads", "ffn_dim"):
@@ -500,6 +500,10 @@ class Config:
         elif self.data.text.pairs and self.model.type not in ("transformer", "bag_of_words"):
             raise ConfigError(f"data.text.text_column names two columns (sentence pairs), which text classifiers read "
                               f"(model.type=transformer or bag_of_words); model.type={self.model.type} reads one text")
+        elif (self.data.text.pairs and self.model.type == "transformer" and not self.init.preset
+              and self.model.encoder.num_segments < 2):
+            raise ConfigError("data.text.text_column names two columns (sentence pairs): set "
+                              "model.encoder.num_segments=2, so that the encoder tells the first sentence from the second")
         if finetune == "gradual" and self.model.type == "bag_of_words":
             raise ConfigError("trainer.finetune=gradual unfreezes encoder blocks; the bag-of-words baseline has none")
         return self

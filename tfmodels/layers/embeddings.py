@@ -68,16 +68,20 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             self.wpe = keras_hub.layers.SinePositionEncoding(dtype=self.dtype_policy, name="position_encoding")
         self.wpe.build(embedded_shape)
         if self.num_segments:
+            # Initialised as the tokens are (BERT: both truncated normal 0.02); Glorot on a (2, C) table would
+            # add a constant vector of about sqrt(6 / C) to every token, drowning the token embedding.
             self.wse = keras.layers.Embedding(self.num_segments, self.width, embeddings_initializer=clone_initializer(
-                self.position_initializer), dtype=self.dtype_policy, name="segment_embedding")
+                self.token_initializer), dtype=self.dtype_policy, name="segment_embedding")
             self.wse.build(input_shape)
         self.built = True
 
-    def call(self, token_ids):
+    def call(self, token_ids, segment_ids=None):
+        """`segment_ids` (B, T): given, or None to read them off the `[SEP]`s (`segment_ids`)."""
         tokens = self.wte(token_ids)  # (B, T, C)
         x = tokens + self.wpe(tokens)  # (B, T, C), the position term broadcast over the batch
         if self.num_segments:
-            x = x + self.wse(self.segment_ids(token_ids))  # (B, T, C)
+            segments = self.segment_ids(token_ids) if segment_ids is None else segment_ids
+            x = x + self.wse(segments)  # (B, T, C)
         return x
 
     def segment_ids(self, token_ids):

@@ -48,7 +48,11 @@ class MaskedLMModel(keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
-        h = self.encoder(inputs["token_ids"], training=training)  # (B, T, C)
+        token_ids = inputs["token_ids"]
+        # Every token in segment 0: a pretraining sequence is documents joined by [SEP], not a sentence pair
+        # (counted as segments, most tokens would be segment 1 here and 0 in single-text fine-tuning).
+        segments = keras.ops.zeros_like(token_ids) if getattr(self.encoder, "num_segments", 0) else None
+        h = self.encoder(token_ids, training=training, **({"segment_ids": segments} if segments is not None else {}))
         logits = self.lm_head(h, mask_positions=inputs["mask_positions"])  # (B, P, V)
         return keras.ops.cast(logits, "float32")
 

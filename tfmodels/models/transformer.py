@@ -95,9 +95,11 @@ class TransformerEncoder(keras.Model):
     def padding_mask(self, token_ids):
         return self.embeddings.padding_mask(token_ids)  # (B, T), True at real tokens
 
-    def call(self, token_ids, training=False, return_attention_scores=False):
+    def call(self, token_ids, training=False, return_attention_scores=False, segment_ids=None):
+        """`segment_ids`: None reads them off the `[SEP]`s; masked-LM pretraining gives zeros (its `[SEP]`s
+        join documents, not the two sentences of a pair)."""
         mask = self.padding_mask(token_ids)  # (B, T)
-        x = self.embeddings(token_ids)  # (B, T, C)
+        x = self.embeddings(token_ids, segment_ids=segment_ids)  # (B, T, C)
         if not self.norm_first:
             x = self.norm(x)
         x = self.emb_dropout(x, training=training)
