@@ -27,7 +27,8 @@ from benchmarks import CONFIGS, default_shared_data
 from benchmarks.report import write_section
 
 BERT_WIRING = ["model.encoder.norm_first=false", "model.encoder.activation=gelu_approximate",
-               "model.encoder.layer_norm_epsilon=1e-12", "model.encoder.initializer_range=0.02"]
+               "model.encoder.layer_norm_epsilon=1e-12", "model.encoder.initializer_range=0.02",
+               "model.encoder.num_segments=2"]  # configs/encoder_mlm_bert.yaml's wiring
 PRETRAINED_LENGTH = ["data.tokenizer.sequence_length=64"]  # configs/encoder_mlm_bert.yaml's
 
 
