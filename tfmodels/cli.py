@@ -46,10 +46,30 @@ def _cmd_export(args) -> int:
         target = export_keras_hub_preset(args.run_dir, args.out)
         print(f"keras-hub preset written to {target} (keras_hub.models.Backbone.from_preset('{target}'))")
         return 0
+    if args.format in ("litert", "onnx"):
+        from tfmodels.verbs.export_portable import export_portable
+
+        target, description = export_portable(args.run_dir, args.format, out=args.out, quantize=args.quantize,
+                                              representative=args.representative,
+                                              savedmodels_dir=args.savedmodels_dir, trust_code=args.trust_code)
+        print(f"{args.format} ({description['conversion']}) written to {target / description['file']}: "
+              f"{description['bytes'] / 1024:.1f} KiB; largest difference from the Keras model "
+              f"{description['max_abs_difference_from_keras']:.2e} on {description['checked_on']}")
+        return 0
+    if args.quantize or args.representative:
+        raise ConfigError("--quantize and --representative are for --format litert (a SavedModel exports the "
+                          "run as it is: quantize the run itself with `tfmodels quantize`)")
     from tfmodels.verbs.export import export_run
 
     target = export_run(args.run_dir, out=args.out, savedmodels_dir=args.savedmodels_dir, trust_code=args.trust_code)
     print(f"SavedModel written to {target}")
+    return 0
+
+
+def _cmd_quantize(args) -> int:
+    from tfmodels.verbs.quantize import format_summary, quantize_run
+
+    print(format_summary(quantize_run(args.run_dir, args.mode, out=args.out, evaluate=not args.no_evaluate, log=print)))
     return 0
 
 
@@ -166,11 +186,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where versioned exports go when --out is not given (default: savedmodels)")
     p.add_argument("--trust-code", action="store_true",
                    help="load a model file that carries code (a Lambda layer); only for files you trust")
-    p.add_argument("--format", choices=["savedmodel", "keras-hub"], default="savedmodel",
-                   help="savedmodel (default: serving with TensorFlow alone), or keras-hub: an encoder as a "
+    p.add_argument("--format", choices=["savedmodel", "keras-hub", "litert", "onnx"], default="savedmodel",
+                   help="savedmodel (default: serving with TensorFlow alone); keras-hub: an encoder as a "
                         "BertBackbone, a causal LM as a GPT2Backbone preset folder (--out DIR) with its tokenizer, "
-                        "that keras-hub's from_preset loads")
+                        "that keras-hub's from_preset loads; litert (.tflite) or onnx: the model on token ids or "
+                        "pixels, for runtimes without TensorFlow (needs the deploy extra)")
+    p.add_argument("--quantize", choices=["float", "float16", "dynamic", "int8"],
+                   help="--format litert's conversion: float (default), float16 weights, dynamic (int8 weights), "
+                        "int8 (weights and activations, calibrated on --representative)")
+    p.add_argument("--representative", metavar="DATA_SPEC",
+                   help="inputs that calibrate --quantize int8 (default: the run's training data)")
     p.set_defaults(func=_cmd_export)
+
+    p = commands.add_parser("quantize", help="a finished run with int8/int4/GPTQ weights, as a new run folder",
+                            description="Post-training quantization with Keras's model.quantize: the quantized "
+                                        "run evaluates, exports and generates like any run.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder (float weights)")
+    p.add_argument("--mode", required=True, choices=["int8", "int4", "gptq"],
+                   help="int8 or int4: every Dense/EinsumDense/Embedding; gptq: a causal LM's decoder blocks in 4 "
+                        "bits, calibrated on its training text")
+    p.add_argument("--out", metavar="DIR", help="the new run folder, which must not exist (default: RUN_DIR-<mode>)")
+    p.add_argument("--no-evaluate", action="store_true",
+                   help="skip evaluating the float and quantized models on the validation split")
+    p.set_defaults(func=_cmd_quantize)
 
     p = commands.add_parser("generate", help="continue a prompt with a causal language model's run",
                             description="Decode with the model's key/value cache and a keras-hub sampler; prints "

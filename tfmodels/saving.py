@@ -31,6 +31,10 @@ def load_keras_model(path: str | Path, compile: bool = False, trust_code: bool =
     if not zipfile.is_zipfile(path):
         raise RunDirError(f"model file '{path}' is damaged or not a .keras file (not a zip archive)")
     try:
+        with zipfile.ZipFile(path) as archive:
+            quantized = QUANTIZATION_RECORD in archive.namelist()
+        if quantized:
+            return _load_quantized(path, trust_code)
         return keras.models.load_model(path, safe_mode=not trust_code, compile=compile)
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise RunDirError(f"model file '{path}' is damaged or not a .keras file: {e}") from None
@@ -41,6 +45,73 @@ def load_keras_model(path: str | Path, compile: bool = False, trust_code: bool =
                 "If you trust where the file came from, pass --trust-code"
             ) from None
         raise
+
+
+# --- quantized models (models/quantization.py says why they need more than load_model) -------------
+
+QUANTIZATION_RECORD = "tfmodels_quantization.json"  # inside the .keras archive: which layers, which policy
+GPTQ_ZEROS = "tfmodels_gptq_zeros.npz"  # inside too: the GPTQ zero points Keras 3.15 does not save
+
+
+def save_quantized_model(model, path: str | Path, record: dict) -> Path:
+    """`model.save(path)` plus, inside the same archive, the record of its quantized layers (and GPTQ's zero
+    points): the one file reloads with `load_keras_model`, wherever it is copied."""
+    import io
+    import json
+    import os
+
+    import numpy as np
+
+    from tfmodels.models.quantization import gptq_zero_points, quantized_layers
+
+    path = Path(path)
+    staging = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    model.save(staging)
+    with zipfile.ZipFile(staging, "a") as archive:
+        archive.writestr(QUANTIZATION_RECORD, json.dumps({**record, "layers": quantized_layers(model)}, indent=1))
+        zeros = gptq_zero_points(model)
+        if zeros:
+            buffer = io.BytesIO()
+            np.savez(buffer, **{key.replace("/", "|"): value for key, value in zeros.items()})
+            archive.writestr(GPTQ_ZEROS, buffer.getvalue())
+    os.replace(staging, path)
+    return path
+
+
+def quantization_record(path: str | Path) -> dict | None:
+    """The record inside a quantized `.keras` file, or None for a float one."""
+    import json
+
+    with zipfile.ZipFile(path) as archive:
+        if QUANTIZATION_RECORD not in archive.namelist():
+            return None
+        return json.loads(archive.read(QUANTIZATION_RECORD))
+
+
+def _load_quantized(path, trust_code: bool):
+    """Build the float model from the file's config, quantize the same layers, then load the weights."""
+    import io
+    import json
+
+    import numpy as np
+
+    from tfmodels.models.quantization import put_gptq_zero_points, restore_structure
+
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+        record = json.loads(archive.read(QUANTIZATION_RECORD))
+        zeros = {}
+        if GPTQ_ZEROS in archive.namelist():
+            with np.load(io.BytesIO(archive.read(GPTQ_ZEROS))) as values:
+                zeros = {key.replace("|", "/"): values[key] for key in values.files}
+    model = keras.saving.deserialize_keras_object(config, safe_mode=not trust_code)  # built (its build config)
+    try:
+        restore_structure(model, record["layers"])
+        model.load_weights(path)
+    except ValueError as e:
+        raise RunDirError(f"quantized model file '{path}' does not match its own record of quantized layers: {e}") from None
+    put_gptq_zero_points(model, zeros)
+    return model
 
 
 # --- LoRA adapters as a file of their own ------------------------------------------------------------

@@ -37,6 +37,7 @@ class Dropout16(keras.layers.Layer):
         # from Keras's global generator, and so moves the initial weights of every layer made after it).
         self.seed_generator = keras.random.SeedGenerator(seed) if self.threshold else None
         self.supports_masking = True
+        self.built = True  # no weights to make (as keras.layers.Dropout): `model.quantize` asks every layer to be built
 
     def call(self, inputs, training=False):
         if not training or self.threshold == 0:

@@ -16,8 +16,9 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
     The padding id gives the mask (`padding_mask(token_ids)`: True at real tokens); it is passed
     explicitly to the attention layers rather than attached to tensors, so no layer drops it. Tokens are embedded with
-    keras-hub's `ReversibleEmbedding` (its matrix can also map vectors back to token logits, for a
-    tied masked-LM head). Positions are learned (keras-hub's `PositionEmbedding`) or fixed
+    Keras's `ReversibleEmbedding` (its matrix can also map vectors back to token logits, for a
+    tied masked-LM head; Keras's own class, not keras-hub's alias of it, because `model.quantize`
+    converts only a layer whose type is exactly Keras's). Positions are learned (keras-hub's `PositionEmbedding`) or fixed
     sinusoids (keras-hub's `SinePositionEncoding`).
 
     Args:
@@ -56,7 +57,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
     def build(self, input_shape):
         # Reversible: a masked-LM head can project back to the vocabulary with the same matrix.
-        self.wte = keras_hub.layers.ReversibleEmbedding(self.vocabulary_size, self.width, tie_weights=True,
+        self.wte = keras.layers.ReversibleEmbedding(self.vocabulary_size, self.width, tie_weights=True,
                                                         embeddings_initializer=self.token_initializer,
                                                         dtype=self.dtype_policy, name="token_embedding")
         self.wte.build(input_shape)

@@ -65,7 +65,8 @@ class GPT(keras.Model):
         policy = self.dtype_policy
         normal = keras.initializers.RandomNormal(stddev=0.02)
         residual = keras.initializers.RandomNormal(stddev=0.02 / math.sqrt(2 * self.num_layers))
-        self.wte = keras_hub.layers.ReversibleEmbedding(self.vocabulary_size, self.width, tie_weights=self.tie_weights,
+        # Keras's class itself (keras-hub's is a subclass of it): `model.quantize` converts exact types only.
+        self.wte = keras.layers.ReversibleEmbedding(self.vocabulary_size, self.width, tie_weights=self.tie_weights,
                                                         embeddings_initializer=clone_initializer(normal), reverse_dtype=None,
                                                         dtype=policy, name="wte")
         self.wte.build(input_shape)
