@@ -33,6 +33,8 @@ def runs(tmp_path_factory):
     train(apply_overrides(demo_config(), [*QUICK, "trainer.epochs=15"]), work / "mlp")
     train(apply_overrides(demo_text_config(), [*QUICK, "data.train=synthetic?size=1600", "trainer.epochs=3",
                                                "trainer.warmup_steps=5"]), work / "text")
+    train(apply_overrides(demo_text_config(), [*QUICK, "runtime.precision=mixed_bfloat16", "data.train=synthetic?size=800",
+                                               "trainer.epochs=1", "trainer.warmup_steps=5"]), work / "text_bf16")
     train(apply_overrides(shipped_config("gpt_shakespeare_char"), tiny_gpt(
         work, "model.gpt.num_layers=2", "trainer.max_steps=60", "trainer.eval_interval=30", "trainer.batch_size=8",
         "runtime.xla=off", "trainer.steps_per_execution=1")), work / "gpt")
@@ -44,8 +46,8 @@ def inputs_of(run, split="validation", limit=64):
     return model_inputs(task_for(read_run_config(paths)), paths, read_json(paths.data_info), split=split, limit=limit)
 
 
-@pytest.mark.parametrize("kind,mode", [("mlp", "int8"), ("mlp", "int4"), ("text", "int8"), ("gpt", "int8"),
-                                       ("gpt", "gptq")])
+@pytest.mark.parametrize("kind,mode", [("mlp", "int8"), ("mlp", "int4"), ("text", "int8"), ("text_bf16", "int8"),
+                                       ("gpt", "int8"), ("gpt", "gptq")])
 def test_quantized_runs_reach_every_projection_evaluate_and_reload_alone(runs, kind, mode):
     out = runs / f"{kind}-{mode}"
     summary = quantize_run(runs / kind, mode, out=out)
@@ -65,6 +67,8 @@ def test_quantized_runs_reach_every_projection_evaluate_and_reload_alone(runs, k
         assert abs(metric["loss"] - float_metric["loss"]) < (0.02 if mode == "int8" else 0.1)
     else:
         assert abs(metric["accuracy"] - float_metric["accuracy"]) <= (0.02 if mode == "int8" else 0.06)
+    if kind == "text_bf16":  # under mixed_bfloat16 (the embedding's int8 output is cast to the compute dtype)
+        assert model.compute_dtype == "bfloat16"
     assert read_json(out / "metrics.json")["evaluation"]["validation"] == metric  # `evaluate` wrote it there
 
     # The SavedModel of the quantized run serves what the quantized model computes.
@@ -82,7 +86,7 @@ def test_quantized_runs_reach_every_projection_evaluate_and_reload_alone(runs, k
 def test_quantized_files_reload_alone_in_a_fresh_process(runs):
     """A process that never saw the models loads each quantized file and computes the same outputs."""
     cases = sorted(p.name[:-len("-x.npy")] for p in runs.glob("*-x.npy"))
-    assert len(cases) == 5  # every case of the test above
+    assert len(cases) == 6  # every case of the test above
     result = run_python_alone(
         "import sys, numpy as np\nfrom tfmodels.saving import load_keras_model\n"
         "for case in sys.argv[2:]:\n"

@@ -315,6 +315,30 @@ class RecoveryConfig:
 
 
 @dataclass
+class PruningConfig:
+    """Magnitude pruning while training (Zhu & Gupta 2017): the fraction of zeros in every Dense/EinsumDense
+    kernel rises as a cubic polynomial from 0 at `begin_step` to `target_sparsity` at `end_step` (None: three
+    quarters of the training steps), the smallest weights of each kernel zeroed after every update (their
+    masks chosen again every `update_every` steps); the kept model is pruned to the target exactly.
+    0 turns it off."""
+
+    target_sparsity: float = 0.0
+    begin_step: int = 0
+    end_step: Optional[int] = None
+    update_every: int = 10
+
+    def validate(self, where: str = "trainer.pruning") -> None:
+        if not 0.0 <= self.target_sparsity < 1.0:
+            raise ConfigError(f"{where}.target_sparsity must be in [0, 1): the fraction of each kernel's weights "
+                              f"set to zero (0: no pruning); got {self.target_sparsity}")
+        _at_least(f"{where}.begin_step", self.begin_step, 0)
+        _at_least(f"{where}.update_every", self.update_every, 1)
+        if self.end_step is not None and self.end_step <= self.begin_step:
+            raise ConfigError(f"{where}.end_step={self.end_step} must come after {where}.begin_step="
+                              f"{self.begin_step}, or be null for three quarters of the training steps")
+
+
+@dataclass
 class TrainerConfig:
     epochs: int = 30
     batch_size: int = 64  # per replica; the pipeline batches with batch_size * replicas
@@ -350,9 +374,11 @@ class TrainerConfig:
     eval_interval: int = 250
     eval_batches: int = 20
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
+    pruning: PruningConfig = field(default_factory=PruningConfig)
 
     def validate(self, where: str = "trainer") -> None:
         self.recovery.validate(f"{where}.recovery")
+        self.pruning.validate(f"{where}.pruning")
         for key in ("epochs", "batch_size", "steps_per_execution", "unfreeze_every", "lora_rank", "eval_interval",
                     "eval_batches"):
             _at_least(f"{where}.{key}", getattr(self, key), 1)

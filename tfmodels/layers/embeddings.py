@@ -78,7 +78,8 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
     def call(self, token_ids, segment_ids=None):
         """`segment_ids` (B, T): given, or None to read them off the `[SEP]`s (`segment_ids`)."""
-        tokens = self.wte(token_ids)  # (B, T, C)
+        # (B, T, C); cast: an int8-quantized embedding returns float32 under a mixed policy (Keras 3.15)
+        tokens = ops.cast(self.wte(token_ids), self.compute_dtype)
         x = tokens + self.wpe(tokens)  # (B, T, C), the position term broadcast over the batch
         if self.num_segments:
             segments = self.segment_ids(token_ids) if segment_ids is None else segment_ids

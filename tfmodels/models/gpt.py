@@ -96,7 +96,7 @@ class GPT(keras.Model):
 
     def call(self, token_ids, padding_mask=None, training=False, return_attention_scores=False):
         mask = self.padding_mask(token_ids) if padding_mask is None else padding_mask
-        tok = self.wte(token_ids)  # (B, T, C)
+        tok = ops.cast(self.wte(token_ids), self.compute_dtype)  # (B, T, C) (int8 embeddings return float32)
         x = self.drop(tok + self.wpe(tok), training=training)  # (B, T, C)
         attention_scores = []
         for block in self.blocks:
@@ -114,7 +114,7 @@ class GPT(keras.Model):
     def call_with_cache(self, token_ids, cache, cache_update_index, padding_mask=None):
         """The T tokens `token_ids` (B, T) at positions cache_update_index...: (logits (B, T, V),
         hidden states (B, T, C), the cache with their keys and values written in)."""
-        tok = self.wte(token_ids)  # (B, T, C)
+        tok = ops.cast(self.wte(token_ids), self.compute_dtype)  # (B, T, C) (int8 embeddings return float32)
         x = tok + self.wpe(tok, start_index=cache_update_index)  # (B, T, C)
         caches = []
         for i, block in enumerate(self.blocks):

@@ -12,7 +12,8 @@ stays outside (its vocabulary is shipped beside): LiteRT's built-in ops have no 
 Select TF ops would bring TensorFlow's kernels back (the Flex delegate; tensorflow-text's ops are not
 among them), which is what these formats are chosen to leave behind. Only built-in ops are used.
 
-LiteRT (TensorFlow's TFLite converter, through Keras's `model.export(format="litert")`) converts as
+A mixed-precision run is converted as its float32 twin (the same weights; neither format has bfloat16
+kernels). LiteRT (TensorFlow's TFLite converter, through Keras's `model.export(format="litert")`) converts as
 `--quantize` says: float (none), float16 (weights), dynamic (int8 weights, float activations), or int8
 (weights and activations, calibrated on a representative set of training inputs; ops without an int8
 kernel stay float). ONNX: the graph with its variables frozen, converted by tf2onnx (Keras's own ONNX
@@ -94,6 +95,10 @@ def export_portable(run_dir, format: str, out: str | os.PathLike | None = None, 
                           "preset run exports as a SavedModel")
     task, spec = task_for(config), input_spec(info)
     model = load_keras_model(paths.model, trust_code=trust_code)
+    compared_with = f"the Keras model ({model.compute_dtype})"
+    if model.compute_dtype != "float32" and not quantization_record(paths.model):
+        model = float32_copy(paths.model, trust_code)  # LiteRT's built-ins and ONNX's have no bfloat16 kernels
+        compared_with = "the Keras model's float32 twin (the run computes in " + compared_with.split("(")[1]
     check = model_inputs(task, paths, info, split="validation", limit=CHECK_EXAMPLES)
     calibration = None
     if quantize == "int8":
@@ -134,6 +139,7 @@ def export_portable(run_dir, format: str, out: str | os.PathLike | None = None, 
             "class_names": info.get("class_names"),
             "bytes": file.stat().st_size,
             "max_abs_difference_from_keras": difference, "checked_on": f"{len(check)} validation inputs",
+            "compared_with": compared_with,
         }
         atomic_write_json(staging / "tfmodels_export.json", description)
         os.rename(staging, target)
@@ -141,6 +147,28 @@ def export_portable(run_dir, format: str, out: str | os.PathLike | None = None, 
         if staging.exists():
             shutil.rmtree(staging)
     return target, description
+
+
+def float32_copy(path: Path, trust_code: bool = False):
+    """The model of a mixed-precision run (float32 variables, bfloat16/float16 compute) rebuilt to compute in
+    float32 with the same weights: what LiteRT and ONNX then convert (`--quantize float16` halves it again)."""
+    import json
+    import zipfile
+
+    import keras
+
+    def to_float32(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" and str(node.get("config", {}).get("name", "")).startswith("mixed"):
+                return {**node, "config": {**node["config"], "name": "float32"}}
+            return {key: to_float32(value) for key, value in node.items()}
+        return [to_float32(value) for value in node] if isinstance(node, list) else node
+
+    with zipfile.ZipFile(path) as archive:
+        config = to_float32(json.loads(archive.read("config.json")))
+    model = keras.saving.deserialize_keras_object(config, safe_mode=not trust_code)
+    model.load_weights(path)
+    return model
 
 
 def _logits_fn(model):

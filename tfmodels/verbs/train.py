@@ -44,6 +44,7 @@ from tfmodels.training import loop
 from tfmodels.training.callbacks import FirstStepLog, LossSpike, NonFiniteLossGuard
 from tfmodels.training.checkpoints import BestWeights, ResumableBackup, ResumableEarlyStopping, load_best_weights
 from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
+from tfmodels.training.pruning import MagnitudePruning, prune_to_target
 from tfmodels.training.resume import ResumeState, describe, monitor_mode, resume_state
 from tfmodels.training.summaries import ExamplesPerSecond, GradientNorm, write_config_text, write_hparams
 
@@ -160,7 +161,11 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
         validation = eval_ds.get("validation")
         gradient_norm = ([GradientNorm(next(iter(validation.take(1))))]
                          if validation is not None and not runtime.is_multi_worker(strategy) else [])
-        callbacks = [guard, FirstStepLog(log, started), ExamplesPerSecond(global_batch), *gradient_norm,
+        pruning = t.pruning
+        pruner = ([MagnitudePruning(pruning.target_sparsity, pruning.begin_step,
+                                    pruning.end_step or (3 * steps_per_epoch * epochs) // 4, pruning.update_every,
+                                    paths.run_logs)] if pruning.target_sparsity else [])
+        callbacks = [guard, FirstStepLog(log, started), ExamplesPerSecond(global_batch), *gradient_norm, *pruner,
                      *task.callbacks(model, data, global_batch, paths.run_logs),
                      *run_callbacks(paths, config, state), *extra_callbacks]
         try:
@@ -193,6 +198,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
     # --- 8. Evaluate the best weights and write what the run leaves -----------------------------------
     if paths.best_weights.is_file():
         load_best_weights(model, paths.best_weights)
+    sparsity = prune_to_target(model, t.pruning.target_sparsity) if t.pruning.target_sparsity else None
     metrics = {"status": FINISHED, "epochs_trained": len(history.epoch), "steps_trained": len(history.epoch) * steps_per_epoch,
                **({"recoveries": recoveries} if recoveries else {}),
                "wall_seconds": round(time.time() - started, 2),
@@ -205,6 +211,15 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
     write_hparams(paths.run_logs, flat_dict(config), paths.name, metrics)
     write_training_curves(paths)  # the run at a glance without TensorBoard
     write_aside(paths.model, task.model_for_saving(model).save)
+    if sparsity is not None:  # the kept model, exactly at the target (the best epoch's weights, pruned once more)
+        import gzip
+
+        with tempfile.TemporaryDirectory() as folder:  # the weights alone (model.keras also holds Adam's moments)
+            weights = Path(folder) / "model.weights.h5"
+            model.save_weights(weights)
+            metrics["sparsity"] = {"target": t.pruning.target_sparsity, "kernels": sparsity,
+                                   "weights_bytes": weights.stat().st_size,
+                                   "weights_gzip_bytes": len(gzip.compress(weights.read_bytes()))}
     atomic_write_json(paths.metrics, metrics)  # status "finished": written last
     if chief:
         log(_summary(paths, metrics, by_steps=bool(config.trainer.max_steps)))
