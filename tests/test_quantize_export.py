@@ -142,7 +142,10 @@ def test_litert_int8_keeps_accuracy_within_a_point(runs, kind):
     float_accuracy = float(np.mean(np.argmax(model.predict(inputs, verbose=0), -1) == labels))
     int8_accuracy = float(np.mean(np.argmax(LiteRTModel(out / "model.tflite")(inputs), -1) == labels))
     assert abs(int8_accuracy - float_accuracy) <= 0.01, (float_accuracy, int8_accuracy)
-    assert description["bytes"] < 0.4 * (runs / f"{kind}-litert" / "model.tflite").stat().st_size
+    float_file = runs / f"{kind}-litert" / "model.tflite"  # the float conversion (the test above, or made here)
+    if not float_file.is_file():
+        export_portable(runs / kind, "litert", out=float_file.parent)
+    assert description["bytes"] < 0.4 * float_file.stat().st_size
 
 
 def test_portable_export_bad_inputs(runs, monkeypatch, tmp_path):

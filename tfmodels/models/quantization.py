@@ -27,7 +27,6 @@ import keras
 import numpy as np
 
 MODES = ("int8", "int4", "gptq")
-QUANTIZABLE = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Embedding, keras.layers.ReversibleEmbedding)
 GPTQ_GROUP_SIZE = 32  # inputs that share a scale and zero point (our widths are 64-256: Keras's 128 is one group)
 
 
@@ -43,10 +42,6 @@ def quantized_layers(model) -> dict[str, str]:
 def float_layers(model) -> list[str]:
     """Paths of the layers with weights that stay in float."""
     return [layer.path for layer in _leaves(model) if layer.weights and not layer.quantization_mode]
-
-
-def is_quantized(model) -> bool:
-    return bool(quantized_layers(model))
 
 
 def gptq_structure(model) -> dict:
