@@ -18,7 +18,9 @@ import pytest
 import tensorflow as tf
 from helpers import run_cli, run_python_alone, tiny_gpt
 
+from tfmodels.config import apply_overrides, load_config
 from tfmodels.errors import ConfigError
+from tfmodels.verbs.train import train
 from tfmodels.verbs.launch import LaunchError, free_ports, launch, tf_config
 from tfmodels.training.loop import fit_with_strategy_run
 from tfmodels.runtime import is_chief, resolve_strategy
@@ -69,6 +71,24 @@ def test_one_replica_and_two_replicas_train_alike(tmp_path, config_file, overrid
     for key in ("loss", "val_loss"):
         a, b = results[one][key], results[two][key]
         assert np.isfinite(a) and abs(a - b) <= 1e-4 * abs(a), (key, a, b)
+
+
+def test_a_distilled_student_trains_alike_on_one_replica_and_two(tmp_path):
+    """The teacher's term is reduced and scaled for the replicas as the compiled loss is: the mixed training loss
+    and the validation loss agree to 1e-4 between one replica and two."""
+    config_file, teacher = str(REPO / "configs" / "mlp_digits.yaml"), str(tmp_path / "teacher")
+    student = [*MLP, "model.mlp.hidden_units=[32]", f"trainer.distill.teacher={teacher}", "trainer.distill.temperature=3"]
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    results = _train_in_fresh_process([
+        (config_file, [*MLP, "runtime.strategy=default"], teacher),
+        (config_file, [*student, "runtime.strategy=default", "trainer.batch_size=64"], one),
+        (config_file, [*student, "runtime.strategy=mirrored", "trainer.batch_size=32"], two),
+    ])
+    assert results[two]["replicas"] == 2
+    for key in ("loss", "val_loss"):
+        a, b = results[one][key], results[two][key]
+        assert np.isfinite(a) and abs(a - b) <= 1e-4 * abs(a), (key, a, b)
+    assert results[one]["loss"] != pytest.approx(results[one]["val_loss"], rel=0.05)  # the teacher's term is in it
 
 
 @pytest.mark.slow
@@ -206,6 +226,32 @@ def test_two_workers_train_as_one_process_and_only_the_chief_writes(tmp_path):
     assert list((chief_dir / "logs").rglob("events.out.tfevents.*"))
     assert not roots[1].startswith(str(chief_dir)) and not Path(roots[1]).exists()
     assert json.loads((chief_dir / "data.json").read_text())["replicas"] == 2
+
+
+@pytest.mark.slow
+def test_two_workers_distill_as_one_process(tmp_path):
+    """The strategy.run loop (model.fit fails under MultiWorkerMirroredStrategy) drives the teacher's loss too."""
+    config_file, teacher = str(REPO / "configs" / "mlp_digits.yaml"), tmp_path / "teacher"
+    train(apply_overrides(load_config(config_file), [*MLP, "trainer.epochs=1"]), teacher)
+    student = [*MLP, "trainer.epochs=1", "model.mlp.hidden_units=[32]", f"trainer.distill.teacher={teacher}"]
+    ports = free_ports(2)
+    workers = [subprocess.Popen([sys.executable, "-c", _worker_code(),
+                                 json.dumps([config_file, [*student, "trainer.batch_size=32", "runtime.strategy=multi_worker"],
+                                             str(tmp_path / "chief_run"), str(tmp_path / f"worker{index}.npz")])],
+                                env={**os.environ, "TF_CONFIG": tf_config(ports, index)}, cwd="/",
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for index in range(2)]
+    for w in workers:
+        out, err = w.communicate(timeout=300)
+        assert w.returncode == 0, out[-2000:] + err[-3000:]
+    single = run_python_alone(_worker_code(), json.dumps([config_file, [*student, "trainer.batch_size=64",
+                                                                        "runtime.strategy=default"],
+                                                          str(tmp_path / "single"), str(tmp_path / "single.npz")]))
+    assert single.returncode == 0, single.stderr[-3000:]
+    multi, one = np.load(tmp_path / "worker0.npz"), np.load(tmp_path / "single.npz")
+    # The student's: normalization (mean, variance, count), two Dense kernels and biases; the teacher is not in it.
+    assert len(multi.files) == len(one.files) == 7
+    for key in multi.files:
+        np.testing.assert_allclose(multi[key], one[key], rtol=1e-4, atol=1e-5)
 
 
 def test_auto_without_tpu_or_gpus_is_the_default_strategy_at_once(monkeypatch):

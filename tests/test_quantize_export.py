@@ -160,3 +160,15 @@ def test_portable_export_bad_inputs(runs, monkeypatch, tmp_path):
                                           r"installed: install the deploy extra with pip install -e \"\.\[deploy\]\""):
         export_portable(runs / "mlp", "litert", out=tmp_path / "d")
     assert not any((tmp_path / name).exists() for name in "abcd")
+
+
+def test_a_sentence_pair_run_is_refused_by_the_portable_formats(tmp_path):
+    pairs = tmp_path / "pairs"
+    train(apply_overrides(shipped_config("encoder_pairs_synthetic"), [
+        *QUICK, "data.train=synthetic_pairs?size=256", "data.validation=synthetic_pairs?size=64", "data.test=null",
+        "trainer.epochs=1", "trainer.warmup_steps=0", "model.encoder.num_layers=1"]), pairs)
+    for format in ("litert", "onnx"):
+        with pytest.raises(ExportError, match=f"--format {format} takes one token-id input from our own tokenizer; "
+                                              "a sentence-pair or preset run exports as a SavedModel"):
+            export_portable(pairs, format, out=tmp_path / format)
+        assert not (tmp_path / format).exists()

@@ -339,6 +339,26 @@ class PruningConfig:
 
 
 @dataclass
+class DistillConfig:
+    """Knowledge distillation (Hinton et al. 2015; tfmodels/training/distillation.py): the student (this run's
+    model) learns from the labels and from `teacher`, a finished run of a classifier of the same classes and
+    inputs: loss = (1 - alpha) * cross-entropy + alpha * temperature^2 * KL of the softened predictions.
+    A text student reads the teacher's vocabulary (its token ids must mean the same). null: no teacher."""
+
+    teacher: Optional[str] = None
+    temperature: float = 2.0
+    alpha: float = 0.5  # the teacher's share of the loss; 0: labels alone (a control), 1: the teacher alone
+
+    def validate(self, where: str = "trainer.distill") -> None:
+        if self.teacher is not None and not self.teacher.strip():
+            raise ConfigError(f"{where}.teacher is empty; give a finished run folder, or null for no distillation")
+        if not self.temperature > 0:
+            raise ConfigError(f"{where}.temperature must be positive (1: the teacher's probabilities as they are; "
+                              f"higher: softer); got {self.temperature}")
+        _fraction(f"{where}.alpha", self.alpha, closed_top=True)
+
+
+@dataclass
 class TrainerConfig:
     epochs: int = 30
     batch_size: int = 64  # per replica; the pipeline batches with batch_size * replicas
@@ -375,10 +395,12 @@ class TrainerConfig:
     eval_batches: int = 20
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def validate(self, where: str = "trainer") -> None:
         self.recovery.validate(f"{where}.recovery")
         self.pruning.validate(f"{where}.pruning")
+        self.distill.validate(f"{where}.distill")
         for key in ("epochs", "batch_size", "steps_per_execution", "unfreeze_every", "lora_rank", "eval_interval",
                     "eval_batches"):
             _at_least(f"{where}.{key}", getattr(self, key), 1)
@@ -530,6 +552,12 @@ class Config:
               and self.model.encoder.num_segments < 2):
             raise ConfigError("data.text.text_column names two columns (sentence pairs): set "
                               "model.encoder.num_segments=2, so that the encoder tells the first sentence from the second")
+        if self.trainer.distill.teacher and self.model.type not in ("mlp", "transformer", "bag_of_words"):
+            raise ConfigError(f"trainer.distill is for classifiers (model.type=mlp, transformer or bag_of_words); "
+                              f"model.type={self.model.type} cannot take a teacher here")
+        if self.trainer.distill.teacher and self.init.preset:
+            raise ConfigError("trainer.distill with init.preset: a preset student reads its own tokenizer, which the "
+                              "teacher's token ids need not match; distill into a model of this project's encoder")
         if finetune == "gradual" and self.model.type == "bag_of_words":
             raise ConfigError("trainer.finetune=gradual unfreezes encoder blocks; the bag-of-words baseline has none")
         return self

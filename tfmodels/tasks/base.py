@@ -7,6 +7,7 @@ and return what they make, so the order is the data flow itself:
     data = task.prepare(splits, resume_from)               # learn (or read back) preprocessing: TaskData
     train, evaluation = task.datasets(data, global_batch, seed, epochs, first_epoch)
     model = task.build_model(data)                         # in the strategy's scope, then:
+    teacher = task.teacher(data)                           # trainer.distill: the teacher's run, checked
     task.warm_start(model, from_run); task.configure_training(model); task.compile_args()
     task.callbacks(model, data, global_batch, log_dir)     # extra callbacks of this task
     task.save_assets(data, paths, model); task.data_info(data)    # beside the model in the run folder
@@ -24,7 +25,9 @@ import keras
 import tensorflow as tf
 
 from tfmodels.config import Config
-from tfmodels.run_folder import RunPaths, require_finished
+from tfmodels.errors import ConfigError
+from tfmodels.files import read_json
+from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model, save_adapters
 from tfmodels.training.warm_start import copy_weights
 
@@ -86,6 +89,33 @@ class Task:
 
     def callbacks(self, model, data: TaskData, global_batch: int, log_dir=None) -> list:
         return []
+
+    def teacher(self, data: TaskData) -> RunPaths | None:
+        """`trainer.distill.teacher`, checked against this run's data before any file is written: a finished
+        run of the same task, with the same classes (in the same order) and the same inputs."""
+        spec = self.config.trainer.distill.teacher
+        if not spec:
+            return None
+        paths = RunPaths(spec)
+        require_finished(paths)
+        theirs, mine = read_json(paths.data_info), self.data_info(data)
+        where = f"trainer.distill.teacher: '{spec}'"
+        if theirs.get("task") != mine["task"]:
+            raise ConfigError(f"{where} is a {theirs.get('task', 'unknown')} run and this one {mine['task']}; a teacher "
+                              "is a classifier of the same kind of input")
+        if theirs.get("class_names") != mine["class_names"]:
+            raise ConfigError(f"{where} has {theirs.get('num_classes')} classes ({', '.join(theirs.get('class_names', []))}) "
+                              f"and this run {mine['num_classes']} ({', '.join(mine['class_names'])}); a student learns "
+                              "the teacher's classes: give a teacher trained on the same labels")
+        self.check_teacher_preprocessing(paths, read_run_config(paths), where)
+        for key in ("input", "token_ids"):
+            if theirs.get(key) != mine.get(key):
+                raise ConfigError(f"{where} reads {key.replace('_', ' ')} {theirs.get(key)} and this run {mine.get(key)}; "
+                                  "the teacher reads the student's batches, so they must be the same")
+        return paths
+
+    def check_teacher_preprocessing(self, paths: RunPaths, teacher_config: Config, where: str) -> None:
+        """What else must be equal for the teacher to read the student's inputs (text: the tokenizer)."""
 
     def warm_start(self, model, from_run: RunPaths) -> None:
         """Start from a finished run's weights (`init.from_run`): the whole model, shapes one for one."""

@@ -11,7 +11,7 @@ from tfmodels.data.tokenizers import (
     load_vocabulary,
     save_vocabulary,
 )
-from tfmodels.errors import DataError
+from tfmodels.errors import ConfigError, DataError
 from tfmodels.run_folder import RunPaths
 from tfmodels.tasks.base import Task, TaskData
 
@@ -40,9 +40,27 @@ class TextTask(Task):
             vocabulary = load_vocabulary(resume_from.vocabulary)
         elif self.config.init.from_run:  # the pretrained vocabulary, never a new one
             vocabulary = load_vocabulary(RunPaths(self.config.init.from_run).vocabulary)
+        elif self.config.trainer.distill.teacher:  # a student's token ids mean what they mean to its teacher
+            vocabulary = load_vocabulary(RunPaths(self.config.trainer.distill.teacher).vocabulary)
         else:
             vocabulary = learn_vocabulary(train.texts + (train.second or []), tokenizer, seed=self.config.runtime.seed)
         return TextPreprocessor(vocabulary, tokenizer, pairs=self.config.data.text.pairs)
+
+    def check_teacher_preprocessing(self, paths: RunPaths, teacher_config, where: str) -> None:
+        """The teacher tokenizes as this run does: the same vocabulary and the same tokenizer options."""
+        if teacher_config.init.preset:
+            raise ConfigError(f"{where} starts from a preset (init.preset), whose tokenizer this run does not read; "
+                              "give a teacher of this project's tokenizer")
+        mine, theirs = self.config.data.tokenizer, teacher_config.data.tokenizer
+        for key in ("kind", "sequence_length", "lowercase", "strip_accents", "split_on_cjk"):
+            if getattr(mine, key) != getattr(theirs, key):
+                raise ConfigError(f"{where} was trained with data.tokenizer.{key}={getattr(theirs, key)} and this run "
+                                  f"has {getattr(mine, key)}; set data.tokenizer.{key}={getattr(theirs, key)}")
+        if self.config.init.from_run and (load_vocabulary(RunPaths(self.config.init.from_run).vocabulary)
+                                          != load_vocabulary(paths.vocabulary)):
+            raise ConfigError(f"{where} has another vocabulary than init.from_run='{self.config.init.from_run}'; the "
+                              "student starts from that run and reads the teacher's token ids: give a teacher "
+                              "fine-tuned from the same pretrained run")
 
     def preset(self) -> str:
         """`init.preset`, checked (a folder that holds a preset, or a hub name whose host answers), once."""

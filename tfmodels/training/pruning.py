@@ -28,12 +28,13 @@ def polynomial_sparsity(step: int, target: float, begin: int, end: int) -> float
 
 
 def prunable_kernels(model) -> dict[str, keras.Variable]:
-    """{path: kernel} of every Dense and EinsumDense layer (float kernels: a quantized one is not pruned)."""
+    """{path: kernel} of every Dense and EinsumDense layer that trains (float kernels: a quantized one is not
+    pruned; nor is a frozen one, such as a distillation teacher's, which training could not repair)."""
     kernels = {}
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense)) and not layer.quantization_mode:
             kernel = getattr(layer, "_kernel", None)
-            if kernel is not None:
+            if kernel is not None and kernel.trainable:
                 kernels[kernel.path] = kernel
     return kernels
 

@@ -44,6 +44,8 @@ from tfmodels.training import loop
 from tfmodels.training.callbacks import FirstStepLog, LossSpike, NonFiniteLossGuard
 from tfmodels.training.checkpoints import BestWeights, ResumableBackup, ResumableEarlyStopping, load_best_weights
 from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
+from tfmodels.saving import load_keras_model
+from tfmodels.training.distillation import Distillation
 from tfmodels.training.pruning import MagnitudePruning, prune_to_target
 from tfmodels.training.resume import ResumeState, describe, monitor_mode, resume_state
 from tfmodels.training.summaries import ExamplesPerSecond, GradientNorm, write_config_text, write_hparams
@@ -101,6 +103,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
         require_finished(RunPaths(config.init.from_run))
     paths, resuming = _run_folder(config, run_dir, strategy)
     data = task.prepare(splits, paths if resuming else None)
+    teacher = task.teacher(data)  # trainer.distill.teacher, checked against this run's classes and inputs
 
     # --- 3. Numerics: seed, precision, XLA, batch and learning rate ---------------------------------
     keras.utils.set_random_seed(config.runtime.seed)
@@ -131,12 +134,20 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
     train_ds, eval_ds = task.datasets(data, global_batch, config.runtime.seed, epochs, state.point.epoch)
 
     # --- 5. Model and optimizer, in the strategy's scope ---------------------------------------------
+    # `model` is what the run trains and saves; with a teacher, `trained` wraps it (the loss adds the
+    # teacher's soft targets), and fit, evaluation and the checkpoints work on the wrapper.
     with strategy.scope():
         model = task.build_model(data)
         if config.init.from_run:
             task.warm_start(model, RunPaths(config.init.from_run))
         task.configure_training(model)
-        model.compile(optimizer=build_optimizer(t, steps_per_epoch * epochs, replicas),
+        trained = model
+        if teacher is not None:
+            d = t.distill
+            trained = Distillation(model, load_keras_model(teacher.model), d.temperature, d.alpha)
+            log(f"distilling from {teacher.root} (temperature {d.temperature:g}, alpha {d.alpha:g}: "
+                f"{d.alpha:.0%} of the loss is the teacher's)")
+        trained.compile(optimizer=build_optimizer(t, steps_per_epoch * epochs, replicas),
                       steps_per_execution=steps_per_execution, jit_compile=xla == "on", **task.compile_args())
 
     # --- 6. The run folder: from here on, files are written ------------------------------------------
@@ -152,7 +163,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
 
     # --- 7. Fit, rolling back after a loss spike when trainer.recovery allows --------------------------
     recovery, recoveries, rate_scale = t.recovery, [], 1.0
-    initial_weights = model.get_weights() if recovery.max_trials else None
+    initial_weights = trained.get_weights() if recovery.max_trials else None
     fit_started = time.time()
     while True:
         guard = NonFiniteLossGuard(recovery.loss_upper_bound)
@@ -166,10 +177,10 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
                                     pruning.end_step or (3 * steps_per_epoch * epochs) // 4, pruning.update_every,
                                     paths.run_logs)] if pruning.target_sparsity else [])
         callbacks = [guard, FirstStepLog(log, started), ExamplesPerSecond(global_batch), *gradient_norm, *pruner,
-                     *task.callbacks(model, data, global_batch, paths.run_logs),
+                     *task.callbacks(trained, data, global_batch, paths.run_logs),
                      *run_callbacks(paths, config, state), *extra_callbacks]
         try:
-            history = loop.fit(model, strategy, train_ds, global_batch=global_batch, steps_per_epoch=steps_per_epoch,
+            history = loop.fit(trained, strategy, train_ds, global_batch=global_batch, steps_per_epoch=steps_per_epoch,
                                epochs=epochs, callbacks=callbacks, validation_data=validation,
                                verbose=config.logging.verbose, steps_per_execution=steps_per_execution)
             break
@@ -186,18 +197,18 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
                 f"learning rate x{rate_scale:g} ({learning_rate * rate_scale:g}); recovery {len(recoveries)} of "
                 f"{recovery.max_trials} (trainer.recovery.max_trials)")
             if state.point.weights is None:
-                model.set_weights(initial_weights)
+                trained.set_weights(initial_weights)
             train_ds, eval_ds = task.datasets(data, global_batch, config.runtime.seed, epochs, state.point.epoch)
             lowered = dataclasses.replace(t, learning_rate=t.learning_rate * rate_scale)
             with strategy.scope():
-                model.compile(optimizer=build_optimizer(lowered, steps_per_epoch * epochs, replicas),
+                trained.compile(optimizer=build_optimizer(lowered, steps_per_epoch * epochs, replicas),
                               steps_per_execution=steps_per_execution, jit_compile=xla == "on",
                               **task.compile_args())
     fit_seconds = time.time() - fit_started
 
     # --- 8. Evaluate the best weights and write what the run leaves -----------------------------------
     if paths.best_weights.is_file():
-        load_best_weights(model, paths.best_weights)
+        load_best_weights(trained, paths.best_weights)
     sparsity = prune_to_target(model, t.pruning.target_sparsity) if t.pruning.target_sparsity else None
     metrics = {"status": FINISHED, "epochs_trained": len(history.epoch), "steps_trained": len(history.epoch) * steps_per_epoch,
                **({"recoveries": recoveries} if recoveries else {}),
@@ -206,7 +217,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
                "examples_per_second": round(len(history.epoch) * steps_per_epoch * global_batch / max(fit_seconds, 1e-9),
                                             1)}
     for role, ds in eval_ds.items():
-        metrics[role] = loop.evaluate(model, strategy, ds)
+        metrics[role] = loop.evaluate(trained, strategy, ds)
     task.finish(model, paths)
     write_hparams(paths.run_logs, flat_dict(config), paths.name, metrics)
     write_training_curves(paths)  # the run at a glance without TensorBoard
