@@ -121,6 +121,39 @@ def _cmd_launch(args) -> int:
     return 0
 
 
+def _cmd_search(args) -> int:
+    from tfmodels.verbs.search import make_plan, run_worker, search, table
+
+    plan = make_plan(args.config, args.space, args.set, trials=args.trials, max_time=args.max_time,
+                     sampler=args.sampler, objective=args.objective, study_dir=args.study_dir,
+                     pruning=not args.no_pruning, storage=args.storage)
+    if args.worker is not None:  # one of --workers N's processes, started by the first
+        import time
+
+        run_worker(plan, args.worker, log=lambda line: print(f"[worker {args.worker}] {line}", flush=True),
+                   deadline=time.time() + plan.max_seconds if plan.max_seconds else None)
+        return 0
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    worker_argv = ["search", args.config, "--space", args.space, "--trials", str(args.trials),
+                   "--sampler", args.sampler, "--objective", args.objective, "--study-dir", str(plan.study_dir),
+                   *(["--max-time", args.max_time] if args.max_time else []),
+                   *(["--storage", args.storage] if args.storage else []),
+                   *(["--no-pruning"] if args.no_pruning else []), *[a for kv in args.set for a in ("--set", kv)]]
+    result = search(plan, workers=args.workers, log=lambda line: print(line, flush=True), worker_argv=worker_argv)
+    print(table(result.rows, plan))
+    overhead = 1 - result.in_trials / result.seconds if result.seconds else 0.0
+    print(f"{len(result.rows)} trials in {plan.study_dir} ({result.seconds:.0f} s; this process spent "
+          f"{100 * overhead:.1f}% outside its trials); table: {plan.study_dir / 'trials.csv'}, plot: "
+          f"{plan.study_dir / 'objective.png'}; TensorBoard: tfmodels tensorboard {plan.study_dir}")
+    if result.best_config is None:
+        print("no trial completed: nothing to train")
+        return 1
+    print(f"best: trial {result.best['trial']}, {plan.objective} {result.best[plan.objective]:.4f}; "
+          f"train it with: tfmodels train {result.best_config}")
+    return 0
+
+
 def _cmd_doctor(args) -> int:
     from tfmodels.verbs.doctor import report
 
@@ -258,6 +291,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-port", type=int, metavar="PORT", help="use ports PORT..PORT+N-1 (default: free ones)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop every worker after this long (default: none)")
     p.set_defaults(func=_cmd_launch)
+
+    p = commands.add_parser("search", help="a hyper-parameter search over a config (Optuna): resumable, parallel, pruned",
+                            description="Trains trials of CONFIG with the keys of SPACE varied (each trial an ordinary "
+                                        "run folder in STUDY/trials/), prunes clearly worse ones after every epoch, and "
+                                        "writes a table, best.yaml and a plot. Rerunning the same command goes on "
+                                        "where it stopped.")
+    p.add_argument("config", metavar="CONFIG", help="YAML config file the trials start from")
+    p.add_argument("--space", required=True, metavar="SPACE.yaml",
+                   help="dotted keys to vary: `key: [choices]` or `key: {uniform|log_uniform|int_uniform: [low, high]}`")
+    p.add_argument("--trials", type=int, default=20, metavar="N", help="trials to run in all (default 20)")
+    p.add_argument("--max-time", metavar="DURATION", help="start no trial after this long, e.g. 30m (default: none)")
+    p.add_argument("--sampler", default="tpe", metavar="NAME", help="grid | random | tpe (default tpe)")
+    p.add_argument("--objective", default="val_accuracy", metavar="METRIC",
+                   help="the validation metric to optimize: val_accuracy (maximized) or val_loss (minimized)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="trial processes on this machine (default 1)")
+    p.add_argument("--study-dir", metavar="DIR", help="the study's folder (default studies/<config name>)")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage URL shared by machines (default: SQLite in the study folder)")
+    p.add_argument("--no-pruning", action="store_true", help="run every trial to its last epoch")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
+    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_search)
 
     p = commands.add_parser("demo", help="the main job: train, evaluate and export the built-in defaults (no network)",
                             description="Train the MLP on scikit-learn's bundled digits and a Transformer (beside its "

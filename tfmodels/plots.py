@@ -81,3 +81,40 @@ def attention_map_png(weights: np.ndarray, tokens: list[str], title: str) -> byt
         figure.tight_layout()
         figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def objective_png(params: dict[str, list], objective: list[float], states: list[str], name: str) -> bytes:
+    """A search's objective against each searched parameter (one panel a parameter), as PNG bytes.
+
+    `params` maps a parameter to its value in every trial; complete trials are dots, pruned ones crosses
+    (their best value before they stopped), others are left out.
+    """
+    keys = list(params) or ["(none)"]
+    figure = Figure(figsize=(3.6 * len(keys), 3.2), dpi=100)
+    FigureCanvasAgg(figure)
+    y = np.asarray(objective, dtype=float)
+    for i, key in enumerate(keys):
+        ax = figure.add_subplot(1, len(keys), i + 1)
+        values = params.get(key, [None] * len(y))
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if numeric:
+            x = np.asarray(values, dtype=float)
+        else:  # categories in order of first appearance
+            labels = list(dict.fromkeys(str(v) for v in values))
+            x = np.asarray([labels.index(str(v)) for v in values], dtype=float)
+            ax.set_xticks(range(len(labels)), labels, fontsize=8)
+        for state, marker, colour in (("complete", "o", "tab:blue"), ("pruned", "x", "tab:gray")):
+            keep = np.asarray([s == state for s in states]) & np.isfinite(y)
+            if keep.any():
+                ax.scatter(x[keep], y[keep], marker=marker, color=colour, label=state)
+        if numeric and len(x) and np.nanmin(x) > 0 and np.nanmax(x) / np.nanmin(x) > 30:
+            ax.set_xscale("log")
+        ax.set_xlabel(key, fontsize=9)
+        ax.set_ylabel(name if i == 0 else "", fontsize=9)
+        ax.grid(alpha=0.3)
+        if i == 0:
+            ax.legend(fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

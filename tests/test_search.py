@@ -1,0 +1,165 @@
+"""`tfmodels search`: trials are run folders, the report is true to them, a killed search goes on where it
+stopped without counting a trial twice, two workers share one study, a clearly worse trial is pruned."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import CONFIGS
+from helpers import run_cli
+
+from tfmodels.config import load_config
+from tfmodels.errors import ConfigError, RunDirError
+from tfmodels.verbs.search import check_study_dir, make_plan, run_worker, study_record
+
+MLP = CONFIGS / "mlp_digits.yaml"
+QUICK = ["--set", "trainer.epochs=3", "--set", "model.mlp.hidden_units=[32]", "--set", "logging.histogram_freq=0",
+         "--set", "logging.verbose=0"]
+SPACE = "trainer.learning_rate: {log_uniform: [3.0e-4, 3.0e-3]}\nmodel.mlp.dropout: [0.0, 0.2]\n"
+
+
+def rows_of(study):
+    with open(study / "trials.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def optuna_trials(study):
+    import optuna
+
+    return optuna.load_study(study_name="search", storage=f"sqlite:///{study / 'study.db'}").get_trials()
+
+
+def test_a_search_runs_trials_as_run_folders_and_reports_them_truly(workdir):
+    (workdir / "space.yaml").write_text(SPACE)
+    out = run_cli("search", MLP, "--space", "space.yaml", "--trials", "3", "--sampler", "random",
+                  "--study-dir", "study", *QUICK, cwd=workdir).stdout
+    study = workdir / "study"
+    rows = rows_of(study)
+    assert [r["trial"] for r in rows] == ["0", "1", "2"] and {r["state"] for r in rows} <= {"complete", "pruned"}
+    for r in rows:  # each trial an ordinary finished run, its objective the best val_accuracy of its history
+        run = study / r["run"]
+        assert (run / "metrics.json").is_file() and (run / "model.keras").is_file()
+        with open(run / "history.csv", newline="") as f:
+            best = max(float(e["val_accuracy"]) for e in csv.DictReader(f))
+        assert abs(float(r["val_accuracy"]) - best) < 1e-6
+    best_row = max((r for r in rows if r["state"] == "complete"), key=lambda r: float(r["val_accuracy"]))
+    best = load_config(study / "best.yaml")
+    assert abs(best.trainer.learning_rate - float(best_row["trainer.learning_rate"])) < 1e-12
+    assert best.model.mlp.dropout == float(best_row["model.mlp.dropout"]) and best.model.mlp.hidden_units == [32]
+    assert f"tfmodels train {study / 'best.yaml'}" in out or "tfmodels train study/best.yaml" in out
+    assert (study / "objective.png").read_bytes()[:4] == b"\x89PNG"
+    # TensorBoard's HParams dashboard: the experiment at the top, a session in every trial.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    top = EventAccumulator(str(study / "logs")).Reload()
+    assert "_hparams_/experiment" in top.Tags()["tensors"]
+    session = EventAccumulator(str(study / rows[0]["run"] / "logs")).Reload()
+    assert "_hparams_/session_start_info" in session.Tags()["tensors"]
+    # `evaluate` works on a trial as on any run.
+    assert "accuracy" in run_cli("evaluate", study / rows[0]["run"], cwd=workdir).stdout
+    # Rerun: the study is complete; nothing trains again.
+    again = run_cli("search", MLP, "--space", "space.yaml", "--trials", "3", "--sampler", "random",
+                    "--study-dir", "study", *QUICK, cwd=workdir).stdout
+    assert "trial 3" not in again and len(rows_of(study)) == 3
+
+
+def test_a_killed_search_goes_on_where_it_stopped_and_counts_each_trial_once(workdir):
+    (workdir / "space.yaml").write_text(SPACE)
+    command = [sys.executable, "-m", "tfmodels", "search", str(MLP), "--space", "space.yaml", "--trials", "3",
+               "--sampler", "random", "--study-dir", "study", "--no-pruning", *QUICK[:-2],
+               "--set", "trainer.epochs=6"]
+    process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    history = workdir / "study/trials/001/history.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (history.is_file() and len(history.read_text().splitlines()) >= 3):
+        time.sleep(0.2)  # killed in trial 1's third epoch (two epochs written)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert history.is_file(), "trial 1 never started"
+    run_cli(*command[3:], cwd=workdir)
+    rows = rows_of(workdir / "study")
+    assert len(rows) == 3 and {r["state"] for r in rows} == {"complete"}, rows
+    assert sorted(r["run"] for r in rows) == ["trials/000", "trials/001", "trials/002"]
+    stale = [t for t in optuna_trials(workdir / "study") if t.user_attrs.get("stale")]
+    assert len(stale) == 1 and stale[0].number == 1  # the killed one, retried in its own folder
+    with open(history, newline="") as f:
+        epochs = [int(e["epoch"]) for e in csv.DictReader(f)]
+    assert epochs == list(range(6)), epochs  # resumed from its backup: no epoch twice
+
+
+def test_two_workers_share_one_study(workdir):
+    (workdir / "space.yaml").write_text(SPACE)
+    run_cli("search", MLP, "--space", "space.yaml", "--trials", "4", "--sampler", "random", "--workers", "2",
+            "--study-dir", "study", *QUICK, "--set", "trainer.epochs=8", cwd=workdir)
+    trials = optuna_trials(workdir / "study")
+    assert len(trials) == 4 and len({t.user_attrs["pid"] for t in trials}) == 2
+    assert len({(t.params["trainer.learning_rate"]) for t in trials}) == 4  # the workers sample apart
+
+
+def test_a_clearly_worse_trial_is_pruned(workdir):
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    (workdir / "space.yaml").write_text("trainer.learning_rate: {log_uniform: [1.0e-7, 2.0e-7]}\n")
+    plan = make_plan(MLP, workdir / "space.yaml", ["trainer.epochs=3", "model.mlp.hidden_units=[32]",
+                                                    "logging.histogram_freq=0", "logging.verbose=0"],
+                     trials=4, sampler="random", study_dir=workdir / "study")
+    (workdir / "study").mkdir()
+    study = optuna.create_study(study_name="search", storage=plan.storage_url, direction="maximize")
+    for _ in range(3):  # three earlier trials that learnt (a learning rate of 1e-7 learns nothing in 3 epochs)
+        study.add_trial(optuna.trial.create_trial(
+            params={"trainer.learning_rate": 1.5e-7}, value=0.95, intermediate_values={0: 0.9, 1: 0.93, 2: 0.95},
+            distributions={"trainer.learning_rate": FloatDistribution(1e-7, 2e-7, log=True)}))
+    run_worker(plan, log=lambda _: None)
+    last = optuna_trials(workdir / "study")[-1]
+    assert last.state == optuna.trial.TrialState.PRUNED and list(last.intermediate_values) == [0], last
+
+
+# --- bad input ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("space, options, says", [
+    ("trainer.learnin_rate: [0.001]\n", {}, "did you mean 'learning_rate'"),
+    ("model.mlp.dropout: []\n", {}, "empty list of choices"),
+    ("trainer.learning_rate: {log_uniform: [a, b]}\n", {}, "two numbers"),
+    ("trainer.learning_rate: {uniform: [0.001, 0.01]}\n", {"sampler": "grid"}, "a grid cannot list"),
+    ("model.mlp.dropout: [0.0]\n", {"objective": "val_f1"}, "--objective val_f1: a mlp run does not log it"),
+    ("model.mlp.dropout: [0.0]\n", {"max_time": "soon"}, "--max-time 'soon'"),
+    ("model.mlp.dropout: [0.0]\n", {"sampler": "bayes"}, "--sampler 'bayes'"),
+    ("model.mlp.dropout: [0.0]\n", {"trials": 0}, "--trials must be at least 1"),
+])
+def test_bad_searches_are_refused_before_any_trial(tmp_path, space, options, says):
+    (tmp_path / "space.yaml").write_text(space)
+    with pytest.raises(ConfigError) as error:
+        make_plan(MLP, tmp_path / "space.yaml", study_dir=tmp_path / "study", **options)
+    assert says in str(error.value) and "\n" not in str(error.value), str(error.value)
+
+
+def test_a_grid_smaller_than_the_trials_runs_its_size_and_a_larger_one_is_refused(workdir):
+    (workdir / "space.yaml").write_text("model.mlp.dropout: [0.0, 0.1, 0.2]\ntrainer.batch_size: [32, 64]\n")
+    assert make_plan(MLP, "space.yaml", trials=10, sampler="grid").trials == 6
+    result = run_cli("search", MLP, "--space", "space.yaml", "--sampler", "grid", "--trials", "4",
+                     "--study-dir", "study", cwd=workdir, check=False)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "error: --sampler grid: the grid has 6 points and --trials is 4; give --trials 6, fewer choices, "
+        "or --sampler tpe"], result.stderr
+    assert not (workdir / "study").exists()
+
+
+def test_a_study_folder_made_for_another_config_is_refused(tmp_path):
+    (tmp_path / "space.yaml").write_text(SPACE)
+    first = make_plan(MLP, tmp_path / "space.yaml", ["trainer.epochs=3"], study_dir=tmp_path / "study")
+    (tmp_path / "study").mkdir()
+    import json
+
+    (tmp_path / "study/study.json").write_text(json.dumps(study_record(first)))
+    assert check_study_dir(first) is True  # the same search: a resume
+    other = make_plan(MLP, tmp_path / "space.yaml", ["trainer.epochs=5"], study_dir=tmp_path / "study")
+    with pytest.raises(RunDirError, match=r"made for another search \(trainer.epochs: 3 there, 5 here\)"):
+        check_study_dir(other)
+    with pytest.raises(ConfigError, match="trains by steps"):
+        make_plan(CONFIGS / "gpt_shakespeare_char.yaml", tmp_path / "space.yaml", study_dir=tmp_path / "s")
