@@ -23,6 +23,7 @@ import json
 import math
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -210,11 +211,13 @@ def trial_lock(plan: SearchPlan, number: int) -> Path:
 
 
 def requeue_dead_trials(study, plan: SearchPlan, log: Callable[[str], None]) -> None:
-    """A trial the store says runs but whose lock nobody holds died with its process (SIGKILL, a lost
-    machine's folder aside): marked failed (`stale`), and queued again with its parameters and run folder."""
+    """A trial of this machine that the store says runs but whose lock nobody holds died with its process
+    (SIGKILL, power): marked failed (`stale`), and queued again with its parameters and run folder."""
     from optuna.trial import TrialState
 
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("host", socket.gethostname()) != socket.gethostname():
+            continue  # another machine's (a shared --storage): its lock is not ours to see
         with file_lock(trial_lock(plan, t.number), blocking=False) as free:
             if not free:
                 continue  # alive
@@ -255,6 +258,7 @@ def run_worker(plan: SearchPlan, worker: int = 0, log: Callable[[str], None] = p
             if "run" not in trial.user_attrs:  # a new trial: the next free folder (retries keep theirs)
                 taken = {t.user_attrs.get("run") for t in study.get_trials(deepcopy=False)}
                 trial.set_user_attr("run", next(f"{i:03d}" for i in range(len(taken) + 1) if f"{i:03d}" not in taken))
+            trial.set_user_attr("host", socket.gethostname())
             lock = file_lock(trial_lock(plan, trial.number))
             lock.__enter__()
         try:
