@@ -115,7 +115,8 @@ def test_early_stopping_counts_across_a_resume(tmp_path, monkeypatch):
     assert stopped_at < 30  # it did stop early
     _train_crashing_after(config, tmp_path / "resumed", stopped_at - 2)
     resumed = train(config, tmp_path / "resumed")
-    assert resumed.metrics["epochs_trained"] == 1  # only the epoch that was left
+    assert resumed.metrics["epochs_trained"] == stopped_at  # the run's epochs; this launch trained the last one
+    assert resumed.metrics["resumed_after_epoch"] == stopped_at - 1
     assert _history(tmp_path / "resumed") == _history(tmp_path / "whole")
 
 

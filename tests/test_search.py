@@ -120,6 +120,39 @@ def test_a_clearly_worse_trial_is_pruned(workdir):
     assert last.state == optuna.trial.TrialState.PRUNED and list(last.intermediate_values) == [0], last
 
 
+def test_max_time_stops_a_running_trial_at_an_epoch_end_and_the_next_search_resumes_it(workdir, monkeypatch):
+    import socket
+    from types import SimpleNamespace
+
+    import tfmodels.training.trial_report as trial_report
+    from tfmodels.verbs.search import open_study, report_rows, run_trial
+
+    (workdir / "space.yaml").write_text(SPACE)
+    plan = make_plan(MLP, workdir / "space.yaml", ["trainer.epochs=3", "model.mlp.hidden_units=[32]",
+                                                    "logging.histogram_freq=0", "logging.verbose=0"],
+                     trials=2, sampler="random", study_dir=workdir / "study")
+    (workdir / "study").mkdir()
+    study = open_study(plan)
+    trial = study.ask()
+    trial.set_user_attr("run", "000")
+    trial.set_user_attr("host", socket.gethostname())
+    with monkeypatch.context() as clock:  # the trial's clock says the deadline passed during its first epoch
+        clock.setattr(trial_report, "time", SimpleNamespace(time=lambda: float("inf")))
+        run_trial(study, trial, plan, lambda _: None, deadline=time.time() + 3600)
+    history = workdir / "study/trials/000/history.csv"
+    assert len(history.read_text().splitlines()) == 2  # one epoch, then stopped, the folder unfinished
+    assert not (workdir / "study/trials/000/metrics.json").exists()
+    assert [r["state"] for r in report_rows(plan)[0]] == ["stopped"]
+    run_worker(plan, log=lambda _: None, deadline=time.time() - 1)  # past its deadline: nothing starts
+    assert not (workdir / "study/trials/001").exists() and [r["state"] for r in report_rows(plan)[0]] == ["stopped"]
+    run_worker(plan, log=lambda _: None)  # no deadline: trial 0 resumed in its folder, then trial 1
+    rows, _ = report_rows(plan)
+    assert [(r["run"], r["state"]) for r in rows] == [("trials/000", "complete"), ("trials/001", "complete")], rows
+    with open(history, newline="") as f:
+        assert [int(e["epoch"]) for e in csv.DictReader(f)] == [0, 1, 2]  # resumed: no epoch twice
+    assert [t.number for t in optuna_trials(workdir / "study") if t.user_attrs.get("stale")] == [0]
+
+
 # --- bad input ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("space, options, says", [

@@ -30,7 +30,7 @@ def test_rerun_after_a_crash_resumes_where_it_stopped(workdir):
 
     result = train(config, "run")
     assert result.metrics["status"] == "finished"
-    assert result.metrics["epochs_trained"] == 2  # epochs 4 and 5 only
+    assert result.metrics["epochs_trained"] == 5 and result.metrics["resumed_after_epoch"] == 3  # 4 and 5 here
     with open("run/history.csv") as f:
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2, 3, 4]
     with pytest.raises(RunDirError, match="already holds a finished run"):

@@ -226,7 +226,8 @@ def requeue_dead_trials(study, plan: SearchPlan, log: Callable[[str], None]) -> 
             study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
             if run is not None:
                 study.enqueue_trial(t.params, user_attrs={"run": run, "retry_of": t.number})
-                log(f"trial {t.number} died with its process: queued again, to resume in trials/{run}")
+                why = "stopped at --max-time" if t.user_attrs.get("interrupted") else "died with its process"
+                log(f"trial {t.number} {why}: queued again, to resume in trials/{run}")
 
 
 def counted(study) -> tuple[int, int, int]:
@@ -249,10 +250,12 @@ def run_worker(plan: SearchPlan, worker: int = 0, log: Callable[[str], None] = p
     study = open_study(plan, worker)
     in_trials = 0.0
     while True:
+        if deadline and time.time() >= deadline:
+            return in_trials  # --max-time: nothing more starts, not even a retry
         with file_lock(plan.study_dir / ".ask.lock"):
             requeue_dead_trials(study, plan, log)
             ended, running, waiting = counted(study)
-            if not waiting and (ended + running >= plan.trials or (deadline and time.time() >= deadline)):
+            if not waiting and ended + running >= plan.trials:
                 return in_trials
             trial = study.ask()  # a queued retry first, with its run folder
             if "run" not in trial.user_attrs:  # a new trial: the next free folder (retries keep theirs)
@@ -263,17 +266,20 @@ def run_worker(plan: SearchPlan, worker: int = 0, log: Callable[[str], None] = p
             lock.__enter__()
         try:
             started = time.time()
-            run_trial(study, trial, plan, log)
+            run_trial(study, trial, plan, log, deadline)
             in_trials += time.time() - started
         finally:
             lock.__exit__(None, None, None)
 
 
-def run_trial(study, trial, plan: SearchPlan, log: Callable[[str], None]) -> None:
+def run_trial(study, trial, plan: SearchPlan, log: Callable[[str], None], deadline: float | None = None) -> None:
+    """Trains the trial in its run folder and tells the study how it ended. A trial still training when the
+    deadline passes stops at the end of that epoch and stays `running` in the store, its folder resumable:
+    the next search on this study finds it dead and resumes it (a stop, not a result)."""
     import keras
     import optuna
 
-    from tfmodels.training.trial_report import ReportEveryEpoch
+    from tfmodels.training.trial_report import DeadlinePassed, ReportEveryEpoch
     from tfmodels.verbs.train import train
 
     values = suggest(trial, plan.space)
@@ -282,7 +288,8 @@ def run_trial(study, trial, plan: SearchPlan, log: Callable[[str], None]) -> Non
     run_dir = plan.study_dir / "trials" / run
     for epoch, value in enumerate(history_values(run_dir, plan.objective)):  # a resumed trial's epochs so far
         trial.report(value, epoch)
-    reporter = ReportEveryEpoch(plan.objective, trial.report, trial.should_prune if plan.pruning else lambda: False)
+    reporter = ReportEveryEpoch(plan.objective, trial.report, trial.should_prune if plan.pruning else lambda: False,
+                                deadline)
     log(f"trial {trial.number} ({run}): " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                                     for k, v in values.items()))
     started = time.time()
@@ -290,6 +297,12 @@ def run_trial(study, trial, plan: SearchPlan, log: Callable[[str], None]) -> Non
         config = apply_overrides(plan.base, [p.override(values[p.key]) for p in plan.space]
                                  + [f"trainer.monitor={plan.objective}", f"name={plan.base.name}-trial{run}"])
         result = train(config, run_dir, callbacks=[reporter])
+    except DeadlinePassed as stop:
+        trial.set_user_attr("interrupted", f"--max-time, after epoch {stop.epoch + 1}")
+        log(f"trial {trial.number} stopped at --max-time after epoch {stop.epoch + 1}; the same search command "
+            f"resumes it in trials/{run}")
+        keras.backend.clear_session()
+        return
     except Exception as error:
         trial.set_user_attr("error", " ".join(str(error).split())[:300])
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -400,7 +413,7 @@ def report_rows(plan: SearchPlan) -> tuple[list[dict], dict | None]:
     for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("stale"):
             continue  # its retry is the row
-        state = t.state.name.lower()
+        state = "stopped" if t.state == TrialState.RUNNING and t.user_attrs.get("interrupted") else t.state.name.lower()
         value = t.value if t.state == TrialState.COMPLETE else best_of(
             list(t.intermediate_values.values()), plan.direction)
         rows.append({"trial": t.number, "run": f"trials/{t.user_attrs.get('run', f'{t.number:03d}')}",

@@ -128,6 +128,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
 
     # --- 4. Input pipelines: a resumed run's data continue after its backup, in that epoch's order --
     state = resume_state(paths.backup, paths.history, t.monitor, resuming)
+    resumed_after_epoch = state.point.epoch
     if resuming:
         log(describe(state.point))
     epochs, steps_per_epoch = loop.training_length(t, data.train_examples, global_batch)
@@ -210,7 +211,10 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
     if paths.best_weights.is_file():
         load_best_weights(trained, paths.best_weights)
     sparsity = prune_to_target(model, t.pruning.target_sparsity) if t.pruning.target_sparsity else None
-    metrics = {"status": FINISHED, "epochs_trained": len(history.epoch), "steps_trained": len(history.epoch) * steps_per_epoch,
+    # A resumed run's History holds only this process's epochs; the run's count is the last epoch reached.
+    epochs_trained = history.epoch[-1] + 1 if history.epoch else state.point.epoch
+    metrics = {"status": FINISHED, "epochs_trained": epochs_trained, "steps_trained": epochs_trained * steps_per_epoch,
+               **({"resumed_after_epoch": resumed_after_epoch} if resumed_after_epoch else {}),
                **({"recoveries": recoveries} if recoveries else {}),
                "wall_seconds": round(time.time() - started, 2),
                "fit_seconds": round(fit_seconds, 2),
