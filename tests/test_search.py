@@ -59,8 +59,10 @@ def test_a_search_runs_trials_as_run_folders_and_reports_them_truly(workdir):
     assert "_hparams_/experiment" in top.Tags()["tensors"]
     session = EventAccumulator(str(study / rows[0]["run"] / "logs")).Reload()
     assert "_hparams_/session_start_info" in session.Tags()["tensors"]
-    # `evaluate` works on a trial as on any run.
+    # `evaluate` and `export` work on a trial as on any run.
     assert "accuracy" in run_cli("evaluate", study / rows[0]["run"], cwd=workdir).stdout
+    run_cli("export", study / rows[0]["run"], "--out", "exported", cwd=workdir)
+    assert (workdir / "exported/saved_model.pb").is_file()
     # Rerun: the study is complete; nothing trains again.
     again = run_cli("search", MLP, "--space", "space.yaml", "--trials", "3", "--sampler", "random",
                     "--study-dir", "study", *QUICK, cwd=workdir).stdout
@@ -70,7 +72,7 @@ def test_a_search_runs_trials_as_run_folders_and_reports_them_truly(workdir):
 def test_a_killed_search_goes_on_where_it_stopped_and_counts_each_trial_once(workdir):
     (workdir / "space.yaml").write_text(SPACE)
     command = [sys.executable, "-m", "tfmodels", "search", str(MLP), "--space", "space.yaml", "--trials", "3",
-               "--sampler", "random", "--study-dir", "study", "--no-pruning", *QUICK[:-2],
+               "--sampler", "random", "--study-dir", "study", "--pruner", "none", *QUICK[:-2],
                "--set", "trainer.epochs=6"]
     process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
@@ -101,23 +103,26 @@ def test_two_workers_share_one_study(workdir):
     assert len({(t.params["trainer.learning_rate"]) for t in trials}) == 4  # the workers sample apart
 
 
-def test_a_clearly_worse_trial_is_pruned(workdir):
+@pytest.mark.parametrize("pruner, epochs_seen", [("median", [0]), ("halving", [0, 1])])
+def test_a_clearly_worse_trial_is_pruned(workdir, pruner, epochs_seen):
+    """median: after the first epoch; successive halving: at its first rung (step 1, the second epoch)."""
     import optuna
     from optuna.distributions import FloatDistribution
 
     (workdir / "space.yaml").write_text("trainer.learning_rate: {log_uniform: [1.0e-7, 2.0e-7]}\n")
     plan = make_plan(MLP, workdir / "space.yaml", ["trainer.epochs=3", "model.mlp.hidden_units=[32]",
                                                     "logging.histogram_freq=0", "logging.verbose=0"],
-                     trials=4, sampler="random", study_dir=workdir / "study")
+                     trials=4, sampler="random", study_dir=workdir / "study", pruner=pruner)
     (workdir / "study").mkdir()
     study = optuna.create_study(study_name="search", storage=plan.storage_url, direction="maximize")
     for _ in range(3):  # three earlier trials that learnt (a learning rate of 1e-7 learns nothing in 3 epochs)
         study.add_trial(optuna.trial.create_trial(
             params={"trainer.learning_rate": 1.5e-7}, value=0.95, intermediate_values={0: 0.9, 1: 0.93, 2: 0.95},
-            distributions={"trainer.learning_rate": FloatDistribution(1e-7, 2e-7, log=True)}))
+            distributions={"trainer.learning_rate": FloatDistribution(1e-7, 2e-7, log=True)},
+            system_attrs={"completed_rung_0": 0.93}))  # what the halving pruner recorded at their rung
     run_worker(plan, log=lambda _: None)
     last = optuna_trials(workdir / "study")[-1]
-    assert last.state == optuna.trial.TrialState.PRUNED and list(last.intermediate_values) == [0], last
+    assert last.state == optuna.trial.TrialState.PRUNED and list(last.intermediate_values) == epochs_seen, last
 
 
 def test_max_time_stops_a_running_trial_at_an_epoch_end_and_the_next_search_resumes_it(workdir, monkeypatch):
@@ -163,6 +168,7 @@ def test_max_time_stops_a_running_trial_at_an_epoch_end_and_the_next_search_resu
     ("model.mlp.dropout: [0.0]\n", {"objective": "val_f1"}, "--objective val_f1: a mlp run does not log it"),
     ("model.mlp.dropout: [0.0]\n", {"max_time": "soon"}, "--max-time 'soon'"),
     ("model.mlp.dropout: [0.0]\n", {"sampler": "bayes"}, "--sampler 'bayes'"),
+    ("model.mlp.dropout: [0.0]\n", {"pruner": "hyperband"}, "--pruner 'hyperband'"),
     ("model.mlp.dropout: [0.0]\n", {"trials": 0}, "--trials must be at least 1"),
 ])
 def test_bad_searches_are_refused_before_any_trial(tmp_path, space, options, says):

@@ -75,3 +75,18 @@ def test_a_bad_space_is_one_line_that_names_the_key(tmp_path, base, text, says):
 def test_a_missing_space_file_says_what_to_give(tmp_path, base):
     with pytest.raises(ConfigError, match="does not exist; give a YAML file"):
         load_space(tmp_path / "nope.yaml", base)
+
+
+@pytest.mark.parametrize("name", ["encoder_sst2", "mlp_digits"])
+def test_the_shipped_spaces_fit_their_configs_at_every_choice_and_range_end(name):
+    base = load_config(CONFIGS / f"{name}.yaml")
+    params = load_space(CONFIGS / "spaces" / f"{name}.yaml", base)
+    assert params, f"configs/spaces/{name}.yaml searches nothing"
+    for p in params:
+        for value in p.grid or (p.low, p.high):
+            config = apply_overrides(base, [p.override(value)])
+            section, *rest = p.key.split(".")
+            got = getattr(config, section)
+            for part in rest:
+                got = getattr(got, part)
+            assert got == (list(value) if isinstance(value, tuple) else value), (p.key, value, got)

@@ -126,7 +126,7 @@ def _cmd_search(args) -> int:
 
     plan = make_plan(args.config, args.space, args.set, trials=args.trials, max_time=args.max_time,
                      sampler=args.sampler, objective=args.objective, study_dir=args.study_dir,
-                     pruning=not args.no_pruning, storage=args.storage)
+                     pruner=args.pruner, storage=args.storage)
     if args.worker is not None:  # one of --workers N's processes, started by the first
         import time
 
@@ -139,7 +139,7 @@ def _cmd_search(args) -> int:
                    "--sampler", args.sampler, "--objective", args.objective, "--study-dir", str(plan.study_dir),
                    *(["--max-time", args.max_time] if args.max_time else []),
                    *(["--storage", args.storage] if args.storage else []),
-                   *(["--no-pruning"] if args.no_pruning else []), *[a for kv in args.set for a in ("--set", kv)]]
+                   "--pruner", args.pruner, *[a for kv in args.set for a in ("--set", kv)]]
     result = search(plan, workers=args.workers, log=lambda line: print(line, flush=True), worker_argv=worker_argv)
     print(table(result.rows, plan))
     overhead = 1 - result.in_trials / result.seconds if result.seconds else 0.0
@@ -309,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, metavar="N", help="trial processes on this machine (default 1)")
     p.add_argument("--study-dir", metavar="DIR", help="the study's folder (default studies/<config name>)")
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL shared by machines (default: SQLite in the study folder)")
-    p.add_argument("--no-pruning", action="store_true", help="run every trial to its last epoch")
+    p.add_argument("--pruner", default="median", metavar="NAME",
+                   help="median | halving | none: how clearly worse trials are stopped after an epoch (median of the "
+                        "earlier trials, default; successive halving); none runs every trial to its last epoch")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_search)

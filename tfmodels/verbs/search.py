@@ -8,7 +8,8 @@ A study is a folder:
     STUDY/logs/             the TensorBoard HParams dashboard's experiment (`tensorboard --logdir STUDY`)
     STUDY/trials.csv, best.yaml, objective.png    the report, written when the search ends
 
-Optuna samples (grid, random, TPE), prunes (its median pruner, fed after every epoch) and stores. A
+Optuna samples (grid, random, TPE), prunes (its median or successive-halving pruner, fed after every
+epoch) and stores. A
 killed search, rerun, goes on where it stopped: finished trials are kept, and a trial whose process died
 (its folder's lock free while the store says it runs) is marked failed and queued again with the same
 parameters in the same run folder, which the trainer resumes from its backups; it is counted once.
@@ -39,6 +40,7 @@ from tfmodels.verbs.search_space import Parameter, grid_size, load_space
 
 OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize", "val_masked_accuracy": "maximize"}
 SAMPLERS = ("grid", "random", "tpe")
+PRUNERS = ("median", "halving", "none")
 
 
 @dataclass
@@ -54,7 +56,7 @@ class SearchPlan:
     max_seconds: float | None = None
     sampler: str = "tpe"
     objective: str = "val_accuracy"
-    pruning: bool = True
+    pruner: str = "median"
     storage: str | None = None  # None: sqlite in the study folder
     notes: list[str] = field(default_factory=list)  # what the plan changed, said once
 
@@ -91,7 +93,7 @@ def logged_objectives(config: Config) -> tuple[str, ...]:
 
 def make_plan(config_path: str, space_path: str, overrides: list[str] = (), trials: int = 20,
               max_time: str | None = None, sampler: str = "tpe", objective: str = "val_accuracy",
-              study_dir: str | os.PathLike | None = None, pruning: bool = True, storage: str | None = None) -> SearchPlan:
+              study_dir: str | os.PathLike | None = None, pruner: str = "median", storage: str | None = None) -> SearchPlan:
     base = apply_overrides(load_config(config_path), list(overrides))
     if base.trainer.max_steps is not None:
         raise ConfigError(f"'{config_path}' trains by steps (trainer.max_steps); a search prunes and compares "
@@ -102,11 +104,13 @@ def make_plan(config_path: str, space_path: str, overrides: list[str] = (), tria
                           f"{', '.join(logged_objectives(base))}")
     if sampler not in SAMPLERS:
         raise ConfigError(f"--sampler {sampler!r}: give one of {', '.join(SAMPLERS)}")
+    if pruner not in PRUNERS:
+        raise ConfigError(f"--pruner {pruner!r}: give one of {', '.join(PRUNERS)}")
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
     plan = SearchPlan(str(config_path), list(overrides), base, space,
                       Path(study_dir) if study_dir else Path("studies") / base.name, trials,
-                      parse_duration(max_time), sampler, objective, pruning, storage)
+                      parse_duration(max_time), sampler, objective, pruner, storage)
     if sampler == "grid":
         size = grid_size(space)
         if size is None:
@@ -125,7 +129,7 @@ def make_plan(config_path: str, space_path: str, overrides: list[str] = (), tria
 def study_record(plan: SearchPlan) -> dict:
     return {"config": config_to_dict(plan.base), "config_path": plan.config_path, "overrides": plan.overrides,
             "space": [p.__dict__ | {"choices": list(p.choices)} for p in plan.space],
-            "objective": plan.objective, "sampler": plan.sampler, "trials": plan.trials}
+            "objective": plan.objective, "sampler": plan.sampler, "pruner": plan.pruner, "trials": plan.trials}
 
 
 def check_study_dir(plan: SearchPlan) -> bool:
@@ -167,8 +171,12 @@ def open_study(plan: SearchPlan, worker: int = 0):
         sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, plan.trials // 4)))
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0) if plan.pruning
-              else optuna.pruners.NopPruner())
+    # median: a trial is stopped after an epoch when its best so far is worse than the median of the earlier
+    # trials at that epoch (after 3 trials). halving: asynchronous successive halving (Li et al. 2020), rungs
+    # after epochs 2, 4, 10... (steps 1, 3, 9): a trial goes on only if it is in the best third at the rung.
+    pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
+              "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+              "none": optuna.pruners.NopPruner}[plan.pruner]()
     return optuna.create_study(study_name="search", storage=plan.storage_url, sampler=sampler, pruner=pruner,
                                direction=plan.direction, load_if_exists=True)
 
@@ -288,7 +296,7 @@ def run_trial(study, trial, plan: SearchPlan, log: Callable[[str], None], deadli
     run_dir = plan.study_dir / "trials" / run
     for epoch, value in enumerate(history_values(run_dir, plan.objective)):  # a resumed trial's epochs so far
         trial.report(value, epoch)
-    reporter = ReportEveryEpoch(plan.objective, trial.report, trial.should_prune if plan.pruning else lambda: False,
+    reporter = ReportEveryEpoch(plan.objective, trial.report, trial.should_prune if plan.pruner != "none" else lambda: False,
                                 deadline)
     log(f"trial {trial.number} ({run}): " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                                     for k, v in values.items()))
