@@ -30,7 +30,7 @@ ALLOWED = {
               "training", "saving", "tasks"},
     "cli": {"tfmodels", "errors", "config", "runtime", "run_folder", "verbs"},
     "__main__": {"cli"},
-    "tfmodels": {"runtime", "config", "saving", "verbs"},
+    "tfmodels": {"runtime", "config", "saving", "tasks", "verbs"},
 }
 
 

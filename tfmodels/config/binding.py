@@ -21,6 +21,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from tfmodels.config.kinds import KINDS, KindName
 from tfmodels.config.schema import Config
 from tfmodels.errors import ConfigError
 
@@ -77,6 +78,8 @@ def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
         return " | ".join(repr(c) for c in typing.get_args(tp))
+    if tp is KindName:
+        return " | ".join(repr(k) for k in KINDS)
     if origin in (Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is list:
@@ -125,6 +128,10 @@ def _check(value: Any, tp: Any, where: str) -> Any:
                 return float(value)
             except ValueError:
                 pass
+    elif tp is KindName:
+        if isinstance(value, str) and value in KINDS:
+            return value
+        raise ConfigError(f"config key '{where}': expected {' | '.join(repr(k) for k in KINDS)}, got {value!r}")
     elif tp is str:
         if isinstance(value, str):
             return value

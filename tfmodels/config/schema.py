@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
+from tfmodels.config.kinds import KindName, check_kind, check_model
 from tfmodels.errors import ConfigError
 
 # [PAD] [CLS] [SEP] [UNK] [MASK]: the tokens every vocabulary starts with (tfmodels/data/tokenizers.py).
@@ -150,9 +151,8 @@ class GPTConfig:
 
 @dataclass
 class ModelConfig:
-    # mlp: images; transformer and bag_of_words (the baseline): text classifiers;
-    # masked_lm: pretraining a Transformer encoder on unlabelled text; gpt: a causal language model.
-    type: Literal["mlp", "transformer", "bag_of_words", "masked_lm", "gpt"] = "mlp"
+    # A registered kind of model (tfmodels/tasks/registry.py lists them, each with its task and rules).
+    type: KindName = "mlp"
     # None: inferred from the training labels (largest label + 1).
     num_classes: Optional[int] = None
     mlp: MLPConfig = field(default_factory=MLPConfig)
@@ -164,18 +164,7 @@ class ModelConfig:
     def validate(self, where: str = "model") -> None:
         if self.num_classes is not None:
             _at_least(f"{where}.num_classes", self.num_classes, 2)
-        if self.type == "mlp":
-            self.mlp.validate(f"{where}.mlp")
-            return
-        if self.type == "gpt":
-            self.gpt.validate(f"{where}.gpt")
-            return
-        self.encoder.validate(f"{where}.encoder", needs_heads=self.type != "bag_of_words")
-        self.head.validate(f"{where}.head")
-        if self.type == "masked_lm":
-            self.masked_lm.validate(f"{where}.masked_lm")
-        if self.type == "bag_of_words" and self.head.pooling != "mean":
-            raise ConfigError(f"{where}.type=bag_of_words averages the word embeddings: set {where}.head.pooling=mean")
+        check_model(self, where)  # the sections of model.type's kind, and its own rules
 
 
 @dataclass
@@ -513,51 +502,5 @@ class Config:
                               "not starting with '.'); it names the run folder runs/<name>")
         for section in ("model", "data", "trainer", "runtime", "logging", "init"):
             getattr(self, section).validate(section)
-        finetune = self.trainer.finetune
-        if self.model.type == "gpt":
-            if self.trainer.max_steps is None:
-                raise ConfigError("model.type=gpt trains by steps: set trainer.max_steps (and trainer.eval_interval, "
-                                  "trainer.eval_batches)")
-            if self.data.tokenizer.kind == "wordpiece":
-                raise ConfigError("model.type=gpt reads characters or byte-level BPE: set data.tokenizer.kind="
-                                  "character or bpe (WordPiece does not decode back to the text)")
-        elif self.data.tokenizer.kind == "bpe" and self.model.type != "mlp":
-            raise ConfigError(f"data.tokenizer.kind=bpe is for causal language models (model.type=gpt); model.type="
-                              f"{self.model.type} reads wordpiece or character tokens")
-        elif self.trainer.max_steps is not None:
-            raise ConfigError(f"trainer.max_steps is for language models (model.type=gpt); model.type="
-                              f"{self.model.type} trains by trainer.epochs")
-        if self.model.type == "gpt" and finetune not in ("full", "lora"):
-            raise ConfigError(f"trainer.finetune={finetune!r} is for text classifiers; a causal LM fine-tunes "
-                              "with trainer.finetune=full or lora")
-        if finetune != "full" and self.model.type in ("mlp", "masked_lm"):
-            raise ConfigError(f"trainer.finetune={finetune!r} is for text classifiers fine-tuned from a pretrained "
-                              "run; use trainer.finetune=full")
-        if finetune == "lora" and self.model.type == "gpt" and not (self.init.from_run or self.init.preset):
-            raise ConfigError("trainer.finetune=lora adapts a pretrained causal LM: set init.from_run to its run "
-                              "folder (LoRA on random weights learns nothing useful)")
-        if self.init.preset and self.model.type not in ("transformer", "gpt"):
-            raise ConfigError(f"init.preset starts a text classifier (model.type=transformer) from a published encoder, "
-                              f"or a causal LM (model.type=gpt) from GPT-2; model.type={self.model.type} cannot take one")
-        if self.init.preset and self.model.type == "gpt" and self.data.tokenizer.kind != "bpe":
-            raise ConfigError("init.preset for a causal LM reads GPT-2's byte-level BPE: set data.tokenizer.kind=bpe")
-        if self.data.text.template is not None:
-            if self.model.type != "gpt" or self.data.tokenizer.kind != "bpe":
-                raise ConfigError("data.text.template is for instruction tuning a causal LM: model.type=gpt with "
-                                  "data.tokenizer.kind=bpe (a response ends with <|endoftext|>, which only BPE has)")
-        elif self.data.text.pairs and self.model.type not in ("transformer", "bag_of_words"):
-            raise ConfigError(f"data.text.text_column names two columns (sentence pairs), which text classifiers read "
-                              f"(model.type=transformer or bag_of_words); model.type={self.model.type} reads one text")
-        elif (self.data.text.pairs and self.model.type == "transformer" and not self.init.preset
-              and self.model.encoder.num_segments < 2):
-            raise ConfigError("data.text.text_column names two columns (sentence pairs): set "
-                              "model.encoder.num_segments=2, so that the encoder tells the first sentence from the second")
-        if self.trainer.distill.teacher and self.model.type not in ("mlp", "transformer", "bag_of_words"):
-            raise ConfigError(f"trainer.distill is for classifiers (model.type=mlp, transformer or bag_of_words); "
-                              f"model.type={self.model.type} cannot take a teacher here")
-        if self.trainer.distill.teacher and self.init.preset:
-            raise ConfigError("trainer.distill with init.preset: a preset student reads its own tokenizer, which the "
-                              "teacher's token ids need not match; distill into a model of this project's encoder")
-        if finetune == "gradual" and self.model.type == "bag_of_words":
-            raise ConfigError("trainer.finetune=gradual unfreezes encoder blocks; the bag-of-words baseline has none")
+        check_kind(self)  # the rules of the kind of model (tfmodels/tasks/registry.py) across sections
         return self

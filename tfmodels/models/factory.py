@@ -1,4 +1,5 @@
-"""Builds the model a `ModelConfig` names: the one place that maps config to model classes.
+"""Builds the model a `ModelConfig` names: the one place that maps config to model classes (the tasks
+call these; each returns a built model).
 
 The config is validated already (`ModelConfig.validate`); the classes check their own arguments too.
 """
@@ -10,6 +11,9 @@ import numpy as np
 from tfmodels.config import ModelConfig
 from tfmodels.models.backbone_encoder import BackboneEncoder
 from tfmodels.models.bag_of_words import BagOfWordsEncoder
+from tfmodels.models.gpt import GPT
+from tfmodels.models.keras_hub_gpt2 import from_gpt2_backbone
+from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.models.mlp import MLPClassifier
 from tfmodels.models.text_classifier import TextClassifier
 from tfmodels.models.transformer import TransformerEncoder
@@ -58,3 +62,27 @@ def build_preset_text_model(config: ModelConfig, backbone, num_classes: int, seq
                            name="text_classifier")
     model.build((None, sequence_length))
     return model
+
+
+def build_masked_lm(config: ModelConfig, vocabulary_size: int, sequence_length: int, mask_slots: int,
+                    padding_id: int = 0, separator_id: int | None = None):
+    """A `MaskedLMModel` on a new `TransformerEncoder`, predicting `mask_slots` positions a sequence."""
+    encoder = build_encoder(config, vocabulary_size, sequence_length, padding_id, separator_id)
+    model = MaskedLMModel(encoder, tie_weights=config.masked_lm.tie_weights,
+                          kernel_initializer=encoder.initializer("glorot_uniform"), name="masked_lm")
+    model.build({"token_ids": (None, sequence_length), "mask_positions": (None, mask_slots)})
+    return model
+
+
+def build_gpt(config: ModelConfig, vocabulary_size: int):
+    """The `GPT` that `config.gpt` describes."""
+    g = config.gpt
+    model = GPT(vocabulary_size, g.block_size, width=g.width, num_layers=g.num_layers, num_heads=g.num_heads,
+                ffn_dim=g.ffn_dim, dropout=g.dropout, use_bias=g.bias, tie_weights=g.tie_weights, name="gpt")
+    model.build((None, g.block_size))
+    return model
+
+
+def build_gpt_from_backbone(config: ModelConfig, backbone):
+    """Our `GPT` holding a keras-hub `GPT2Backbone`'s weights (ValueError when the block does not fit)."""
+    return from_gpt2_backbone(backbone, config.gpt.block_size, dropout=config.gpt.dropout, name="gpt")

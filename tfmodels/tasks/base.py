@@ -12,8 +12,13 @@ and return what they make, so the order is the data flow itself:
     task.callbacks(model, data, global_batch, log_dir)     # extra callbacks of this task
     task.save_assets(data, paths, model); task.data_info(data)    # beside the model in the run folder
     task.finish(model, paths); task.model_for_saving(model)
-    task.evaluation_data(paths, info, data_spec, split)    # `evaluate`
+    task.evaluate(paths, info, data_spec, split)           # `evaluate`: (name, metrics); reports.py prints them
+    task.model_inputs(paths, info, data_spec, split)       # what the model takes: calibration, comparisons
     task.serving(model, paths, info)                       # `export`: Serving(fn, input_spec, trackables)
+    task.export_outputs(info, serving)                     # what the export's record says it returns
+    task.keras_hub_preset(paths)                           # `export --format keras-hub`
+    task.generation(paths)                                 # `generate`: the run's tokenizer and context
+    task.gptq_calibration(paths, info, limit)              # `quantize --mode gptq`
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfmodels.config import Config
-from tfmodels.errors import ConfigError
+from tfmodels.errors import ConfigError, DataError, ExportError, RunDirError
 from tfmodels.files import read_json
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model, save_adapters
@@ -34,13 +40,13 @@ from tfmodels.training.warm_start import copy_weights
 
 @dataclass
 class TaskData:
-    """A task's data once prepared: the checked splits, the class count, and the preprocessing."""
+    """A task's data once prepared: the checked splits, the class count, and the preprocessing (a task
+    that keeps more subclasses it, with typed fields)."""
 
     splits: dict
     num_classes: int = 0
     preprocessor: Any = None  # text: the TextPreprocessor (vocabulary, tokenizer, packer)
     train_examples: int = 0  # examples a training epoch draws from (pretraining: token sequences)
-    extra: dict = field(default_factory=dict)  # what else one task keeps (pretraining: its token sequences)
 
 
 @dataclass
@@ -63,7 +69,7 @@ class Serving:
 
 class Task:
     input_name = "inputs"
-    evaluation_kind = "classification"  # `evaluate` asks evaluation_data; "language_model": evaluation_dataset
+    export_kind = "classifier"  # what tfmodels_export.json says the SavedModel is
 
     def __init__(self, config: Config):
         self.config = config
@@ -147,11 +153,55 @@ class Task:
         """(model inputs, labels, name, source) for `evaluate`."""
         raise NotImplementedError  # pragma: no cover
 
-    def evaluation_dataset(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None):
-        """(batches of inputs, labels and weights, name, source, examples) for `evaluate` of a model
-        whose compiled loss and metrics are its evaluation (a language model)."""
-        raise NotImplementedError  # pragma: no cover
+    def evaluate(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None,
+                 trust_code: bool = False) -> tuple[str, dict]:
+        """(name, metrics) of the finished run on one of its splits or on `data_spec`: a classifier's."""
+        from tfmodels.tasks.reports import evaluate_classifier
+
+        return evaluate_classifier(self, paths, info, data_spec, split, trust_code)
+
+    def model_inputs(self, paths: RunPaths, info: dict, data_spec: str | None = None, split: str = "train",
+                     limit: int = 256) -> np.ndarray:
+        """Up to `limit` inputs (N, ...) of `split` (or `data_spec`) as the model itself takes them (after
+        the run's tokenizer): calibration for quantization, comparisons of an export with its model."""
+        inputs = np.asarray(self.evaluation_data(paths, info, data_spec, split)[0])[:limit]
+        return _checked_inputs(inputs, info, data_spec or split)
+
+    def export_outputs(self, info: dict, serving: Serving) -> tuple[str, dict, dict]:
+        """(kind, {output: shape}, more keys) for the export's tfmodels_export.json."""
+        if serving.features is not None:
+            return self.export_kind, serving.feature_shapes, {}
+        return self.export_kind, {"probabilities": ["batch", info["num_classes"]], "class_id": ["batch"],
+                                  "class_name": ["batch"]}, \
+            {"num_classes": info["num_classes"], "class_names": info.get("class_names")}
+
+    def keras_hub_preset(self, paths: RunPaths):
+        """(backbone, tokenizer) of the run as keras-hub objects, for `export --format keras-hub`."""
+        raise ExportError(f"--format keras-hub writes our Transformer encoders as BertBackbone presets and causal LMs "
+                          f"as GPT2Backbone presets; this run is model.type={self.config.model.type}")
+
+    def generation(self, paths: RunPaths):
+        """What `generate` needs of a causal LM's run: (its tokenizer, block size, template)."""
+        raise RunDirError(f"'{paths.root}' is a {self.config.model.type} run, not a causal language model; generate "
+                          "needs a run of a causal LM (e.g. configs/gpt_shakespeare_char.yaml)")
+
+    def gptq_calibration(self, paths: RunPaths, info: dict, limit: int):
+        """Token sequences that GPTQ calibrates on (a causal LM's training text)."""
+        raise ConfigError(f"--mode gptq quantizes a causal LM's decoder blocks; '{paths.root}' is a "
+                          f"{self.config.model.type} run: use --mode int8 or int4")
 
     def serving(self, model, paths: RunPaths, info: dict) -> Serving:
         """The exported SavedModel's serving input and logits."""
         raise NotImplementedError  # pragma: no cover
+
+
+def _checked_inputs(inputs: np.ndarray, info: dict, where: str) -> np.ndarray:
+    """`inputs` as the model takes them (int32 token ids or float32 pixels), or a DataError."""
+    expected = info["input"].get("dtype")
+    text = expected in ("string", "int32")
+    if len(inputs) == 0:
+        raise DataError(f"'{where}' gave no examples for this run's model")
+    if text != (inputs.dtype.kind in "iu"):
+        raise DataError(f"'{where}' gives {'token ids' if inputs.dtype.kind in 'iu' else 'images'}, "
+                        f"but this run's model takes {'text' if text else 'images'}")
+    return inputs.astype(np.int32) if text else inputs.astype(np.float32)

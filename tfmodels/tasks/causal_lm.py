@@ -1,4 +1,5 @@
-"""Causal language modelling (model.type=gpt): predict every next token of a corpus.
+"""Causal language modelling: predict every next token of a corpus (instruction tuning, the same
+model on prompt/response pairs, is `instruction_tuning.py`).
 
 The corpus becomes one stream of token ids (characters or byte-level BPE: `lm_tokenizers`), split into a
 training and a validation part by a contiguous fraction (nanoGPT's 90/10) unless `data.validation`
@@ -16,57 +17,50 @@ SavedModel whose `generate` signature continues a prompt string (`generate_in_bl
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import keras
 import keras_hub
+import numpy as np
 import tensorflow as tf
 
-from tfmodels.data.instruction_pipeline import instruction_dataset, instruction_examples
 from tfmodels.data.lm_pipeline import check_length, corpus_dataset, lm_dataset, split_stream
-from tfmodels.data.lm_tokenizers import learn_codec, read_codec
+from tfmodels.data.lm_tokenizers import BytePairCodec, learn_codec, read_codec
 from tfmodels.data.presets import load_backbone, preset_codec
 from tfmodels.data.text import load_text
 from tfmodels.data.tokenizers import sample_texts
-from tfmodels.errors import ConfigError, DataError
-from tfmodels.models import GPT
+from tfmodels.errors import ConfigError, DataError, ExportError
+from tfmodels.models import build_gpt, build_gpt_from_backbone
 from tfmodels.models.generation import generate_in_blocks
-from tfmodels.models.keras_hub_gpt2 import from_gpt2_backbone
+from tfmodels.models.keras_hub_gpt2 import to_gpt2_backbone
 from tfmodels.models.lora import enable_lora, merged_copy
 from tfmodels.run_folder import RunPaths
+from tfmodels.saving import load_keras_model
 from tfmodels.tasks.base import Serving, TaskData
+from tfmodels.tasks.language_model import LanguageModelTask
 from tfmodels.tasks.text_task import TextTask
 from tfmodels.training.summaries import TextSamples, TokensPerSecond
 
 
-class CausalLanguageModeling(TextTask):
-    input_name = "token_ids"
-    evaluation_kind = "language_model"
+@dataclass
+class CorpusData(TaskData):
+    streams: dict = field(default_factory=dict)  # {role: one stream of token ids (N,)}
 
-    @property
-    def instruction(self) -> bool:
-        """Instruction tuning: prompt/response pairs in a template (`data.text.template`)."""
-        return self.config.data.text.template is not None
+
+class CausalLanguageModeling(TextTask, LanguageModelTask):
+    input_name = "token_ids"
+    export_kind = "causal_lm"
 
     def load(self) -> dict:
         data = self.config.data
         if self.config.init.preset:
             self.preset()  # a preset that is not one, or a hub that cannot be reached, fails before any work
-        if self.instruction:  # pairs: the validation set a seeded share of them unless named
-            splits = self._train_and_validation(labelled=False)
-            for role, texts in splits.items():
-                if not texts.pairs:
-                    raise DataError(f"data.{role} ('{texts.source}'): data.text.template asks for prompt/response "
-                                    "pairs: use jsonl:PATH ({\"prompt\": ..., \"response\": ...} a line) or a table "
-                                    "with data.text.text_column=[PROMPT, RESPONSE]")
-            return splits
         splits = {"train": self._load(data.train, "train", labelled=False)}
         if data.validation:
             splits["validation"] = self._load(data.validation, "validation", labelled=False)
         return splits
 
     def prepare(self, splits: dict, resume_from: RunPaths | None = None) -> TaskData:
-        if self.instruction:
-            return self._prepare_instructions(splits, resume_from)
         codec = self.codec(resume_from, splits["train"].texts)
         streams = {role: codec.stream(texts.texts, where=f"data.{role} ('{texts.source}')")
                    for role, texts in splits.items()}
@@ -78,16 +72,7 @@ class CausalLanguageModeling(TextTask):
                 check_length(stream, block, role)
             except DataError as e:
                 raise DataError(f"data.{role}: {e}") from None
-        return TaskData(splits, preprocessor=codec, train_examples=len(streams["train"]), extra={"streams": streams})
-
-    def _prepare_instructions(self, splits: dict, resume_from: RunPaths | None) -> TaskData:
-        text, block = self.config.data.text, self.config.model.gpt.block_size
-        train = splits["train"]
-        codec = self.codec(resume_from, [text.template.format(prompt=p) for p in train.texts] + train.second)
-        examples = {role: instruction_examples(texts.texts, texts.second, codec, text.template, block,
-                                               text.loss_on_prompt) for role, texts in splits.items()}
-        return TaskData(splits, preprocessor=codec, train_examples=len(examples["train"]),
-                        extra={"instructions": examples})
+        return CorpusData(splits, preprocessor=codec, train_examples=len(streams["train"]), streams=streams)
 
     def codec(self, resume_from: RunPaths | None, texts: list[str]):
         """The resumed run's tokenizer, else the pretrained run's (`init.from_run`), else learnt from
@@ -106,13 +91,7 @@ class CausalLanguageModeling(TextTask):
 
     def datasets(self, data: TaskData, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
         t = self.config.trainer
-        if self.instruction:
-            examples = data.extra["instructions"]
-            train = instruction_dataset(examples["train"], global_batch, seed, training=True,
-                                        first_step=first_epoch * t.eval_interval,
-                                        steps=(epochs - first_epoch) * t.eval_interval)
-            return train, {"validation": instruction_dataset(examples["validation"], global_batch, seed, training=False)}
-        block, streams = self.config.model.gpt.block_size, data.extra["streams"]
+        block, streams = self.config.model.gpt.block_size, data.streams
         train = lm_dataset(streams["train"], block, global_batch, seed, first_step=first_epoch * t.eval_interval,
                            steps=(epochs - first_epoch) * t.eval_interval)
         validation = lm_dataset(streams["validation"], block, global_batch, seed, training=False,
@@ -120,21 +99,16 @@ class CausalLanguageModeling(TextTask):
         return train, {"validation": validation}
 
     def build_model(self, data: TaskData):
-        g = self.config.model.gpt
         if self.config.init.preset:  # a published GPT-2 (keras-hub preset or Hugging Face folder) as our GPT
             backbone = load_backbone(self.preset(), data.preprocessor.vocabulary_size)
             if not isinstance(backbone, keras_hub.models.GPT2Backbone):
                 raise ConfigError(f"init.preset: '{self.config.init.preset}' holds a {type(backbone).__name__}; a causal "
                                   "LM starts from GPT-2 presets (GPT2Backbone) here")
             try:
-                return from_gpt2_backbone(backbone, g.block_size, dropout=g.dropout, name="gpt")
+                return build_gpt_from_backbone(self.config.model, backbone)
             except ValueError as e:
                 raise ConfigError(f"init.preset: {e}; lower model.gpt.block_size") from None
-        model = GPT(data.preprocessor.vocabulary_size, g.block_size, width=g.width, num_layers=g.num_layers,
-                    num_heads=g.num_heads, ffn_dim=g.ffn_dim, dropout=g.dropout, use_bias=g.bias,
-                    tie_weights=g.tie_weights, name="gpt")
-        model.build((None, g.block_size))
-        return model
+        return build_gpt(self.config.model, data.preprocessor.vocabulary_size)
 
     def compile_args(self) -> dict:
         """Cross-entropy per predicted token: training windows have no padding (every position is a
@@ -156,12 +130,7 @@ class CausalLanguageModeling(TextTask):
         callbacks = [TokensPerSecond(self.config.model.gpt.block_size)]
         n, length = self.config.logging.text_samples, self.config.logging.sample_tokens
         if n and log_dir is not None:
-            codec = data.preprocessor
-            if self.instruction:  # the first validation prompt, in the template
-                first = data.splits["validation"].texts[0]
-                prompt = tf.constant(codec.encode(self.config.data.text.template.format(prompt=first)), tf.int32)
-            else:
-                prompt = tf.constant(data.extra["streams"]["validation"][:1], tf.int32)  # its first character
+            codec, prompt = data.preprocessor, self.sample_prompt(data)
             block, seed = self.config.model.gpt.block_size, self.config.runtime.seed
             # Sampled at temperature 0.8 (nanoGPT's sample.py), sliding through the block as `generate`.
             continue_prompt = tf.function(lambda sample_seed: generate_in_blocks(
@@ -174,26 +143,42 @@ class CausalLanguageModeling(TextTask):
             callbacks.append(TextSamples(sample, log_dir))
         return callbacks
 
+    def sample_prompt(self, data: TaskData) -> tf.Tensor:
+        """What the text samples in TensorBoard continue: the validation text's first token."""
+        return tf.constant(data.streams["validation"][:1], tf.int32)
+
     # --- after training: evaluation and serving --------------------------------------------------
+
+    def language_model_result(self, values: dict, sequences: int, tokens: int, paths: RunPaths) -> dict:
+        # Keras's `loss` is a mean of batch means; the corpus's mean per token is ln(perplexity).
+        loss = float(np.log(values["perplexity"]))
+        return {"kind": "causal_lm", "tokens": sequences, "predicted_tokens": tokens, "loss": loss,
+                "perplexity": float(values["perplexity"]), "accuracy": float(values["accuracy"]),
+                **({"bits_per_character": loss / float(np.log(2))} if paths.characters.is_file() else {})}
+
+    def generation(self, paths: RunPaths) -> Generating:
+        return Generating(read_codec(paths.root), self.config.model.gpt.block_size, self.config.data.text.template)
+
+    def gptq_calibration(self, paths: RunPaths, info: dict, limit: int):
+        return self.model_inputs(paths, info, split="train", limit=limit)
+
+    def keras_hub_preset(self, paths: RunPaths):
+        """A GPT2Backbone with its GPT2Tokenizer: GPT-2's shape (converters/keras_hub_gpt2.py) and byte-level BPE."""
+        codec = read_codec(paths.root)
+        if not isinstance(codec, BytePairCodec):
+            raise ExportError(f"run '{paths.root}' reads {codec.kind if codec else 'no'} tokens; a GPT-2 preset needs "
+                              "byte-level BPE (data.tokenizer.kind=bpe)")
+        try:
+            backbone = to_gpt2_backbone(load_keras_model(paths.model))
+        except ValueError as e:
+            raise ExportError(f"run '{paths.root}': {e}") from None
+        return backbone, keras_hub.models.GPT2Tokenizer(vocabulary=codec.vocabulary, merges=codec.merges)
 
     def evaluation_dataset(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None):
         """(every next-token prediction of a corpus once, name, source, tokens): `data_spec` (any text),
         else the run's own validation text, whole (not the sampled batches of training)."""
         codec = read_codec(paths.root)
         block = self.config.model.gpt.block_size
-        if self.instruction:  # the response tokens' cross-entropy, over the validation pairs (or --data's)
-            text = self.config.data.text
-            if data_spec:
-                name, texts = split or "data", self._load(data_spec, split or "test", labelled=False)
-            else:
-                name = split or "validation"
-                splits = self.load()
-                if name not in splits:
-                    raise DataError(f"this run has no '{name}' set (its splits: {', '.join(splits)})")
-                texts = splits[name]
-            examples = instruction_examples(texts.texts, texts.second, codec, text.template, block, text.loss_on_prompt)
-            return (instruction_dataset(examples, 64, 0, training=False), name, texts.source,
-                    int(examples.response_weight.sum()) + 1)
         if data_spec:
             name = split or "data"
             texts = load_text(data_spec, split or "test", self.config.data.text, labelled=False)
@@ -204,7 +189,7 @@ class CausalLanguageModeling(TextTask):
                 raise DataError(f"a causal LM run has train and validation text, not '{name}'; pass --split "
                                 "train or validation, or --data SPEC")
             data = self.prepare(self.load(), paths)
-            stream, source = data.extra["streams"][name], data.splits.get(name, data.splits["train"]).source
+            stream, source = data.streams[name], data.splits.get(name, data.splits["train"]).source
         try:
             dataset = corpus_dataset(stream, block, 64)
         except DataError as e:
@@ -247,16 +232,7 @@ class CausalLanguageModeling(TextTask):
         data.preprocessor.save(paths.root)
 
     def data_info(self, data: TaskData) -> dict:
-        if self.instruction:
-            examples = data.extra["instructions"]
-            info = self._data_info(data, {role: len(e) for role, e in examples.items()})
-            info["instructions"] = {"template": self.config.data.text.template,
-                                    "loss_on_prompt": self.config.data.text.loss_on_prompt,
-                                    "response_tokens": {role: int(e.response_weight.sum()) for role, e in examples.items()},
-                                    "cut_prompts": {role: e.cut_prompts for role, e in examples.items()},
-                                    "cut_responses": {role: e.cut_responses for role, e in examples.items()}}
-            return info
-        return self._data_info(data, {role: int(len(s)) for role, s in data.extra["streams"].items()})
+        return self._data_info(data, {role: int(len(s)) for role, s in data.streams.items()})
 
     def _data_info(self, data: TaskData, examples: dict) -> dict:
         return {
@@ -268,3 +244,12 @@ class CausalLanguageModeling(TextTask):
             "sources": {role: texts.source for role, texts in data.splits.items()},
             "chance_loss": math.log(data.preprocessor.vocabulary_size),
         }
+
+
+@dataclass
+class Generating:
+    """What `generate` needs of a causal LM's run."""
+
+    codec: object  # the run's tokenizer (lm_tokenizers: characters or byte-level BPE)
+    block_size: int  # the most tokens the model sees
+    template: str | None  # instruction tuning's prompt template (None: plain continuation)

@@ -6,6 +6,8 @@ vocabulary, so that a classifier can start from them (`init.from_run`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import keras
 import keras_hub
 import tensorflow as tf
@@ -19,15 +21,20 @@ from tfmodels.data.text import load_text
 from tfmodels.data.tokenizers import TextPreprocessor, load_vocabulary
 from tfmodels.errors import DataError
 from tfmodels.files import write_aside
-from tfmodels.models import build_encoder
-from tfmodels.models.masked_lm import MaskedLMModel
+from tfmodels.models import build_masked_lm
 from tfmodels.run_folder import RunPaths
 from tfmodels.tasks.base import Serving, TaskData
-from tfmodels.tasks.text_task import TextTask
+from tfmodels.tasks.language_model import LanguageModelTask
+from tfmodels.tasks.text_task import TextTask, bert_preset
 from tfmodels.training.summaries import TokensPerSecond
 
 
-class MaskedLanguageModeling(TextTask):
+@dataclass
+class MaskedLMData(TaskData):
+    chunks: dict = field(default_factory=dict)  # {role: token sequences (N, T)}
+
+
+class MaskedLanguageModeling(TextTask, LanguageModelTask):
     input_name = "token_ids"
 
     def load(self) -> dict:
@@ -36,12 +43,11 @@ class MaskedLanguageModeling(TextTask):
     def prepare(self, splits: dict, resume_from: RunPaths | None = None) -> TaskData:
         preprocessor = self.preprocessor(resume_from, splits["train"])
         chunks = {role: token_chunks(texts.texts, preprocessor) for role, texts in splits.items()}
-        return TaskData(splits, preprocessor=preprocessor, train_examples=len(chunks["train"]),
-                        extra={"chunks": chunks})
+        return MaskedLMData(splits, preprocessor=preprocessor, train_examples=len(chunks["train"]), chunks=chunks)
 
     def datasets(self, data: TaskData, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
         masker = mask_generator(self.config.model.masked_lm, data.preprocessor)
-        chunks = data.extra["chunks"]
+        chunks = data.chunks
         train = masked_lm_dataset(chunks["train"], masker, global_batch, training=True, seed=seed,
                                   epochs=epochs, first_epoch=first_epoch)
         validation = masked_lm_dataset(chunks["validation"], masker, global_batch, training=False, seed=seed,
@@ -49,15 +55,10 @@ class MaskedLanguageModeling(TextTask):
         return train, {"validation": validation}
 
     def build_model(self, data: TaskData):
-        encoder = build_encoder(self.config.model, data.preprocessor.vocabulary_size,
-                                self.config.data.tokenizer.sequence_length, data.preprocessor.pad_id,
-                                data.preprocessor.sep_id)
-        model = MaskedLMModel(encoder, tie_weights=self.config.model.masked_lm.tie_weights,
-                              kernel_initializer=encoder.initializer("glorot_uniform"), name="masked_lm")
-        length = self.config.data.tokenizer.sequence_length
         slots = mask_generator(self.config.model.masked_lm, data.preprocessor).mask_selection_length
-        model.build({"token_ids": (None, length), "mask_positions": (None, slots)})
-        return model
+        return build_masked_lm(self.config.model, data.preprocessor.vocabulary_size,
+                               self.config.data.tokenizer.sequence_length, slots, data.preprocessor.pad_id,
+                               data.preprocessor.sep_id)
 
     def compile_args(self) -> dict:
         return lm_compile_args()
@@ -65,11 +66,14 @@ class MaskedLanguageModeling(TextTask):
     def callbacks(self, model, data: TaskData, global_batch: int, log_dir=None) -> list:
         return [TokensPerSecond(self.config.data.tokenizer.sequence_length)]
 
+    def keras_hub_preset(self, paths: RunPaths):
+        return bert_preset(self.config, paths)
+
     def finish(self, model, paths: RunPaths) -> None:
         write_aside(paths.encoder, model.encoder.save)
 
     def data_info(self, data: TaskData) -> dict:
-        chunks = data.extra["chunks"]
+        chunks = data.chunks
         return {
             "task": "masked_lm",
             "input": {"name": self.input_name, "shape": [self.config.data.tokenizer.sequence_length], "dtype": "int32"},
@@ -82,7 +86,11 @@ class MaskedLanguageModeling(TextTask):
 
     # --- after training: evaluation and serving --------------------------------------------------
 
-    evaluation_kind = "language_model"
+    export_kind = "features"
+
+    def language_model_result(self, values: dict, sequences: int, tokens: int, paths: RunPaths) -> dict:
+        return {"kind": "language_model", "sequences": sequences, "masked_tokens": tokens,
+                **{k: float(v) for k, v in values.items()}}
 
     def evaluation_dataset(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None):
         """(masked batches of a corpus, name, source, sequences): `data_spec` (any text, labels

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import tensorflow as tf
 
+from tfmodels.config.kinds import kind_rules
 from tfmodels.data.examples import check_labels, number_of_classes
 from tfmodels.data.text import assign_class_ids, load_text
 from tfmodels.data.text_pipeline import text_dataset, token_ids
@@ -16,12 +19,17 @@ from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks.base import Serving, TaskData
 from tfmodels.tasks.text_summaries import TextExamplesAndAttention
-from tfmodels.tasks.text_task import TextTask
+from tfmodels.tasks.text_task import TextTask, bert_preset
 from tfmodels.training.callbacks import GradualUnfreezing
 from tfmodels.training.warm_start import copy_weights
 
 PAIR_INPUT_NAME = "text_pair"  # a sentence-pair model's second input (as Hugging Face's pipelines name it)
 PADDING_SAMPLE = 2000  # training texts (a seeded sample) over which the fraction of [PAD] is measured
+
+
+@dataclass
+class TextData(TaskData):
+    padding_fraction: float = 0.0  # of the token ids the model reads, measured on a sample of training texts
 
 
 class TextClassification(TextTask):
@@ -56,8 +64,8 @@ class TextClassification(TextTask):
         sample = np.sort(np.random.default_rng(0).permutation(len(train))[:PADDING_SAMPLE])
         sampled = train.subset(sample, train.source)
         ids = token_ids(sampled.texts, preprocessor, sampled.second)
-        return TaskData(splits, number_of_classes(train, self.config.model.num_classes), preprocessor,
-                        train_examples=len(train), extra={"padding_fraction": float(np.mean(ids == preprocessor.pad_id))})
+        return TextData(splits, number_of_classes(train, self.config.model.num_classes), preprocessor,
+                        train_examples=len(train), padding_fraction=float(np.mean(ids == preprocessor.pad_id)))
 
     def datasets(self, data: TaskData, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
         train = text_dataset(data.splits["train"], data.preprocessor, global_batch, training=True, seed=seed,
@@ -107,6 +115,9 @@ class TextClassification(TextTask):
             callbacks.append(GradualUnfreezing(groups, every=self.config.trainer.unfreeze_every))
         return callbacks
 
+    def keras_hub_preset(self, paths: RunPaths):
+        return bert_preset(self.config, paths)
+
     def model_for_saving(self, model):
         return merged_copy(model) if self.config.trainer.finetune == "lora" else model
 
@@ -123,7 +134,7 @@ class TextClassification(TextTask):
             "class_names": class_names(data),
             "examples": {role: len(texts) for role, texts in data.splits.items()},
             "sources": {role: texts.source for role, texts in data.splits.items()},
-            "padding_fraction": data.extra["padding_fraction"],
+            "padding_fraction": data.padding_fraction,
         }
 
     # --- after training: evaluation and serving --------------------------------------------------
@@ -176,7 +187,7 @@ def check_pretrained_compatible(config, paths: RunPaths) -> None:
                    f"{getattr(pretrained.data.tokenizer, key)!r})"
                    for key in ("kind", "sequence_length", "lowercase", "strip_accents", "split_on_cjk")
                    if getattr(config.data.tokenizer, key) != getattr(pretrained.data.tokenizer, key)]
-    if config.model.type == "transformer":
+    if "encoder" in kind_rules(config.model.type).sections:  # a Transformer encoder: its shape must match
         differences += [f"model.encoder.{key}={getattr(config.model.encoder, key)!r} (pretrained: "
                         f"{getattr(pretrained.model.encoder, key)!r})"
                         for key in ("num_layers", "width", "num_heads", "ffn_dim", "norm_first", "position",

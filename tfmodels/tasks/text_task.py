@@ -11,7 +11,7 @@ from tfmodels.data.tokenizers import (
     load_vocabulary,
     save_vocabulary,
 )
-from tfmodels.errors import ConfigError, DataError
+from tfmodels.errors import ConfigError, DataError, ExportError
 from tfmodels.run_folder import RunPaths
 from tfmodels.tasks.base import Task, TaskData
 
@@ -80,3 +80,29 @@ class TextTask(Task):
             data.preprocessor.save(paths.preset, model.encoder.backbone)
         else:
             save_vocabulary(data.preprocessor.vocabulary, paths.vocabulary)
+
+
+def bert_preset(config, paths: RunPaths):
+    """(BertBackbone, BertTokenizer) of a run of our Transformer encoder: a pretraining run's `encoder.keras`,
+    or a classifier's encoder (the head stays behind), wired as BERT (converters/keras_hub_bert.py)."""
+    import keras_hub
+
+    from tfmodels.models import TransformerEncoder
+    from tfmodels.models.keras_hub_bert import to_bert_backbone
+    from tfmodels.saving import load_keras_model
+
+    if config.init.preset:
+        raise ExportError(f"--format keras-hub writes our Transformer encoders as BertBackbone presets and causal LMs "
+                          f"as GPT2Backbone presets; this run is model.type={config.model.type} from a preset already")
+    encoder = load_keras_model(paths.encoder) if paths.encoder.is_file() else load_keras_model(paths.model).encoder
+    if not isinstance(encoder, TransformerEncoder):
+        raise ExportError(f"--format keras-hub writes our Transformer encoders as BertBackbone presets; run "
+                          f"'{paths.root}' holds a {type(encoder).__name__} (model.type={config.model.type})")
+    try:
+        backbone = to_bert_backbone(encoder)
+    except ValueError as e:
+        raise ExportError(f"run '{paths.root}': {e}; pretrain with those settings to export a BERT preset") from None
+    t = config.data.tokenizer
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=load_vocabulary(paths.vocabulary), lowercase=t.lowercase,
+                                               strip_accents=t.strip_accents, split_on_cjk=t.split_on_cjk)
+    return backbone, tokenizer

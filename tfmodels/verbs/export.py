@@ -51,13 +51,7 @@ def export_run(run_dir, out: str | os.PathLike | None = None,
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_staging(target.parent)
     staging = target.parent / f".tmp-{target.name}-{os.getpid()}"
-    if serving.features is not None:
-        kind = "causal_lm" if info.get("task") == "causal_lm" else "features"
-        outputs, extra = serving.feature_shapes, {}
-    else:
-        kind = "classifier"
-        outputs = {"probabilities": ["batch", info["num_classes"]], "class_id": ["batch"], "class_name": ["batch"]}
-        extra = {"num_classes": info["num_classes"], "class_names": info.get("class_names")}
+    kind, outputs, extra = task.export_outputs(info, serving)
     try:
         write_saved_model(model, staging, serving,
                           None if serving.features is not None else

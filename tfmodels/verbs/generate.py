@@ -17,12 +17,12 @@ from typing import Callable
 
 import numpy as np
 
-from tfmodels.data.lm_tokenizers import read_codec
-from tfmodels.errors import DataError, RunDirError
+from tfmodels.errors import DataError
 from tfmodels.models.generation import SAMPLERS, compiled_generate, make_sampler
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.models.lora import merged_copy
 from tfmodels.saving import load_adapters, load_keras_model, read_adapters
+from tfmodels.tasks import task_for
 
 
 @dataclass
@@ -52,18 +52,15 @@ def generate(run_dir: str | os.PathLike, prompt: str, max_new_tokens: int = 200,
     check_options(max_new_tokens, sampler, temperature, top_k, top_p)
     paths = RunPaths(run_dir)
     require_finished(paths)
-    config = read_run_config(paths)
-    codec = read_codec(paths.root) if config.model.type == "gpt" else None
-    if codec is None:
-        raise RunDirError(f"'{paths.root}' is a {config.model.type} run, not a causal language model; generate "
-                          "needs a run of model.type=gpt (e.g. configs/gpt_shakespeare_char.yaml)")
-    block, unit = config.model.gpt.block_size, "characters" if codec.kind == "character" else "tokens"
+    run = task_for(read_run_config(paths)).generation(paths)  # refuses a run that does not generate
+    codec, block = run.codec, run.block_size
+    unit = "characters" if codec.kind == "character" else "tokens"
     if not prompt:
         raise DataError("the prompt is empty; give at least one character")
     # An instruction-tuned run (or adapters trained so): the prompt in its template; the response ends at
     # <|endoftext|>.
     template = read_adapters(adapters)[0].get("template") if adapters is not None else None
-    template = template or config.data.text.template
+    template = template or run.template
     ids = codec.encode(template.format(prompt=prompt) if template else prompt, where="the prompt")
     stop = codec.end_of_text if template else None
     model = load_keras_model(paths.model)

@@ -25,7 +25,6 @@ from tfmodels.models.quantization import MODES, float_layers, quantize_model, qu
 from tfmodels.run_folder import FINISHED, RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model, quantization_record, save_quantized_model
 from tfmodels.tasks import task_for
-from tfmodels.verbs.model_inputs import model_inputs
 
 GPTQ_CALIBRATION_SEQUENCES = 128
 NOT_COPIED = ("checkpoints", "logs", "model.keras", "encoder.keras", "metrics.json", "adapters.npz")
@@ -41,20 +40,17 @@ def quantize_run(run_dir, mode: str, out: str | os.PathLike | None = None, evalu
     if record:
         raise RunDirError(f"'{paths.root}' is quantized already ({record['mode']}, from {record['from']}); "
                           "quantize the float run it came from instead")
-    config = read_run_config(paths)
-    if mode == "gptq" and config.model.type != "gpt":
-        raise ConfigError(f"--mode gptq quantizes a causal LM's decoder blocks; '{paths.root}' is a "
-                          f"{config.model.type} run: use --mode int8 or int4")
+    task, info = task_for(read_run_config(paths)), read_json(paths.data_info)
     target = Path(out) if out else paths.root.with_name(f"{paths.name}-{mode}")
     if target.exists():
         raise RunDirError(f"'{target}' exists already; quantize never overwrites: choose another --out")
-    task, info = task_for(config), read_json(paths.data_info)
+    calibration = None
+    if mode == "gptq":
+        calibration = task.gptq_calibration(paths, info, GPTQ_CALIBRATION_SEQUENCES)  # refused unless a causal LM
 
     model = load_keras_model(paths.model)
     float_size = _saved_size(model)
-    calibration = None
     if mode == "gptq":
-        calibration = model_inputs(task, paths, info, split="train", limit=GPTQ_CALIBRATION_SEQUENCES)
         log(f"GPTQ: calibrating on {len(calibration)} sequences of {calibration.shape[1]} training tokens")
     quantize_model(model, mode, calibration)
     summary = {"mode": mode, "from": str(paths.root.resolve()), "quantized_layers": len(quantized_layers(model)),

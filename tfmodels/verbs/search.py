@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable
 
 from tfmodels.config import Config, apply_overrides, config_to_dict, dump_config, load_config
+from tfmodels.config.kinds import kind_rules
 from tfmodels.errors import ConfigError, DataError, RunDirError
 from tfmodels.files import atomic_write_json, atomic_write_text, read_json
 from tfmodels.verbs.search_space import Parameter, grid_size, load_space
@@ -82,13 +83,8 @@ def parse_duration(text: str | None) -> float | None:
 
 
 def logged_objectives(config: Config) -> tuple[str, ...]:
-    """The validation metrics a run of `config` logs every epoch (what a search may optimize)."""
-    kind = config.model.type
-    if kind in ("mlp", "transformer", "bag_of_words"):
-        return ("val_accuracy", "val_loss")
-    if kind == "masked_lm":
-        return ("val_masked_accuracy", "val_loss")
-    return ("val_loss",)
+    """The validation metrics a run of `config` logs every epoch (what a search may optimize): its kind's."""
+    return kind_rules(config.model.type).objectives
 
 
 def make_plan(config_path: str, space_path: str, overrides: list[str] = (), trials: int = 20,

@@ -1,0 +1,68 @@
+"""The kinds of model, one entry each: its task and the rules it sets for the config.
+
+Adding a kind of model is one task module (a `Task` subclass) and one `register_kind` here. Nothing
+in this file imports TensorFlow: reading a config checks these rules (`tfmodels.config.kinds`)
+before any model exists, and `task_for` imports the task only when a verb asks for it.
+"""
+
+from __future__ import annotations
+
+from tfmodels.config.kinds import KindRules, register_kind
+from tfmodels.errors import ConfigError
+
+CLASSIFIER_OBJECTIVES = ("val_accuracy", "val_loss")
+
+
+def _transformer(config) -> None:
+    text = config.data.text
+    if text.pairs and not config.init.preset and config.model.encoder.num_segments < 2:
+        raise ConfigError("data.text.text_column names two columns (sentence pairs): set "
+                          "model.encoder.num_segments=2, so that the encoder tells the first sentence from the second")
+
+
+def _bag_of_words_model(model, where: str) -> None:
+    model.encoder.validate(f"{where}.encoder", needs_heads=False)  # no attention: any width
+    if model.head.pooling != "mean":
+        raise ConfigError(f"{where}.type=bag_of_words averages the word embeddings: set {where}.head.pooling=mean")
+
+
+def _bag_of_words(config) -> None:
+    if config.trainer.finetune == "gradual":
+        raise ConfigError("trainer.finetune=gradual unfreezes encoder blocks; the bag-of-words baseline has none")
+
+
+def _gpt(config) -> None:
+    if config.data.tokenizer.kind == "wordpiece":
+        raise ConfigError("model.type=gpt reads characters or byte-level BPE: set data.tokenizer.kind="
+                          "character or bpe (WordPiece does not decode back to the text)")
+    if config.trainer.finetune == "lora" and not (config.init.from_run or config.init.preset):
+        raise ConfigError("trainer.finetune=lora adapts a pretrained causal LM: set init.from_run to its run "
+                          "folder (LoRA on random weights learns nothing useful)")
+    if config.init.preset and config.data.tokenizer.kind != "bpe":
+        raise ConfigError("init.preset for a causal LM reads GPT-2's byte-level BPE: set data.tokenizer.kind=bpe")
+
+
+TEXT_TOKENIZERS = ("wordpiece", "character")
+
+register_kind("mlp", KindRules(
+    task="tfmodels.tasks.image_classification:ImageClassification", noun="image classifiers",
+    one="an image classifier", sections=("mlp",), distill=True, objectives=CLASSIFIER_OBJECTIVES))
+register_kind("transformer", KindRules(
+    task="tfmodels.tasks.text_classification:TextClassification", noun="text classifiers", one="a text classifier",
+    sections=("encoder", "head"), tokenizers=TEXT_TOKENIZERS, finetune=("full", "frozen", "gradual", "lora"),
+    preset="a text classifier from a published encoder", pairs=True, distill=True,
+    objectives=CLASSIFIER_OBJECTIVES, check=_transformer))
+register_kind("bag_of_words", KindRules(
+    task="tfmodels.tasks.text_classification:TextClassification", noun="text classifiers", one="a text classifier",
+    sections=("head",), tokenizers=TEXT_TOKENIZERS, finetune=("full", "frozen", "gradual", "lora"), pairs=True,
+    distill=True, objectives=CLASSIFIER_OBJECTIVES, check_model=_bag_of_words_model, check=_bag_of_words))
+register_kind("masked_lm", KindRules(
+    task="tfmodels.tasks.masked_lm:MaskedLanguageModeling", noun="masked-LM pretraining runs",
+    one="a masked-LM pretraining run", sections=("encoder", "head", "masked_lm"), tokenizers=TEXT_TOKENIZERS,
+    objectives=("val_masked_accuracy", "val_loss")))
+register_kind("gpt", KindRules(
+    task="tfmodels.tasks.causal_lm:CausalLanguageModeling", noun="causal language models", one="a causal LM",
+    sections=("gpt",), trains_by="steps", tokenizers=("character", "bpe"), finetune=("full", "lora"),
+    preset="a causal LM from GPT-2", template=True, check=_gpt,
+    narrower_task=lambda config: "tfmodels.tasks.instruction_tuning:InstructionTuning" if config.data.text.template
+    else None))
