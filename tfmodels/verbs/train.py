@@ -92,20 +92,67 @@ def _train(config: Config, run_dir, log: Callable[[str], None], extra_callbacks:
         return _train_holding_the_folder(config, run_dir, log, extra_callbacks, started, strategy, chief)
 
 
+@dataclass
+class Numerics:
+    """How the run computes: precision, XLA, replicas and the batch and learning rate they imply."""
+
+    precision: str
+    xla: str
+    replicas: int
+    global_batch: int
+    learning_rate: float
+    steps_per_execution: int
+
+
+@dataclass
+class Attempt:
+    """What one call of fit needs that a rollback changes: where the data resume, the rate's scale."""
+
+    state: ResumeState
+    train_ds: object
+    eval_ds: dict
+    rate_scale: float = 1.0
+
+
 def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: list, started: float, strategy,
                               chief: bool) -> TrainResult:
-    t = config.trainer
-
-    # --- 2. Data, checked before the run folder exists ---------------------------------------------
     task = task_for(config)
+    paths, resuming, data, teacher = load_and_check_data(task, config, run_dir, strategy)
+    numerics = set_numerics(config, strategy, log)
+    epochs, steps_per_epoch = loop.training_length(config.trainer, data.train_examples, numerics.global_batch)
+    attempt = input_pipelines(task, config, data, paths, resuming, numerics, epochs, log)
+    resumed_after_epoch = attempt.state.point.epoch
+    model, trained = build_model(task, config, data, teacher, strategy, log)
+    compile_model(trained, task, config, numerics, steps_per_epoch * epochs, strategy)
+    paths = write_run_start(task, config, data, paths, resuming, numerics, strategy, model, log)
+    history, attempt, recoveries, fit_seconds = fit_with_recovery(
+        task, config, data, paths, trained, strategy, numerics, attempt, epochs, steps_per_epoch, started,
+        extra_callbacks, log)
+    metrics = finish_run(task, config, paths, model, trained, strategy, history, attempt, recoveries, numerics,
+                         steps_per_epoch, started, fit_seconds, resumed_after_epoch)
+    if chief:
+        log(_summary(paths, metrics, by_steps=bool(config.trainer.max_steps)))
+    else:
+        shutil.rmtree(paths.root, ignore_errors=True)
+    return TrainResult(paths, metrics, model)
+
+
+# --- the steps, in their order -------------------------------------------------------------------------
+
+def load_and_check_data(task, config: Config, run_dir, strategy):
+    """Reads and checks the data before the run folder exists, then prepares it (a resumed run's
+    preprocessing is read back); the teacher is checked against this run's classes and inputs."""
     splits = task.load()
     if config.init.from_run:
         require_finished(RunPaths(config.init.from_run))
     paths, resuming = _run_folder(config, run_dir, strategy)
     data = task.prepare(splits, paths if resuming else None)
-    teacher = task.teacher(data)  # trainer.distill.teacher, checked against this run's classes and inputs
+    return paths, resuming, data, task.teacher(data)
 
-    # --- 3. Numerics: seed, precision, XLA, batch and learning rate ---------------------------------
+
+def set_numerics(config: Config, strategy, log) -> Numerics:
+    """Seed, determinism, precision (Keras's global policy), XLA, the global batch and learning rate."""
+    t = config.trainer
     keras.utils.set_random_seed(config.runtime.seed)
     if config.runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -125,18 +172,22 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
         steps_per_execution, spe_why = 1, f" (trainer.steps_per_execution={t.steps_per_execution} needs one replica)"
     log(f"precision {precision} ({precision_why}); xla {xla} ({xla_why}); steps per execution {steps_per_execution}"
         f"{spe_why}")
+    return Numerics(precision, xla, replicas, global_batch, learning_rate, steps_per_execution)
 
-    # --- 4. Input pipelines: a resumed run's data continue after its backup, in that epoch's order --
-    state = resume_state(paths.backup, paths.history, t.monitor, resuming)
-    resumed_after_epoch = state.point.epoch
+
+def input_pipelines(task, config: Config, data, paths: RunPaths, resuming: bool, numerics: Numerics, epochs: int,
+                    log) -> Attempt:
+    """The training and evaluation batches; a resumed run's continue after its backup, in that epoch's order."""
+    state = resume_state(paths.backup, paths.history, config.trainer.monitor, resuming)
     if resuming:
         log(describe(state.point))
-    epochs, steps_per_epoch = loop.training_length(t, data.train_examples, global_batch)
-    train_ds, eval_ds = task.datasets(data, global_batch, config.runtime.seed, epochs, state.point.epoch)
+    train_ds, eval_ds = task.datasets(data, numerics.global_batch, config.runtime.seed, epochs, state.point.epoch)
+    return Attempt(state, train_ds, eval_ds)
 
-    # --- 5. Model and optimizer, in the strategy's scope ---------------------------------------------
-    # `model` is what the run trains and saves; with a teacher, `trained` wraps it (the loss adds the
-    # teacher's soft targets), and fit, evaluation and the checkpoints work on the wrapper.
+
+def build_model(task, config: Config, data, teacher, strategy, log):
+    """(the model the run trains and saves, what fit trains) in the strategy's scope: with a teacher,
+    the second wraps the first (the loss adds the teacher's soft targets)."""
     with strategy.scope():
         model = task.build_model(data)
         if config.init.from_run:
@@ -144,103 +195,137 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
         task.configure_training(model)
         trained = model
         if teacher is not None:
-            d = t.distill
+            d = config.trainer.distill
             trained = Distillation(model, load_keras_model(teacher.model), d.temperature, d.alpha)
             log(f"distilling from {teacher.root} (temperature {d.temperature:g}, alpha {d.alpha:g}: "
                 f"{d.alpha:.0%} of the loss is the teacher's)")
-        trained.compile(optimizer=build_optimizer(t, steps_per_epoch * epochs, replicas),
-                      steps_per_execution=steps_per_execution, jit_compile=xla == "on", **task.compile_args())
+    return model, trained
 
-    # --- 6. The run folder: from here on, files are written ------------------------------------------
+
+def compile_model(trained, task, config: Config, numerics: Numerics, total_steps: int, strategy,
+                  rate_scale: float = 1.0) -> None:
+    """The optimizer (its learning rate x `rate_scale` after a rollback), the task's loss and metrics."""
+    t = config.trainer
+    if rate_scale != 1.0:
+        t = dataclasses.replace(t, learning_rate=t.learning_rate * rate_scale)
+    with strategy.scope():
+        trained.compile(optimizer=build_optimizer(t, total_steps, numerics.replicas),
+                        steps_per_execution=numerics.steps_per_execution, jit_compile=numerics.xla == "on",
+                        **task.compile_args())
+
+
+def write_run_start(task, config: Config, data, paths: RunPaths, resuming: bool, numerics: Numerics, strategy,
+                    model, log) -> RunPaths:
+    """From here on, files are written: the run folder, the task's assets, data.json, the config's text."""
     paths, _ = prepare_run_dir(paths.root, config)
     log(f"run folder: {paths.root}" + (" (resuming an unfinished run)" if resuming else ""))
     task.save_assets(data, paths, model)
     data_info = task.data_info(data)
+    t = config.trainer
     atomic_write_json(paths.data_info, {
-        **data_info, "strategy": runtime.strategy_name(strategy), "replicas": replicas,
-        "global_batch_size": global_batch, "lr_scaling": t.lr_scaling, "learning_rate": learning_rate,
-        "precision": precision, "xla": xla})
+        **data_info, "strategy": runtime.strategy_name(strategy), "replicas": numerics.replicas,
+        "global_batch_size": numerics.global_batch, "lr_scaling": t.lr_scaling,
+        "learning_rate": numerics.learning_rate, "precision": numerics.precision, "xla": numerics.xla})
     write_config_text(paths.run_logs, dump_config(config), data_info)
+    return paths
 
-    # --- 7. Fit, rolling back after a loss spike when trainer.recovery allows --------------------------
-    recovery, recoveries, rate_scale = t.recovery, [], 1.0
+
+def make_callbacks(task, config: Config, data, paths: RunPaths, trained, strategy, numerics: Numerics,
+                   attempt: Attempt, epochs: int, steps_per_epoch: int, started: float, extra_callbacks: list, log):
+    """This attempt's callbacks, made anew for each: after a rollback, the best value, the early-stopping
+    history and the backup start from the backup rolled back to. Those that add values to the epoch's
+    logs come before those that record them; the gradient norm is taken outside the replicas, so on
+    one machine only."""
+    t = config.trainer
+    validation = attempt.eval_ds.get("validation")
+    gradient_norm = ([GradientNorm(next(iter(validation.take(1))))]
+                     if validation is not None and not runtime.is_multi_worker(strategy) else [])
+    pruning = t.pruning
+    pruner = ([MagnitudePruning(pruning.target_sparsity, pruning.begin_step,
+                                pruning.end_step or (3 * steps_per_epoch * epochs) // 4, pruning.update_every,
+                                paths.run_logs)] if pruning.target_sparsity else [])
+    guard = NonFiniteLossGuard(t.recovery.loss_upper_bound)
+    return [guard, FirstStepLog(log, started), ExamplesPerSecond(numerics.global_batch), *gradient_norm, *pruner,
+            *task.callbacks(trained, data, numerics.global_batch, paths.run_logs),
+            *run_callbacks(paths, config, attempt.state), *extra_callbacks]
+
+
+def fit_with_recovery(task, config: Config, data, paths: RunPaths, trained, strategy, numerics: Numerics,
+                      attempt: Attempt, epochs: int, steps_per_epoch: int, started: float, extra_callbacks: list, log):
+    """Fits; after a loss spike, while trainer.recovery allows, rolls back to the newest good backup (or
+    the start) with a lower learning rate. Returns (history, the last attempt, recoveries, seconds)."""
+    t = config.trainer
+    recovery, recoveries = t.recovery, []
     initial_weights = trained.get_weights() if recovery.max_trials else None
     fit_started = time.time()
     while True:
-        guard = NonFiniteLossGuard(recovery.loss_upper_bound)
-        # Callbacks that add values to the epoch's logs come before those that record them; the gradient
-        # norm is taken outside the replicas, so on one machine only.
-        validation = eval_ds.get("validation")
-        gradient_norm = ([GradientNorm(next(iter(validation.take(1))))]
-                         if validation is not None and not runtime.is_multi_worker(strategy) else [])
-        pruning = t.pruning
-        pruner = ([MagnitudePruning(pruning.target_sparsity, pruning.begin_step,
-                                    pruning.end_step or (3 * steps_per_epoch * epochs) // 4, pruning.update_every,
-                                    paths.run_logs)] if pruning.target_sparsity else [])
-        callbacks = [guard, FirstStepLog(log, started), ExamplesPerSecond(global_batch), *gradient_norm, *pruner,
-                     *task.callbacks(trained, data, global_batch, paths.run_logs),
-                     *run_callbacks(paths, config, state), *extra_callbacks]
+        callbacks = make_callbacks(task, config, data, paths, trained, strategy, numerics, attempt, epochs,
+                                   steps_per_epoch, started, extra_callbacks, log)
         try:
-            history = loop.fit(trained, strategy, train_ds, global_batch=global_batch, steps_per_epoch=steps_per_epoch,
-                               epochs=epochs, callbacks=callbacks, validation_data=validation,
-                               verbose=config.logging.verbose, steps_per_execution=steps_per_execution)
-            break
+            history = loop.fit(trained, strategy, attempt.train_ds, global_batch=numerics.global_batch,
+                               steps_per_epoch=steps_per_epoch, epochs=epochs, callbacks=callbacks,
+                               validation_data=attempt.eval_ds.get("validation"), verbose=config.logging.verbose,
+                               steps_per_execution=numerics.steps_per_execution)
+            return history, attempt, recoveries, time.time() - fit_started
         except LossSpike as spike:
             if len(recoveries) >= recovery.max_trials:
                 _diverged(paths, spike.failure, recoveries)
-            # Roll back: the newest good backup (or the start), the data from there, a lower learning rate.
             state = resume_state(paths.backup, paths.history, t.monitor, resuming=True)
-            rate_scale *= recovery.lr_factor
-            recoveries.append({**spike.failure, "rolled_back_to_epoch": state.point.epoch,
-                               "learning_rate": learning_rate * rate_scale})
+            rate_scale = attempt.rate_scale * recovery.lr_factor
+            rate = numerics.learning_rate * rate_scale
+            recoveries.append({**spike.failure, "rolled_back_to_epoch": state.point.epoch, "learning_rate": rate})
             log(f"loss spike: {spike}; rolling back to "
                 f"{f'the backup after epoch {state.point.epoch}' if state.point.weights else 'the start'} with the "
-                f"learning rate x{rate_scale:g} ({learning_rate * rate_scale:g}); recovery {len(recoveries)} of "
+                f"learning rate x{rate_scale:g} ({rate:g}); recovery {len(recoveries)} of "
                 f"{recovery.max_trials} (trainer.recovery.max_trials)")
             if state.point.weights is None:
                 trained.set_weights(initial_weights)
-            train_ds, eval_ds = task.datasets(data, global_batch, config.runtime.seed, epochs, state.point.epoch)
-            lowered = dataclasses.replace(t, learning_rate=t.learning_rate * rate_scale)
-            with strategy.scope():
-                trained.compile(optimizer=build_optimizer(lowered, steps_per_epoch * epochs, replicas),
-                              steps_per_execution=steps_per_execution, jit_compile=xla == "on",
-                              **task.compile_args())
-    fit_seconds = time.time() - fit_started
+            train_ds, eval_ds = task.datasets(data, numerics.global_batch, config.runtime.seed, epochs,
+                                              state.point.epoch)
+            attempt = Attempt(state, train_ds, eval_ds, rate_scale)
+            compile_model(trained, task, config, numerics, steps_per_epoch * epochs, strategy, rate_scale)
 
-    # --- 8. Evaluate the best weights and write what the run leaves -----------------------------------
+
+def finish_run(task, config: Config, paths: RunPaths, model, trained, strategy, history, attempt: Attempt,
+               recoveries: list, numerics: Numerics, steps_per_epoch: int, started: float, fit_seconds: float,
+               resumed_after_epoch: int) -> dict:
+    """The best weights evaluated, pruned to the target, and everything the run leaves: the task's files,
+    HParams, the curves, model.keras, and metrics.json last (its status "finished" says the rest is there)."""
+    t = config.trainer
     if paths.best_weights.is_file():
         load_best_weights(trained, paths.best_weights)
     sparsity = prune_to_target(model, t.pruning.target_sparsity) if t.pruning.target_sparsity else None
     # A resumed run's History holds only this process's epochs; the run's count is the last epoch reached.
-    epochs_trained = history.epoch[-1] + 1 if history.epoch else state.point.epoch
+    epochs_trained = history.epoch[-1] + 1 if history.epoch else attempt.state.point.epoch
     metrics = {"status": FINISHED, "epochs_trained": epochs_trained, "steps_trained": epochs_trained * steps_per_epoch,
                **({"resumed_after_epoch": resumed_after_epoch} if resumed_after_epoch else {}),
                **({"recoveries": recoveries} if recoveries else {}),
                "wall_seconds": round(time.time() - started, 2),
                "fit_seconds": round(fit_seconds, 2),
-               "examples_per_second": round(len(history.epoch) * steps_per_epoch * global_batch / max(fit_seconds, 1e-9),
-                                            1)}
-    for role, ds in eval_ds.items():
+               "examples_per_second": round(len(history.epoch) * steps_per_epoch * numerics.global_batch
+                                            / max(fit_seconds, 1e-9), 1)}
+    for role, ds in attempt.eval_ds.items():
         metrics[role] = loop.evaluate(trained, strategy, ds)
     task.finish(model, paths)
     write_hparams(paths.run_logs, flat_dict(config), paths.name, metrics)
     write_training_curves(paths)  # the run at a glance without TensorBoard
     write_aside(paths.model, task.model_for_saving(model).save)
-    if sparsity is not None:  # the kept model, exactly at the target (the best epoch's weights, pruned once more)
-        import gzip
-
-        with tempfile.TemporaryDirectory() as folder:  # the weights alone (model.keras also holds Adam's moments)
-            weights = Path(folder) / "model.weights.h5"
-            model.save_weights(weights)
-            metrics["sparsity"] = {"target": t.pruning.target_sparsity, "kernels": sparsity,
-                                   "weights_bytes": weights.stat().st_size,
-                                   "weights_gzip_bytes": len(gzip.compress(weights.read_bytes()))}
+    if sparsity is not None:
+        metrics["sparsity"] = _sparsity_record(model, t.pruning.target_sparsity, sparsity)
     atomic_write_json(paths.metrics, metrics)  # status "finished": written last
-    if chief:
-        log(_summary(paths, metrics, by_steps=bool(config.trainer.max_steps)))
-    else:
-        shutil.rmtree(paths.root, ignore_errors=True)
-    return TrainResult(paths, metrics, model)
+    return metrics
+
+
+def _sparsity_record(model, target: float, kernels: dict) -> dict:
+    """The kept model, exactly at the target (the best epoch's weights, pruned once more): its weights'
+    size, alone (model.keras also holds Adam's moments) and compressed."""
+    import gzip
+
+    with tempfile.TemporaryDirectory() as folder:
+        weights = Path(folder) / "model.weights.h5"
+        model.save_weights(weights)
+        return {"target": target, "kernels": kernels, "weights_bytes": weights.stat().st_size,
+                "weights_gzip_bytes": len(gzip.compress(weights.read_bytes()))}
 
 
 def _run_folder(config: Config, run_dir, strategy) -> tuple[RunPaths, bool]:
