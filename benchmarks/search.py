@@ -37,7 +37,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args(argv)
     os.environ["TFMODELS_SHARED_DATA"] = str(Path(args.shared_data).resolve())
-    from tfmodels.verbs.search import make_plan, search, table
+    from tfmodels.search import make_plan, search, table
 
     args.work.mkdir(parents=True, exist_ok=True)
     plan = make_plan(CONFIGS / "encoder_sst2.yaml", SPACE, ["logging.verbose=0"],

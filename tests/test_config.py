@@ -2,7 +2,8 @@ import pytest
 import yaml
 from conftest import CONFIGS
 
-from tfmodels.config import Config, apply_overrides, baseline_overrides, config_from_dict, config_to_dict
+from tfmodels.config import Config, apply_overrides, config_from_dict, config_to_dict
+from tfmodels.tasks.registry import baseline_overrides
 from tfmodels.config import demo_config, demo_text_config, dump_config, load_config
 from tfmodels.errors import ConfigError
 

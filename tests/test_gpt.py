@@ -116,7 +116,7 @@ def test_same_logits_as_keras_hub_gpt2_with_copied_weights():
 
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_our_gpt_converts_to_keras_hub_gpt2_with_the_same_logits(use_bias):
-    from tfmodels.models.keras_hub_gpt2 import to_gpt2_backbone
+    from tfmodels.converters.keras_hub_gpt2 import to_gpt2_backbone
 
     ours = small_gpt(use_bias=use_bias)
     for w in ours.weights:  # not GPT-2's zero biases and unit norms: every weight must reach its place
@@ -171,7 +171,7 @@ def _prompts(lengths, total):
 
 
 def test_greedy_generation_from_the_cache_equals_argmax_of_recomputation():
-    from tfmodels.models.generation import compiled_generate, make_sampler
+    from tfmodels.decoding.generation import compiled_generate, make_sampler
 
     model = small_gpt()
     tokens, mask = _prompts([2, 4, 5], T)
@@ -189,7 +189,7 @@ def test_greedy_generation_from_the_cache_equals_argmax_of_recomputation():
 
 @pytest.mark.parametrize("name", ["top_k", "top_p", "random"])
 def test_sampling_with_a_seed_is_reproducible(name):
-    from tfmodels.models.generation import generate_ids, make_sampler
+    from tfmodels.decoding.generation import generate_ids, make_sampler
 
     model = small_gpt()
     tokens, mask = _prompts([3, 3, 6], T)
@@ -203,7 +203,7 @@ def test_sampling_with_a_seed_is_reproducible(name):
 def test_every_sampler_runs_in_the_xla_compiled_loop(name):
     # `tfmodels generate` compiles the decoding loop with XLA: the same tokens as the plain graph
     # (greedy, beam), and one seed one text (the random samplers).
-    from tfmodels.models.generation import compiled_generate, make_sampler
+    from tfmodels.decoding.generation import compiled_generate, make_sampler
 
     model = small_gpt()
     tokens, mask = _prompts([3, 3, 6], T)

@@ -14,9 +14,10 @@ from tfmodels.layers import (
     TransformerEncoderBlock,
     segment_ids_from_separators,
 )
-from tfmodels.models import BagOfWordsEncoder, MaskedLMModel, TextClassifier, TransformerEncoder
-from tfmodels.models.keras_hub_bert import to_bert_backbone
-from tfmodels.models.lora import enable_lora
+from tfmodels.models import MaskedLMModel, TextClassifier
+from tfmodels.networks import BagOfWordsEncoder, TransformerEncoder
+from tfmodels.converters.keras_hub_bert import to_bert_backbone
+from tfmodels.transforms.lora import enable_lora
 
 RNG = np.random.default_rng(0)
 B, T, C, H, V = 3, 12, 32, 4, 50

@@ -62,7 +62,8 @@ def test_warmup_fraction_and_schedule_ends():
 def test_weight_decay_skips_biases_norms_and_embeddings():
     import numpy as np
 
-    from tfmodels.models import TextClassifier, TransformerEncoder
+    from tfmodels.models import TextClassifier
+    from tfmodels.networks import TransformerEncoder
 
     model = TextClassifier(TransformerEncoder(50, 8, width=16, num_layers=1, num_heads=2, ffn_dim=32), 2)
     model.build((None, 8))

@@ -24,7 +24,7 @@ from tfmodels.runtime import (
     resolve_precision,
     resolve_xla,
 )
-from tfmodels.models import TransformerEncoder
+from tfmodels.networks import TransformerEncoder
 from tfmodels.models.masked_lm import MaskedLMModel
 
 # --- precision and XLA from the hardware ---------------------------------------------------------

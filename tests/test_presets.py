@@ -18,8 +18,9 @@ from tfmodels.config import Config, apply_overrides, load_config
 from tfmodels.data import presets
 from tfmodels.data.synthetic import synthetic_reviews
 from tfmodels.errors import ConfigError
-from tfmodels.models import BackboneEncoder, TextClassifier
-from tfmodels.models.lora import enable_lora, merged_copy
+from tfmodels.models import TextClassifier
+from tfmodels.networks import BackboneEncoder
+from tfmodels.transforms.lora import enable_lora, merged_copy
 
 SYNTHETIC = CONFIGS / "encoder_synthetic.yaml"
 SMALL = ["--set", "data.train=synthetic?size=2000", "--set", "trainer.epochs=1", "--set", "trainer.warmup_steps=5",
@@ -288,8 +289,8 @@ def test_a_hugging_face_gpt2_instruction_tuned_with_lora_and_its_adapters_reload
     assert json.loads((folder / "config.json").read_text())["model_type"] == "gpt2"
     assert (folder / "model.safetensors").is_file() and (folder / "merges.txt").is_file()
     # Step 0: our GPT built from the folder computes what keras-hub's GPT-2 from the folder computes.
-    from tfmodels.data.presets import preset_codec
-    from tfmodels.models.keras_hub_gpt2 import from_gpt2_backbone
+    from tfmodels.converters.presets import preset_codec
+    from tfmodels.converters.keras_hub_gpt2 import from_gpt2_backbone
 
     theirs = keras_hub.models.Backbone.from_preset(str(folder))
     ours = from_gpt2_backbone(theirs, 64)
@@ -306,10 +307,10 @@ def test_a_hugging_face_gpt2_instruction_tuned_with_lora_and_its_adapters_reload
     assert run_cli("generate", "runs/hf_lora", prompt, "--max-new-tokens", "20", cwd=workdir).stdout.startswith(prompt)
     code = (
         "import sys, numpy as np, keras_hub\n"
-        "from tfmodels.models.keras_hub_gpt2 import from_gpt2_backbone\n"
+        "from tfmodels.converters.keras_hub_gpt2 import from_gpt2_backbone\n"
         "from tfmodels.saving import load_adapters\n"
-        "from tfmodels.models.lora import merged_copy\n"
-        "from tfmodels.data.presets import preset_codec\n"
+        "from tfmodels.transforms.lora import merged_copy\n"
+        "from tfmodels.converters.presets import preset_codec\n"
         "from tfmodels.saving import load_keras_model\n"
         "if sys.argv[2].endswith('.keras'):\n"
         "    model = load_keras_model(sys.argv[2])  # the run's merged model\n"

@@ -20,7 +20,7 @@ from tfmodels.data.text import load_text
 from tfmodels.data.tokenizers import TextPreprocessor, learn_vocabulary
 from tfmodels.errors import ConfigError, RunDirError
 from tfmodels.config import schema
-from tfmodels.models.lora import DEFAULT_TARGETS, LORA_TARGET_NAMES, enable_lora, merged_copy
+from tfmodels.transforms.lora import DEFAULT_TARGETS, LORA_TARGET_NAMES, enable_lora, merged_copy
 from tfmodels.run_folder import RunPaths
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks import task_for
@@ -277,7 +277,7 @@ def test_lora_trains_only_adapters_and_head_and_merges_exactly(pretrained, tmp_p
     encoder = load_keras_model(run / "encoder.keras")
     for mine, theirs in zip(model.encoder.embeddings.weights, encoder.embeddings.weights):
         np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
-    from tfmodels.models.lora import weight_path
+    from tfmodels.transforms.lora import weight_path
 
     # model.keras holds the merged model: plain Dense layers whose kernels are W + (alpha / r) A B exactly, and
     # the trained model (its adapters restored with the best weights) computes the same, up to the compute

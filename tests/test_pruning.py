@@ -11,7 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tfmodels.config import apply_overrides, demo_config
 from tfmodels.errors import ConfigError
 from tfmodels.saving import load_keras_model
-from tfmodels.training.pruning import magnitude_mask, polynomial_sparsity, sparsity_of
+from tfmodels.transforms.pruning import magnitude_mask, polynomial_sparsity, sparsity_of
 from tfmodels.verbs.train import train
 
 

@@ -12,7 +12,7 @@ from helpers import run_cli, run_python_alone, tiny_gpt
 from tfmodels.config import apply_overrides, demo_config, demo_text_config, shipped_config
 from tfmodels.errors import ConfigError, ExportError, RunDirError
 from tfmodels.files import read_json
-from tfmodels.models.quantization import quantized_layers
+from tfmodels.transforms.quantization import quantized_layers
 from tfmodels.run_folder import RunPaths, read_run_config
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks import task_for

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from helpers import run_python_alone
 
-from tfmodels.config import baseline_overrides
+from tfmodels.tasks.registry import baseline_overrides
 
 pytestmark = pytest.mark.slow  # trains eight models in a fresh process (about two minutes)
 

@@ -14,7 +14,7 @@ from helpers import run_cli
 
 from tfmodels.config import load_config
 from tfmodels.errors import ConfigError, RunDirError
-from tfmodels.verbs.search import check_study_dir, make_plan, run_worker, study_record
+from tfmodels.search import check_study_dir, make_plan, run_worker, study_record
 
 MLP = CONFIGS / "mlp_digits.yaml"
 QUICK = ["--set", "trainer.epochs=3", "--set", "model.mlp.hidden_units=[32]", "--set", "logging.histogram_freq=0",
@@ -27,10 +27,22 @@ def rows_of(study):
         return list(csv.DictReader(f))
 
 
-def optuna_trials(study):
+def optuna_study(study):
     import optuna
 
-    return optuna.load_study(study_name="search", storage=f"sqlite:///{study / 'study.db'}").get_trials()
+    return optuna.load_study(study_name="search", storage=f"sqlite:///{study / 'study.db'}")
+
+
+def optuna_trials(study):
+    return optuna_study(study).get_trials()
+
+
+def stale_trials(study):
+    """The trials the search found dead (the study's record of them: tfmodels/search/study.py)."""
+    from tfmodels.search.study import stale_trials as recorded
+
+    numbers = set(recorded(optuna_study(study)))
+    return [t for t in optuna_trials(study) if t.number in numbers]
 
 
 def test_a_search_runs_trials_as_run_folders_and_reports_them_truly(workdir):
@@ -87,7 +99,7 @@ def test_a_killed_search_goes_on_where_it_stopped_and_counts_each_trial_once(wor
     rows = rows_of(workdir / "study")
     assert len(rows) == 3 and {r["state"] for r in rows} == {"complete"}, rows
     assert sorted(r["run"] for r in rows) == ["trials/000", "trials/001", "trials/002"]
-    stale = [t for t in optuna_trials(workdir / "study") if t.user_attrs.get("stale")]
+    stale = stale_trials(workdir / "study")
     assert len(stale) == 1 and stale[0].number == 1  # the killed one, retried in its own folder
     with open(history, newline="") as f:
         epochs = [int(e["epoch"]) for e in csv.DictReader(f)]
@@ -130,7 +142,7 @@ def test_max_time_stops_a_running_trial_at_an_epoch_end_and_the_next_search_resu
     from types import SimpleNamespace
 
     import tfmodels.training.trial_report as trial_report
-    from tfmodels.verbs.search import open_study, report_rows, run_trial
+    from tfmodels.search import open_study, report_rows, run_trial
 
     (workdir / "space.yaml").write_text(SPACE)
     plan = make_plan(MLP, workdir / "space.yaml", ["trainer.epochs=3", "model.mlp.hidden_units=[32]",
@@ -155,7 +167,7 @@ def test_max_time_stops_a_running_trial_at_an_epoch_end_and_the_next_search_resu
     assert [(r["run"], r["state"]) for r in rows] == [("trials/000", "complete"), ("trials/001", "complete")], rows
     with open(history, newline="") as f:
         assert [int(e["epoch"]) for e in csv.DictReader(f)] == [0, 1, 2]  # resumed: no epoch twice
-    assert [t.number for t in optuna_trials(workdir / "study") if t.user_attrs.get("stale")] == [0]
+    assert [t.number for t in stale_trials(workdir / "study")] == [0]
 
 
 # --- bad input ----------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from conftest import CONFIGS
 
 from tfmodels.config import apply_overrides, load_config
 from tfmodels.errors import ConfigError
-from tfmodels.verbs.search_space import Parameter, grid_size, load_space
+from tfmodels.search.space import Parameter, grid_size, load_space
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,7 @@ def _cmd_launch(args) -> int:
 
 
 def _cmd_search(args) -> int:
-    from tfmodels.verbs.search import make_plan, run_worker, search, table
+    from tfmodels.search import make_plan, run_worker, search, table
 
     plan = make_plan(args.config, args.space, args.set, trials=args.trials, max_time=args.max_time,
                      sampler=args.sampler, objective=args.objective, study_dir=args.study_dir,
@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("generate", help="continue a prompt with a causal language model's run",
                             description="Decode with the model's key/value cache and a keras-hub sampler; prints "
                                         "the prompt and its continuation as it is generated.")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run of model.type=gpt")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run of a causal LM")
     p.add_argument("prompt", metavar="PROMPT", help="the text to continue")
     p.add_argument("--max-new-tokens", type=int, default=200, metavar="N")
     p.add_argument("--sampler", default="greedy", metavar="NAME",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from tfmodels.errors import RunDirError
@@ -57,3 +58,28 @@ def read_json(path: Path | str) -> dict:
         return {}
     except (OSError, ValueError) as e:
         raise RunDirError(f"'{path}' cannot be read as JSON: {e}") from None
+
+
+@contextmanager
+def file_lock(path: Path | str, blocking: bool = True):
+    """The project's one file lock: `flock` on `path` (made if missing), held inside the `with`; yields the
+    open file when held, or None when `blocking=False` and another process holds it. The kernel drops an
+    `flock` when its process ends, SIGKILL included, so a killed holder never leaves it stuck. Where
+    `fcntl` does not exist (Windows) no lock is taken and the file is yielded."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            yield f
+            return
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield None
+            return
+        try:
+            yield f
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -24,6 +24,7 @@ run back (its config, its metrics).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ import yaml
 
 from tfmodels.config import Config, config_from_dict, config_to_dict, dump_config
 from tfmodels.errors import ConfigError, RunDirError
-from tfmodels.files import atomic_write_text, read_json, write_aside
+from tfmodels.files import atomic_write_text, file_lock, read_json, write_aside
 from tfmodels.plots import training_curves_png
 
 FINISHED = "finished"
@@ -164,52 +165,45 @@ class RunLock:
 
     The lock file sits beside the folder, so that taking it writes nothing into a folder that a bad
     input must leave unmade. The kernel drops an `flock` when its process ends, SIGKILL included, so
-    a killed holder never leaves the folder stuck; the file itself is removed on release. (Where
-    `fcntl` does not exist, on Windows, no lock is taken.)
+    a killed holder never leaves the folder stuck; the file itself is removed on release. The lock is
+    the project's one (`files.file_lock`).
     """
 
     def __init__(self, root: Path | str):
         root = Path(root)
         self.path = root.parent / f".{root.name}.lock"
         self.root = root
-        self._file = None
+        self._held = None
 
     def __enter__(self) -> "RunLock":
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            return self
         self._made_parent = not self.path.parent.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            f = open(self.path, "a+")
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                f.seek(0)
-                holder = f.read().strip() or "unknown"
-                f.close()
-                raise RunDirError(f"run folder '{self.root}' is in use by another tfmodels train (pid {holder}); "
-                                  "wait for it to finish, or give this run another --run-dir") from None
+            held = contextlib.ExitStack()
+            f = held.enter_context(file_lock(self.path, blocking=False))
+            if f is None:
+                held.close()
+                holder = self.path.read_text().strip() if self.path.is_file() else ""
+                raise RunDirError(f"run folder '{self.root}' is in use by another tfmodels train (pid "
+                                  f"{holder or 'unknown'}); wait for it to finish, or give this run another --run-dir")
             try:
                 same = os.fstat(f.fileno()).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:
                 same = False
             if same:  # not a file that the last holder removed after we opened it
                 break
-            f.close()
+            held.close()
         f.seek(0)
         f.truncate()
         f.write(str(os.getpid()))
         f.flush()
-        self._file = f
+        self._held = held
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._file is not None:
+        if self._held is not None:
             self.path.unlink(missing_ok=True)  # while still held: no one else holds this file
-            self._file.close()
-            self._file = None
+            self._held.close()
+            self._held = None
             if self._made_parent and not any(self.path.parent.iterdir()):
                 self.path.parent.rmdir()  # a bad input leaves nothing behind, not even the parent folder
 

@@ -62,7 +62,7 @@ def save_quantized_model(model, path: str | Path, record: dict) -> Path:
 
     import numpy as np
 
-    from tfmodels.models.quantization import gptq_zero_points, quantized_layers
+    from tfmodels.transforms.quantization import gptq_zero_points, quantized_layers
 
     path = Path(path)
     staging = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
@@ -95,7 +95,7 @@ def _load_quantized(path, trust_code: bool):
 
     import numpy as np
 
-    from tfmodels.models.quantization import put_gptq_zero_points, restore_structure
+    from tfmodels.transforms.quantization import put_gptq_zero_points, restore_structure
 
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("config.json"))
@@ -126,7 +126,7 @@ def base_fingerprint(model) -> dict:
 
     import numpy as np
 
-    from tfmodels.models.lora import base_weights
+    from tfmodels.transforms.lora import base_weights
 
     fingerprint = {}
     for path, w in base_weights(model):
@@ -147,7 +147,7 @@ def save_adapters(model, path: str | Path, rank: int, alpha: float | None, targe
 
     import numpy as np
 
-    from tfmodels.models.lora import trained_weights
+    from tfmodels.transforms.lora import trained_weights
 
     meta = {"format": ADAPTER_FORMAT, "rank": rank, "alpha": alpha, "targets": list(targets),
             "base_fingerprint": base_fingerprint(model), "base": str(base), "model": type(model).__name__,
@@ -179,7 +179,7 @@ def read_adapters(path: str | Path) -> tuple[dict, dict]:
 def load_adapters(model, path: str | Path):
     """Puts LoRA adapters on `model` (the base, built and with its weights): LoRA enabled as the file says,
     the base checked against the file's fingerprint, every adapter assigned by path. Returns the model."""
-    from tfmodels.models.lora import assign_trained_weights, enable_lora
+    from tfmodels.transforms.lora import assign_trained_weights, enable_lora
 
     meta, values = read_adapters(path)
     if type(model).__name__ != meta["model"]:

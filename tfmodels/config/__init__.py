@@ -3,7 +3,6 @@ binding to YAML and `--set` overrides (`binding.py`)."""
 
 from tfmodels.config.binding import (
     apply_overrides,
-    baseline_overrides,
     config_from_dict,
     config_to_dict,
     demo_config,
@@ -34,6 +33,6 @@ from tfmodels.config.schema import (
 
 __all__ = ["AugmentConfig", "Config", "DataConfig", "EncoderConfig", "HeadConfig", "InitConfig", "LoggingConfig",
            "MLPConfig", "MaskedLMConfig", "ModelConfig", "RuntimeConfig", "TableOptions", "TextTableOptions",
-           "TokenizerConfig", "TrainerConfig", "apply_overrides", "baseline_overrides", "config_from_dict",
+           "TokenizerConfig", "TrainerConfig", "apply_overrides", "config_from_dict",
            "config_to_dict", "demo_config", "demo_text_config", "dump_config", "flat_dict", "load_config",
            "save_config", "shipped_config"]

@@ -49,11 +49,6 @@ def demo_text_config() -> Config:
     return shipped_config("encoder_synthetic")
 
 
-def baseline_overrides() -> list[str]:
-    """What turns a text config into its bag-of-words baseline (same tokens, data and budget)."""
-    return ["model.type=bag_of_words", "model.head.pooling=mean"]
-
-
 def flat_dict(config: Config) -> dict:
     """The config's settings as flat `section.key` -> bool, int, float or str (lists become text, None "none")."""
     flat = {}

@@ -15,7 +15,7 @@ from tfmodels.errors import ConfigError
 
 # [PAD] [CLS] [SEP] [UNK] [MASK]: the tokens every vocabulary starts with (tfmodels/data/tokenizers.py).
 RESERVED_TOKEN_COUNT = 5
-# What LoRA can adapt (tfmodels/models/lora.py; kept here so that reading a config needs no TensorFlow).
+# What LoRA can adapt (tfmodels/transforms/lora.py; kept here so that reading a config needs no TensorFlow).
 LORA_TARGET_NAMES = ("attention", "feed_forward", "token_embedding")
 # Activations that are not Keras names (tfmodels/layers/initializers.py).
 EXTRA_ACTIVATIONS = ("gelu_approximate",)

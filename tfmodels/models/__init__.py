@@ -1,11 +1,10 @@
-"""Models: Keras subclasses, registered for `.keras` serialization under the package "tfmodels"."""
+"""Models: what trains, a network with its head (an MLP on pixels, a classifier or masked-LM head on an
+encoder, a GPT), and the factory that builds each from its config section. Keras subclasses,
+registered for `.keras` serialization under the package "tfmodels"."""
 
-from tfmodels.models.backbone_encoder import BackboneEncoder
-from tfmodels.models.bag_of_words import BagOfWordsEncoder
 from tfmodels.models.factory import (
     build_encoder,
     build_gpt,
-    build_gpt_from_backbone,
     build_image_model,
     build_masked_lm,
     build_preset_text_model,
@@ -15,8 +14,6 @@ from tfmodels.models.gpt import GPT
 from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.models.mlp import MLPClassifier
 from tfmodels.models.text_classifier import TextClassifier
-from tfmodels.models.transformer import TransformerEncoder
 
-__all__ = ["BackboneEncoder", "BagOfWordsEncoder", "GPT", "MLPClassifier", "MaskedLMModel", "TextClassifier", "TransformerEncoder",
-           "build_encoder", "build_gpt", "build_gpt_from_backbone", "build_image_model", "build_masked_lm",
-           "build_preset_text_model", "build_text_model"]
+__all__ = ["GPT", "MLPClassifier", "MaskedLMModel", "TextClassifier", "build_encoder", "build_gpt", "build_image_model",
+           "build_masked_lm", "build_preset_text_model", "build_text_model"]

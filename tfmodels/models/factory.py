@@ -1,5 +1,6 @@
 """Builds the model a `ModelConfig` names: the one place that maps config to model classes (the tasks
-call these; each returns a built model).
+call these; each returns a built model). A published encoder is wrapped here (`build_preset_text_model`);
+a published GPT-2 becomes our GPT in its converter (`tfmodels/converters/keras_hub_gpt2.py`).
 
 The config is validated already (`ModelConfig.validate`); the classes check their own arguments too.
 """
@@ -9,14 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from tfmodels.config import ModelConfig
-from tfmodels.models.backbone_encoder import BackboneEncoder
-from tfmodels.models.bag_of_words import BagOfWordsEncoder
 from tfmodels.models.gpt import GPT
-from tfmodels.models.keras_hub_gpt2 import from_gpt2_backbone
 from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.models.mlp import MLPClassifier
 from tfmodels.models.text_classifier import TextClassifier
-from tfmodels.models.transformer import TransformerEncoder
+from tfmodels.networks import BackboneEncoder, BagOfWordsEncoder, TransformerEncoder
 
 
 def build_image_model(config: ModelConfig, train_inputs: np.ndarray, num_classes: int):
@@ -82,7 +80,3 @@ def build_gpt(config: ModelConfig, vocabulary_size: int):
     model.build((None, g.block_size))
     return model
 
-
-def build_gpt_from_backbone(config: ModelConfig, backbone):
-    """Our `GPT` holding a keras-hub `GPT2Backbone`'s weights (ValueError when the block does not fit)."""
-    return from_gpt2_backbone(backbone, config.gpt.block_size, dropout=config.gpt.dropout, name="gpt")

@@ -15,7 +15,7 @@ class MaskedLMModel(keras.Model):
     embedding matrix itself when `tie_weights` (as BERT), or with a matrix of its own.
 
     Args:
-        encoder: a `TransformerEncoder` (anything with `embeddings.wte`, `vocabulary_size` and `width`).
+        encoder: a text encoder (the contract of `tfmodels/networks/encoder.py`), e.g. a `TransformerEncoder`.
         tie_weights: share the output projection with the token embedding.
         kernel_initializer: initializer of the head's kernels (BERT: a truncated normal of 0.02).
     """
@@ -35,7 +35,7 @@ class MaskedLMModel(keras.Model):
         # Made here from the encoder's own embedding, so that the tie survives saving and loading.
         self.lm_head = keras_hub.layers.MaskedLMHead(
             vocabulary_size=self.encoder.vocabulary_size,
-            token_embedding=self.encoder.embeddings.wte if self.tie_weights else None,
+            token_embedding=self.encoder.token_embedding if self.tie_weights else None,
             intermediate_activation="gelu",
             kernel_initializer=self.kernel_initializer,
             # float32 around the vocabulary projection (which runs in the tied embedding's precision):

@@ -11,8 +11,8 @@ class TextClassifier(keras.Model):
     """`token_ids (B, T)` -> class logits `(B, num_classes)`.
 
     Args:
-        encoder: a model mapping `token_ids (B, T)` to `(B, T, C)` with a `padding_mask(token_ids)`
-            method (`TransformerEncoder`, `BagOfWordsEncoder`, or a pretrained encoder).
+        encoder: a text encoder (the contract of `tfmodels/networks/encoder.py`): `TransformerEncoder`,
+            `BagOfWordsEncoder`, or a pretrained backbone in `BackboneEncoder`.
         num_classes: number of classes.
         pooling: "first" (the vector at position 0, the [CLS] token) or "mean" (the mean over real
             tokens, padding excluded).
@@ -52,7 +52,7 @@ class TextClassifier(keras.Model):
     @property
     def shows_attention(self) -> bool:
         """Whether the encoder returns its attention weights (ours does; a bag of words or a preset's does not)."""
-        return isinstance(self.encoder, keras.Model) and "return_attention_scores" in self.encoder.call.__code__.co_varnames
+        return self.encoder.returns_attention
 
     def attention_scores(self, token_ids):
         """The encoder's attention weights, one `(B, heads, T, T)` tensor a layer, for inspection."""

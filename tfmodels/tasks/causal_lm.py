@@ -26,14 +26,14 @@ import tensorflow as tf
 
 from tfmodels.data.lm_pipeline import check_length, corpus_dataset, lm_dataset, split_stream
 from tfmodels.data.lm_tokenizers import BytePairCodec, learn_codec, read_codec
-from tfmodels.data.presets import load_backbone, preset_codec
+from tfmodels.converters.presets import load_backbone, preset_codec
 from tfmodels.data.text import load_text
 from tfmodels.data.tokenizers import sample_texts
 from tfmodels.errors import ConfigError, DataError, ExportError
-from tfmodels.models import build_gpt, build_gpt_from_backbone
-from tfmodels.models.generation import generate_in_blocks
-from tfmodels.models.keras_hub_gpt2 import to_gpt2_backbone
-from tfmodels.models.lora import enable_lora, merged_copy
+from tfmodels.models import build_gpt
+from tfmodels.decoding.generation import generate_in_blocks
+from tfmodels.converters.keras_hub_gpt2 import from_gpt2_backbone, to_gpt2_backbone
+from tfmodels.transforms.lora import enable_lora, merged_copy
 from tfmodels.run_folder import RunPaths
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks.base import Serving, TaskData
@@ -105,7 +105,8 @@ class CausalLanguageModeling(TextTask, LanguageModelTask):
                 raise ConfigError(f"init.preset: '{self.config.init.preset}' holds a {type(backbone).__name__}; a causal "
                                   "LM starts from GPT-2 presets (GPT2Backbone) here")
             try:
-                return build_gpt_from_backbone(self.config.model, backbone)
+                return from_gpt2_backbone(backbone, self.config.model.gpt.block_size,
+                                          dropout=self.config.model.gpt.dropout, name="gpt")
             except ValueError as e:
                 raise ConfigError(f"init.preset: {e}; lower model.gpt.block_size") from None
         return build_gpt(self.config.model, data.preprocessor.vocabulary_size)

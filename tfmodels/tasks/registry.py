@@ -66,3 +66,8 @@ register_kind("gpt", KindRules(
     preset="a causal LM from GPT-2", template=True, check=_gpt,
     narrower_task=lambda config: "tfmodels.tasks.instruction_tuning:InstructionTuning" if config.data.text.template
     else None))
+
+
+def baseline_overrides() -> list[str]:
+    """What turns a text classifier's config into its bag-of-words baseline (same tokens, data and budget)."""
+    return ["model.type=bag_of_words", "model.head.pooling=mean"]

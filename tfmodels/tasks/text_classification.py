@@ -11,10 +11,10 @@ from tfmodels.config.kinds import kind_rules
 from tfmodels.data.examples import check_labels, number_of_classes
 from tfmodels.data.text import assign_class_ids, load_text
 from tfmodels.data.text_pipeline import text_dataset, token_ids
-from tfmodels.data.presets import load_backbone, preset_family
+from tfmodels.converters.presets import load_backbone, preset_family
 from tfmodels.errors import ConfigError, DataError, RunDirError
 from tfmodels.models import build_preset_text_model, build_text_model
-from tfmodels.models.lora import enable_lora, merged_copy
+from tfmodels.transforms.lora import enable_lora, merged_copy
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks.base import Serving, TaskData

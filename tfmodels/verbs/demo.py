@@ -19,21 +19,20 @@ from typing import Callable
 
 from tfmodels.config import (
     apply_overrides,
-    baseline_overrides,
     demo_config,
     demo_text_config,
     shipped_config,
 )
 from tfmodels.data.lm_tokenizers import read_codec
+from tfmodels.tasks.registry import baseline_overrides
 from tfmodels.verbs.evaluate import evaluate_run, format_report
 from tfmodels.verbs.export import export_run
 from tfmodels.verbs.generate import generate
 from tfmodels.verbs.predict import predict
 from tfmodels.verbs.train import train
 
-# The miniature pretrain -> fine-tune path on the synthetic reviews: one epoch of pretraining, two of fine-tuning.
-PRETRAIN = ["name=mlm_synthetic", "model.type=masked_lm", "data.validation=null", "data.test=null",
-            "trainer.epochs=1", "trainer.warmup_steps=20"]
+# The miniature pretrain -> fine-tune path on the synthetic reviews: one epoch of pretraining
+# (configs/mlm_synthetic.yaml), two of fine-tuning.
 FINETUNE = ["name=finetune_synthetic", "trainer.epochs=2", "trainer.warmup_steps=20"]
 SENTENCE = "the film is not bad but the ending is dull"
 # A 2-layer character GPT on the reviews' text: 300 steps of the Shakespeare recipe, block 32.
@@ -73,7 +72,7 @@ def run_demo(runs_dir: str = "runs/demo", overrides: list[str] = (), savedmodels
                        apply_overrides(demo_text_config(), [*baseline_overrides(), "name=bow_synthetic",
                                                             *overrides]), export=False)
         pretrained = run("pretraining: masked-LM on the reviews' text, labels ignored",
-                         apply_overrides(demo_text_config(), [*PRETRAIN, *overrides]), export=False, evaluate=False)
+                         apply_overrides(shipped_config("mlm_synthetic"), list(overrides)), export=False, evaluate=False)
         finetuned = run("fine-tuning a classifier from the pretrained run",
                         apply_overrides(demo_text_config(),
                                         [*FINETUNE, f"init.from_run={pretrained['run_dir']}", *overrides]),

@@ -1,7 +1,7 @@
 """`tfmodels generate RUN "PROMPT"`: text from a causal language model's run, decoded with its cache.
 
 The prompt is encoded with the run's own tokenizer (characters or BPE) and continued by a keras-hub sampler in a
-loop compiled by XLA, with the key/value cache (`tfmodels.models.generation`). The model sees at most
+loop compiled by XLA, with the key/value cache (`tfmodels.decoding.generation`). The model sees at most
 `block_size` tokens: when the prompt and the new tokens do not fit, the context slides, as nanoGPT
 crops it, but by half a block at a time (one new cache a half block rather than a recomputation a
 token), so the model always sees at least half a block of context. A prompt longer than the block is
@@ -18,9 +18,9 @@ from typing import Callable
 import numpy as np
 
 from tfmodels.errors import DataError
-from tfmodels.models.generation import SAMPLERS, compiled_generate, make_sampler
+from tfmodels.decoding.generation import SAMPLERS, compiled_generate, make_sampler
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
-from tfmodels.models.lora import merged_copy
+from tfmodels.transforms.lora import merged_copy
 from tfmodels.saving import load_adapters, load_keras_model, read_adapters
 from tfmodels.tasks import task_for
 

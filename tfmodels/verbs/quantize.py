@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tfmodels.errors import ConfigError, RunDirError
 from tfmodels.files import atomic_write_json, read_json
-from tfmodels.models.quantization import MODES, float_layers, quantize_model, quantized_layers
+from tfmodels.transforms.quantization import MODES, float_layers, quantize_model, quantized_layers
 from tfmodels.run_folder import FINISHED, RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model, quantization_record, save_quantized_model
 from tfmodels.tasks import task_for

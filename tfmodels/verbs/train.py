@@ -46,7 +46,7 @@ from tfmodels.training.checkpoints import BestWeights, ResumableBackup, Resumabl
 from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
 from tfmodels.saving import load_keras_model
 from tfmodels.training.distillation import Distillation
-from tfmodels.training.pruning import MagnitudePruning, prune_to_target
+from tfmodels.transforms.pruning import MagnitudePruning, prune_to_target
 from tfmodels.training.resume import ResumeState, describe, monitor_mode, resume_state
 from tfmodels.training.summaries import ExamplesPerSecond, GradientNorm, write_config_text, write_hparams
 

@@ -24,12 +24,10 @@ DEFAULT_TARGETS = ("attention", "feed_forward")
 def _body(model):
     """(the model's part that LoRA adapts, its blocks, its token embedding): a classifier's encoder,
     or a GPT itself (whose tied lm_head then adapts with its token embedding)."""
-    if hasattr(model, "encoder"):
-        if not getattr(model.encoder, "blocks", None):
+    if hasattr(model, "encoder"):  # a text encoder (tfmodels/networks/encoder.py)
+        if not model.encoder.blocks:
             raise ValueError(f"LoRA needs a Transformer; {type(model.encoder).__name__} has no attention blocks")
-        if hasattr(model.encoder, "backbone"):  # a keras-hub backbone from a preset
-            return model.encoder, model.encoder.blocks, getattr(model.encoder.backbone, "token_embedding", None)
-        return model.encoder, model.encoder.blocks, model.encoder.embeddings.wte
+        return model.encoder, model.encoder.blocks, model.encoder.token_embedding
     return model, model.blocks, model.wte
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tfmodels.networks.encoder import TextEncoder
+
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class BagOfWordsEncoder(keras.Model):
+class BagOfWordsEncoder(TextEncoder, keras.Model):
     """`token_ids (B, T)` -> token embeddings `(B, T, width)`: each token on its own, order ignored.
 
     With a `TextClassifier` using `pooling="mean"`, this is the mean of the word embeddings, the
@@ -25,6 +27,10 @@ class BagOfWordsEncoder(keras.Model):
                                           name="token_embedding")
         self.wte.build(input_shape)
         self.built = True
+
+    @property
+    def token_embedding(self):
+        return self.wte
 
     def padding_mask(self, token_ids):
         return ops.not_equal(token_ids, self.padding_id)  # (B, T)

@@ -14,10 +14,11 @@ import keras
 from keras import ops
 
 from tfmodels.layers import segment_ids_from_separators
+from tfmodels.networks.encoder import TextEncoder
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class BackboneEncoder(keras.Model):
+class BackboneEncoder(TextEncoder, keras.Model):
     """`token_ids (B, T)` -> the backbone's `sequence_output (B, T, C)`.
 
     Args:
@@ -35,6 +36,7 @@ class BackboneEncoder(keras.Model):
         self.padding_id = int(padding_id)
         self.separator_id = None if separator_id is None else int(separator_id)
         self.width = int(backbone.hidden_dim)
+        self.vocabulary_size = int(backbone.vocabulary_size)
         for layer in backbone.layers:  # BERT's pooler (a tanh layer on [CLS], for next-sentence prediction): our
             if layer.name == "pooled_dense":  # head pools sequence_output, so it would get no gradient
                 layer.trainable = False
@@ -48,6 +50,10 @@ class BackboneEncoder(keras.Model):
     def blocks(self) -> list:
         """The backbone's Transformer layers, first to last (for gradual unfreezing and LoRA)."""
         return list(getattr(self.backbone, "transformer_layers", []))
+
+    @property
+    def token_embedding(self):
+        return getattr(self.backbone, "token_embedding", None)
 
     def padding_mask(self, token_ids):
         return ops.not_equal(token_ids, self.padding_id)  # (B, T), True at real tokens

@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras_hub
 import numpy as np
 
-from tfmodels.models.transformer import TransformerEncoder
+from tfmodels.networks.transformer import TransformerEncoder
 
 
 def to_bert_backbone(encoder: TransformerEncoder) -> keras_hub.models.BertBackbone:

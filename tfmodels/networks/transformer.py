@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import keras
 
+from tfmodels.networks.encoder import TextEncoder
 from tfmodels.layers import Dropout16, TokenAndPositionEmbedding, TransformerEncoderBlock
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
-class TransformerEncoder(keras.Model):
+class TransformerEncoder(TextEncoder, keras.Model):
     """`token_ids (B, T)` -> contextual vectors `(B, T, width)`; padding (`padding_id`) is masked out.
 
     Pre-norm (`norm_first=True`) ends with a final layer norm (`ln_f`, as GPT-2); post-norm
@@ -91,6 +92,12 @@ class TransformerEncoder(keras.Model):
         self.norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name=norm_name)
         self.norm.build(hidden_shape)
         self.built = True
+
+    returns_attention = True
+
+    @property
+    def token_embedding(self):
+        return self.embeddings.wte
 
     def padding_mask(self, token_ids):
         return self.embeddings.padding_mask(token_ids)  # (B, T), True at real tokens
