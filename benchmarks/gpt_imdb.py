@@ -55,7 +55,7 @@ def main() -> None:
     rows = [("unigram (add-one)", unigram), ("bigram (interpolated Kneser-Ney)", bigram),
             (f"GPT {g.num_layers} x {g.num_heads} x {g.width}, block {g.block_size}", model["loss"])]
     lines = ["## A GPT on the IMDB reviews' text, byte-level BPE (`benchmarks/gpt_imdb.py`)", "",
-             f"`configs/gpt_imdb_bpe.yaml`" + (f" with `{' '.join(args.set)}`" if args.set else " as shipped")
+             "`configs/gpt_imdb_bpe.yaml`" + (f" with `{' '.join(args.set)}`" if args.set else " as shipped")
              + f": a BPE vocabulary of {vocabulary:,} learnt from {config.data.tokenizer.vocabulary_sample:,} "
              f"training reviews; {len(streams['train']):,} training tokens (aclImdb/train), "
              f"{t.max_steps:,} steps of {t.batch_size} x {g.block_size} tokens "

@@ -118,9 +118,9 @@ def generation(new_tokens: int = 256, batches=(1, 16), repeats: int = 3) -> list
     import numpy as np
     import tensorflow as tf
 
-    from tfmodels.models import GPT
-    from tfmodels.decoding.generation import compiled_generate, make_sampler
     from tfmodels.converters.keras_hub_gpt2 import to_gpt2_backbone
+    from tfmodels.decoding.generation import compiled_generate, make_sampler
+    from tfmodels.models import GPT
 
     length = 1 + new_tokens  # one prompt token
     ours = GPT(65, length, width=128, num_layers=4, num_heads=4)  # the race's sizes, a block that holds it all

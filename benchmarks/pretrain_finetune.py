@@ -44,9 +44,8 @@ LORA = ["trainer.finetune=lora", "trainer.lora_rank=4", "trainer.lora_targets=[a
 def trainable_parameters(run_dir: Path) -> int:
     """Counted on the model as trained (adapters and head for LoRA), from the config of the run."""
     from tfmodels.config import load_config
-    from tfmodels.tasks import task_for
-
     from tfmodels.run_folder import RunPaths
+    from tfmodels.tasks import task_for
 
     config = load_config(run_dir / "config.yaml")
     task = task_for(config)

@@ -4,9 +4,9 @@
                                              [--seeds 1 2 3] [--models transformer bag_of_words] [--work DIR]
 
 Prints accuracy (the median over the seeds, with min and max), wall time and tokens per second
-(of the median seed), and writes each data set's rows to its own
-section of docs/benchmarks.md ("text-synthetic", "text-sst2", "text-imdb"). The baseline uses the same tokens, data and budget (`model.type=bag_of_words`,
-mean pooling). Tokens per second count every position of the padded sequences the model sees.
+(of the median seed), and writes each data set's rows to its own section of docs/benchmarks.md
+("text-synthetic", "text-sst2", "text-imdb"). The baseline uses the same tokens, data and budget
+(`model.type=bag_of_words`, mean pooling). Tokens per second count every position of the padded sequences the model sees.
 With `--work DIR` the run folders are kept there, and a rerun does not train a finished run again
 (one IMDB seed is 40-50 minutes here).
 """

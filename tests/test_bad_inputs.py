@@ -164,7 +164,8 @@ def test_bad_class_names(workdir, capsys):
     base = ["--set", "data.train=tsv:data.tsv", "--set", "data.validation=null", "--set",
             "data.validation_fraction=0.5", "--set", "trainer.batch_size=2"]
     code, err = run(capsys, "train", TEXT, "--run-dir", "run", *QUICK, *base, "--set", "data.test=tsv:test.tsv")
-    assert_one_line_error(code, err, "data.test ('tsv:test.tsv'): example 0 ('buy now') has the class 'spma', which is not one of "
+    assert_one_line_error(code, err, "data.test ('tsv:test.tsv'): example 0 ('buy now') has the class 'spma', "
+                                     "which is not one of "
                                      "the training set's classes (ham, spam)")
     code, err = run(capsys, "train", TEXT, "--run-dir", "run", *QUICK, *base, "--set", "data.text.class_names=[spam]")
     assert_one_line_error(code, err, "data.text.class_names must be two or more different, non-empty names")

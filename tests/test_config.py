@@ -2,10 +2,18 @@ import pytest
 import yaml
 from conftest import CONFIGS
 
-from tfmodels.config import Config, apply_overrides, config_from_dict, config_to_dict
-from tfmodels.tasks.registry import baseline_overrides
-from tfmodels.config import demo_config, demo_text_config, dump_config, load_config
+from tfmodels.config import (
+    Config,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    demo_config,
+    demo_text_config,
+    dump_config,
+    load_config,
+)
 from tfmodels.errors import ConfigError
+from tfmodels.tasks.registry import baseline_overrides
 
 
 def test_every_shipped_config_loads():

@@ -214,7 +214,8 @@ def test_a_sigkilled_lora_finetune_ends_as_if_never_killed(tmp_path):
     overrides = [*SMALL_ENCODER, f"init.from_run={pretrained}", "data.train=synthetic?size=1000",
                  "data.validation=synthetic?size=200", "data.test=null", "trainer.epochs=3",
                  "trainer.finetune=lora", "trainer.lora_rank=4", "trainer.learning_rate=0.002",
-                 "trainer.lora_targets=[attention, feed_forward, token_embedding]", "trainer.warmup_steps=10", "trainer.early_stopping_patience=0"]
+                 "trainer.lora_targets=[attention, feed_forward, token_embedding]", "trainer.warmup_steps=10",
+                 "trainer.early_stopping_patience=0"]
     _kill_rerun_and_compare(tmp_path, REPO / "configs" / "encoder_sst2_finetune.yaml", overrides,
                             [(0, 1.0), (1, 0.3)])
 

@@ -59,7 +59,7 @@ def test_digits_splits_are_fixed_disjoint_and_cover_all():
     assert [len(parts[r]) for r in ("train", "validation", "test")] == [1257, 270, 270]
     everything = load_images("digits?split=all", "train")
     assert len(everything) == 1797 and everything.image_shape == (8, 8) and everything.value_max == 16
-    rows = {role: {p.tobytes() + bytes([int(l)]) for p, l in zip(s.pixels, s.labels)} for role, s in parts.items()}
+    rows = {role: {p.tobytes() + bytes([int(label)]) for p, label in zip(s.pixels, s.labels)} for role, s in parts.items()}
     assert not rows["train"] & rows["test"] and not rows["validation"] & rows["test"]
     again = load_images("digits", "test")
     np.testing.assert_array_equal(again.pixels, parts["test"].pixels)

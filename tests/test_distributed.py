@@ -20,10 +20,10 @@ from helpers import run_cli, run_python_alone, tiny_gpt
 
 from tfmodels.config import apply_overrides, load_config
 from tfmodels.errors import ConfigError
-from tfmodels.verbs.train import train
-from tfmodels.verbs.launch import LaunchError, free_ports, launch, tf_config
-from tfmodels.training.loop import fit_with_strategy_run
 from tfmodels.runtime import is_chief, resolve_strategy
+from tfmodels.training.loop import fit_with_strategy_run
+from tfmodels.verbs.launch import LaunchError, free_ports, launch, tf_config
+from tfmodels.verbs.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,8 +111,8 @@ def test_a_model_trained_under_mirrored_loads_and_predicts_outside_any_strategy(
     run = tmp_path / "mirrored"
     _train_in_fresh_process([(str(REPO / "configs" / "mlp_digits.yaml"),
                               [*MLP, "trainer.epochs=1", "runtime.strategy=mirrored", "trainer.batch_size=32"], str(run))])
-    from tfmodels.verbs.evaluate import evaluate_run
     from tfmodels.saving import load_keras_model
+    from tfmodels.verbs.evaluate import evaluate_run
 
     model = load_keras_model(run / "model.keras")
     assert not tf.distribute.has_strategy()  # no scope here: the default strategy

@@ -3,8 +3,8 @@
 import pytest
 
 from tfmodels import cli
-from tfmodels.verbs.doctor import version_problems
 from tfmodels.errors import RunDirError
+from tfmodels.verbs.doctor import version_problems
 from tfmodels.verbs.tensorboard import start_tensorboard, tensorboard_command
 
 GOOD = {"tensorflow": "2.21.0", "keras": "3.15.1", "keras-hub": "0.32.0", "tensorflow-text": "2.21.1",

@@ -7,7 +7,6 @@ from helpers import run_layer_test
 
 from tfmodels.layers import Dropout16
 
-
 # --- Dropout16 ------------------------------------------------------------------------------------
 
 

@@ -4,10 +4,10 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+import tensorflow as tf
 from helpers import run_layer_test
 
-import tensorflow as tf
-
+from tfmodels.converters.keras_hub_bert import to_bert_backbone
 from tfmodels.layers import (
     MultiHeadSelfAttention,
     TokenAndPositionEmbedding,
@@ -16,7 +16,6 @@ from tfmodels.layers import (
 )
 from tfmodels.models import MaskedLMModel, TextClassifier
 from tfmodels.networks import BagOfWordsEncoder, TransformerEncoder
-from tfmodels.converters.keras_hub_bert import to_bert_backbone
 from tfmodels.transforms.lora import enable_lora
 
 RNG = np.random.default_rng(0)

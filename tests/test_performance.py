@@ -16,6 +16,8 @@ from test_precision import QUICK
 from benchmarks.suite import markdown, targets, training_flops_per_step
 from tfmodels.config import apply_overrides, demo_text_config, load_config
 from tfmodels.errors import ConfigError
+from tfmodels.models.masked_lm import MaskedLMModel
+from tfmodels.networks import TransformerEncoder
 from tfmodels.runtime import (
     FUSIBLE_XLA_FLAGS,
     cpu_bfloat16,
@@ -24,8 +26,6 @@ from tfmodels.runtime import (
     resolve_precision,
     resolve_xla,
 )
-from tfmodels.networks import TransformerEncoder
-from tfmodels.models.masked_lm import MaskedLMModel
 
 # --- precision and XLA from the hardware ---------------------------------------------------------
 

@@ -289,8 +289,8 @@ def test_a_hugging_face_gpt2_instruction_tuned_with_lora_and_its_adapters_reload
     assert json.loads((folder / "config.json").read_text())["model_type"] == "gpt2"
     assert (folder / "model.safetensors").is_file() and (folder / "merges.txt").is_file()
     # Step 0: our GPT built from the folder computes what keras-hub's GPT-2 from the folder computes.
-    from tfmodels.converters.presets import preset_codec
     from tfmodels.converters.keras_hub_gpt2 import from_gpt2_backbone
+    from tfmodels.converters.presets import preset_codec
 
     theirs = keras_hub.models.Backbone.from_preset(str(folder))
     ours = from_gpt2_backbone(theirs, 64)

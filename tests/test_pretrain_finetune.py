@@ -10,6 +10,7 @@ from tfmodels.config import (
     TokenizerConfig,
     apply_overrides,
     load_config,
+    schema,
 )
 from tfmodels.data.masked_lm_pipeline import (
     mask_generator,
@@ -19,12 +20,11 @@ from tfmodels.data.masked_lm_pipeline import (
 from tfmodels.data.text import load_text
 from tfmodels.data.tokenizers import TextPreprocessor, learn_vocabulary
 from tfmodels.errors import ConfigError, RunDirError
-from tfmodels.config import schema
-from tfmodels.transforms.lora import DEFAULT_TARGETS, LORA_TARGET_NAMES, enable_lora, merged_copy
 from tfmodels.run_folder import RunPaths
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks import task_for
 from tfmodels.training.loop import RetraceWhenTrainableChanges
+from tfmodels.transforms.lora import DEFAULT_TARGETS, LORA_TARGET_NAMES, enable_lora, merged_copy
 from tfmodels.verbs.train import train
 
 SMALL_ENCODER = ["model.encoder.num_layers=1", "model.encoder.width=32", "model.encoder.num_heads=2",

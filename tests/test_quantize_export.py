@@ -2,7 +2,6 @@
 of each model kind: which layers Keras reaches, that a quantized run evaluates, exports and comes back in a
 fresh process with the outputs it had, and that LiteRT/ONNX compute what the model computes."""
 
-import json
 
 import numpy as np
 import pytest
@@ -12,10 +11,10 @@ from helpers import run_cli, run_python_alone, tiny_gpt
 from tfmodels.config import apply_overrides, demo_config, demo_text_config, shipped_config
 from tfmodels.errors import ConfigError, ExportError, RunDirError
 from tfmodels.files import read_json
-from tfmodels.transforms.quantization import quantized_layers
 from tfmodels.run_folder import RunPaths, read_run_config
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks import task_for
+from tfmodels.transforms.quantization import quantized_layers
 from tfmodels.verbs.export import export_run
 from tfmodels.verbs.export_portable import LiteRTModel, OnnxModel, export_portable
 from tfmodels.verbs.model_inputs import model_inputs
@@ -53,12 +52,12 @@ def test_quantized_runs_reach_every_projection_evaluate_and_reload_alone(runs, k
     summary = quantize_run(runs / kind, mode, out=out)
     model = load_keras_model(out / "model.keras")
     layers = quantized_layers(model)
-    denses = [l.path for l in model._flatten_layers() if type(l).__name__ == "Dense"]
+    denses = [layer.path for layer in model._flatten_layers() if type(layer).__name__ == "Dense"]
     if mode == "gptq":  # the decoder blocks' projections; embeddings (and the tied lm_head) stay float
         assert set(layers) == set(denses) and all(p.startswith("gpt/h_") for p in layers)
         assert all("gptq" in policy for policy in layers.values()) and "gpt/wte" in summary["float_layers"]
     else:  # every Dense and every token embedding: what stays float has no matrix to quantize
-        embeddings = [l.path for l in model._flatten_layers() if type(l).__name__ == "ReversibleEmbedding"]
+        embeddings = [layer.path for layer in model._flatten_layers() if type(layer).__name__ == "ReversibleEmbedding"]
         assert set(denses + embeddings) <= set(layers) and all(p.startswith(mode) for p in layers.values())
         assert all(any(n in p for n in ("norm", "ln_", "position", "wpe")) for p in summary["float_layers"])
     assert summary["bytes"] < summary["float_bytes"]

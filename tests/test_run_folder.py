@@ -72,7 +72,8 @@ def test_a_second_train_of_a_held_run_folder_is_refused_and_a_killed_holder_does
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        code = cli.main(["train", str(CONFIGS / "mlp_digits.yaml"), "--run-dir", str(run), "--set", "trainer.epochs=1", "--set", "logging.verbose=0"])
+        code = cli.main(["train", str(CONFIGS / "mlp_digits.yaml"), "--run-dir", str(run), "--set", "trainer.epochs=1",
+                         "--set", "logging.verbose=0"])
         err = capsys.readouterr().err.strip()
         assert code != 0 and len(err.splitlines()) == 1, err
         assert f"run folder '{run}' is in use by another tfmodels train (pid {holder.pid})" in err

@@ -9,8 +9,8 @@ from helpers import CrashAfterEpoch
 
 from tfmodels.config import apply_overrides, demo_config
 from tfmodels.errors import RunDirError, TrainingDivergedError
-from tfmodels.models import build_image_model
 from tfmodels.files import read_json
+from tfmodels.models import build_image_model
 from tfmodels.run_folder import RunPaths
 from tfmodels.tasks import task_for
 from tfmodels.verbs.train import train

@@ -21,8 +21,8 @@ __version__ = "0.1.0"
 import os
 import sys
 
-from tfmodels.config import Config, apply_overrides, load_config, shipped_config
 from tfmodels import tasks  # noqa: F401,E402  (registers the kinds of model: model.type is checked against them)
+from tfmodels.config import Config, apply_overrides, load_config, shipped_config
 
 
 def _is_the_command_line() -> bool:

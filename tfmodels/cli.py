@@ -301,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", required=True, metavar="SPACE.yaml",
                    help="dotted keys to vary: `key: [choices]` or `key: {uniform|log_uniform|int_uniform: [low, high]}`")
     p.add_argument("--trials", type=int, default=20, metavar="N", help="trials to run in all (default 20)")
-    p.add_argument("--max-time", metavar="DURATION", help="stop after this long, e.g. 30m: no trial starts after it, a running one "
+    p.add_argument("--max-time", metavar="DURATION",
+                   help="stop after this long, e.g. 30m: no trial starts after it, a running one "
                         "stops at the end of its epoch and the same command resumes it (default: none)")
     p.add_argument("--sampler", default="tpe", metavar="NAME", help="grid | random | tpe (default tpe)")
     p.add_argument("--objective", default="val_accuracy", metavar="METRIC",

@@ -35,10 +35,10 @@ class KindRules:
     distill: bool = False  # a teacher (trainer.distill.teacher)
     objectives: tuple[str, ...] = ("val_loss",)  # what a run logs each epoch (what `search` may optimize)
     # Rules of this kind alone, run before the shared ones (with messages in the kind's words).
-    check_model: Optional[Callable[["ModelConfig", str], None]] = None
-    check: Optional[Callable[["Config"], None]] = None
+    check_model: Optional[Callable] = None  # (ModelConfig, where) -> None
+    check: Optional[Callable] = None  # (Config) -> None
     # Another task for some configs of this kind ("module:Class"), or None: e.g. instruction tuning.
-    narrower_task: Optional[Callable[["Config"], Optional[str]]] = None
+    narrower_task: Optional[Callable] = None  # (Config) -> "module:Class" | None
 
 
 KINDS: dict[str, KindRules] = {}
@@ -71,7 +71,7 @@ def kinds_where(test: Callable[[KindRules], bool]) -> list[str]:
     return [name for name, rules in KINDS.items() if test(rules)]
 
 
-def check_model(model: "ModelConfig", where: str = "model") -> None:
+def check_model(model, where: str = "model") -> None:
     """The model.* sections the kind reads, then the kind's own rules of them."""
     rules = kind_rules(model.type)
     for section in rules.sections:
@@ -80,7 +80,7 @@ def check_model(model: "ModelConfig", where: str = "model") -> None:
         rules.check_model(model, where)
 
 
-def check_kind(config: "Config") -> None:
+def check_kind(config) -> None:
     """The rules between `model.type` and the other sections: the kind's own, then the shared ones."""
     kind = config.model.type
     rules = kind_rules(kind)

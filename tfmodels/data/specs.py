@@ -33,7 +33,8 @@ from urllib.parse import parse_qsl
 
 from tfmodels.errors import DataError
 
-KINDS = ("digits", "csv", "idx", "npz", "tfds", "synthetic", "synthetic_pairs", "synthetic_instructions", "tsv", "dir", "text", "jsonl")
+KINDS = ("digits", "csv", "idx", "npz", "tfds", "synthetic", "synthetic_pairs", "synthetic_instructions", "tsv", "dir", "text",
+         "jsonl")
 IMAGE_KINDS = ("digits", "csv", "idx", "npz", "tfds")
 TEXT_KINDS = ("synthetic", "synthetic_pairs", "synthetic_instructions", "csv", "tsv", "dir", "text", "tfds", "jsonl")
 _NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds", "tsv", "dir", "text", "jsonl")

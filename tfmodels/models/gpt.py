@@ -71,7 +71,8 @@ class GPT(keras.Model):
                                                         dtype=policy, name="wte")
         self.wte.build(input_shape)
         hidden_shape = (*input_shape, self.width)
-        self.wpe = keras_hub.layers.PositionEmbedding(self.block_size, initializer=clone_initializer(normal), dtype=policy, name="wpe")
+        self.wpe = keras_hub.layers.PositionEmbedding(self.block_size, initializer=clone_initializer(normal), dtype=policy,
+                                                      name="wpe")
         self.wpe.build(hidden_shape)
         self.drop = Dropout16(self.dropout, dtype=policy, name="drop")
         self.blocks = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from tfmodels.networks.encoder import TextEncoder
 from tfmodels.layers import Dropout16, TokenAndPositionEmbedding, TransformerEncoderBlock
+from tfmodels.networks.encoder import TextEncoder
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")

@@ -24,22 +24,22 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from tfmodels.converters.keras_hub_gpt2 import from_gpt2_backbone, to_gpt2_backbone
+from tfmodels.converters.presets import load_backbone, preset_codec
 from tfmodels.data.lm_pipeline import check_length, corpus_dataset, lm_dataset, split_stream
 from tfmodels.data.lm_tokenizers import BytePairCodec, learn_codec, read_codec
-from tfmodels.converters.presets import load_backbone, preset_codec
 from tfmodels.data.text import load_text
 from tfmodels.data.tokenizers import sample_texts
+from tfmodels.decoding.generation import generate_in_blocks
 from tfmodels.errors import ConfigError, DataError, ExportError
 from tfmodels.models import build_gpt
-from tfmodels.decoding.generation import generate_in_blocks
-from tfmodels.converters.keras_hub_gpt2 import from_gpt2_backbone, to_gpt2_backbone
-from tfmodels.transforms.lora import enable_lora, merged_copy
 from tfmodels.run_folder import RunPaths
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks.base import Serving, TaskData
 from tfmodels.tasks.language_model import LanguageModelTask
 from tfmodels.tasks.text_task import TextTask
 from tfmodels.training.summaries import TextSamples, TokensPerSecond
+from tfmodels.transforms.lora import enable_lora, merged_copy
 
 
 @dataclass

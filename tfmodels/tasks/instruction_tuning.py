@@ -36,8 +36,7 @@ class InstructionTuning(CausalLanguageModeling):
         return splits
 
     def prepare(self, splits: dict, resume_from: RunPaths | None = None) -> TaskData:
-        text, block = self.config.data.text, self.config.model.gpt.block_size
-        train = splits["train"]
+        text, train = self.config.data.text, splits["train"]
         codec = self.codec(resume_from, [text.template.format(prompt=p) for p in train.texts] + train.second)
         examples = {role: self._examples(texts, codec) for role, texts in splits.items()}
         return InstructionData(splits, preprocessor=codec, train_examples=len(examples["train"]), examples=examples)

@@ -8,13 +8,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfmodels.config.kinds import kind_rules
+from tfmodels.converters.presets import load_backbone, preset_family
 from tfmodels.data.examples import check_labels, number_of_classes
 from tfmodels.data.text import assign_class_ids, load_text
 from tfmodels.data.text_pipeline import text_dataset, token_ids
-from tfmodels.converters.presets import load_backbone, preset_family
 from tfmodels.errors import ConfigError, DataError, RunDirError
 from tfmodels.models import build_preset_text_model, build_text_model
-from tfmodels.transforms.lora import enable_lora, merged_copy
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks.base import Serving, TaskData
@@ -22,6 +21,7 @@ from tfmodels.tasks.text_summaries import TextExamplesAndAttention
 from tfmodels.tasks.text_task import TextTask, bert_preset
 from tfmodels.training.callbacks import GradualUnfreezing
 from tfmodels.training.warm_start import copy_weights
+from tfmodels.transforms.lora import enable_lora, merged_copy
 
 PAIR_INPUT_NAME = "text_pair"  # a sentence-pair model's second input (as Hugging Face's pipelines name it)
 PADDING_SAMPLE = 2000  # training texts (a seeded sample) over which the fraction of [PAD] is measured

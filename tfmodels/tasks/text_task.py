@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tfmodels.data.examples import train_and_validation
 from tfmodels.converters.presets import PresetPreprocessor, resolve_preset
+from tfmodels.data.examples import train_and_validation
 from tfmodels.data.text import TextSet, load_texts
 from tfmodels.data.tokenizers import (
     TextPreprocessor,
@@ -87,8 +87,8 @@ def bert_preset(config, paths: RunPaths):
     or a classifier's encoder (the head stays behind), wired as BERT (converters/keras_hub_bert.py)."""
     import keras_hub
 
-    from tfmodels.networks import TransformerEncoder
     from tfmodels.converters.keras_hub_bert import to_bert_backbone
+    from tfmodels.networks import TransformerEncoder
     from tfmodels.saving import load_keras_model
 
     if config.init.preset:

@@ -122,7 +122,8 @@ def build_optimizer(config: TrainerConfig, total_steps: int, num_replicas: int) 
     if config.optimizer == "adam":
         optimizer = FusedAdam(beta_2=config.beta_2, epsilon=config.adam_epsilon, **common)
     elif config.optimizer == "adamw":
-        optimizer = FusedAdamW(beta_2=config.beta_2, epsilon=config.adam_epsilon, **{**common, "weight_decay": config.weight_decay})
+        optimizer = FusedAdamW(beta_2=config.beta_2, epsilon=config.adam_epsilon,
+                               **{**common, "weight_decay": config.weight_decay})
     else:
         optimizer = SGD(momentum=0.9, **common)
     if config.weight_decay:

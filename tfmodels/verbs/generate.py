@@ -17,12 +17,12 @@ from typing import Callable
 
 import numpy as np
 
-from tfmodels.errors import DataError
 from tfmodels.decoding.generation import SAMPLERS, compiled_generate, make_sampler
+from tfmodels.errors import DataError
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
-from tfmodels.transforms.lora import merged_copy
 from tfmodels.saving import load_adapters, load_keras_model, read_adapters
 from tfmodels.tasks import task_for
+from tfmodels.transforms.lora import merged_copy
 
 
 @dataclass

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from tfmodels.errors import ConfigError, RunDirError
 from tfmodels.files import atomic_write_json, read_json
-from tfmodels.transforms.quantization import MODES, float_layers, quantize_model, quantized_layers
 from tfmodels.run_folder import FINISHED, RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model, quantization_record, save_quantized_model
 from tfmodels.tasks import task_for
+from tfmodels.transforms.quantization import MODES, float_layers, quantize_model, quantized_layers
 
 GPTQ_CALIBRATION_SEQUENCES = 128
 NOT_COPIED = ("checkpoints", "logs", "model.keras", "encoder.keras", "metrics.json", "adapters.npz")

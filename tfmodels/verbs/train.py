@@ -39,16 +39,16 @@ from tfmodels.run_folder import (
     require_finished,
     write_training_curves,
 )
+from tfmodels.saving import load_keras_model
 from tfmodels.tasks import task_for
 from tfmodels.training import loop
 from tfmodels.training.callbacks import FirstStepLog, LossSpike, NonFiniteLossGuard
 from tfmodels.training.checkpoints import BestWeights, ResumableBackup, ResumableEarlyStopping, load_best_weights
-from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
-from tfmodels.saving import load_keras_model
 from tfmodels.training.distillation import Distillation
-from tfmodels.transforms.pruning import MagnitudePruning, prune_to_target
+from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
 from tfmodels.training.resume import ResumeState, describe, monitor_mode, resume_state
 from tfmodels.training.summaries import ExamplesPerSecond, GradientNorm, write_config_text, write_hparams
+from tfmodels.transforms.pruning import MagnitudePruning, prune_to_target
 
 
 @dataclass
