@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras_hub
 import numpy as np
 
+from tfmodels.compat import keras_hub_block
 from tfmodels.networks.transformer import TransformerEncoder
 
 
@@ -39,17 +40,14 @@ def to_bert_backbone(encoder: TransformerEncoder) -> keras_hub.models.BertBackbo
     backbone.get_layer("segment_embedding").embeddings.assign(get(embeddings.wse.embeddings))
     backbone.get_layer("embeddings_layer_norm").set_weights([get(w) for w in encoder.norm.weights])
     for i, block in enumerate(encoder.blocks):
-        theirs = backbone.get_layer(f"transformer_layer_{i}")
-        attention = theirs._self_attention_layer
+        part = keras_hub_block(backbone.get_layer(f"transformer_layer_{i}"))
         kernel, bias = get(block.attn.c_attn.kernel), get(block.attn.c_attn.bias)  # (C, 3C): q | k | v
-        for j, dense in enumerate((attention._query_dense, attention._key_dense, attention._value_dense)):
+        for j, dense in enumerate((part["query"], part["key"], part["value"])):
             dense.kernel.assign(kernel[:, j * C:(j + 1) * C].reshape(C, H, C // H))
             dense.bias.assign(bias[j * C:(j + 1) * C].reshape(H, C // H))
-        attention._output_dense.kernel.assign(get(block.attn.c_proj.kernel).reshape(H, C // H, C))
-        attention._output_dense.bias.assign(get(block.attn.c_proj.bias))
-        for mine, other in ((block.ln_1, theirs._self_attention_layer_norm),
-                            (block.ln_2, theirs._feedforward_layer_norm),
-                            (block.c_fc, theirs._feedforward_intermediate_dense),
-                            (block.c_proj, theirs._feedforward_output_dense)):
+        part["output"].kernel.assign(get(block.attn.c_proj.kernel).reshape(H, C // H, C))
+        part["output"].bias.assign(get(block.attn.c_proj.bias))
+        for mine, other in ((block.ln_1, part["attention_norm"]), (block.ln_2, part["ffn_norm"]),
+                            (block.c_fc, part["ffn_intermediate"]), (block.c_proj, part["ffn_output"])):
             other.set_weights([get(w) for w in mine.weights])
     return backbone

@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras_hub
 import numpy as np
 
+from tfmodels.compat import keras_hub_block
 from tfmodels.models.gpt import GPT
 
 
@@ -39,18 +40,16 @@ def to_gpt2_backbone(model: GPT, max_sequence_length: int | None = None) -> kera
     table[:len(positions)] = positions[:len(table)]
     backbone.position_embedding.position_embeddings.assign(table)
     for block, theirs in zip(model.blocks, backbone.transformer_layers):
-        attention = theirs._self_attention_layer
+        part = keras_hub_block(theirs)
         kernel = get(block.attn.c_attn.kernel)  # (C, 3C): q | k | v
         bias = get(block.attn.c_attn.bias) if block.use_bias else zeros(3 * C, np.float32)
-        for i, dense in enumerate((attention._query_dense, attention._key_dense, attention._value_dense)):
+        for i, dense in enumerate((part["query"], part["key"], part["value"])):
             dense.kernel.assign(kernel[:, i * C:(i + 1) * C].reshape(C, H, C // H))
             dense.bias.assign(bias[i * C:(i + 1) * C].reshape(H, C // H))
-        attention._output_dense.kernel.assign(get(block.attn.c_proj.kernel).reshape(H, C // H, C))
-        attention._output_dense.bias.assign(get(block.attn.c_proj.bias) if block.use_bias else zeros(C, np.float32))
-        for mine, source in ((block.ln_1, theirs._self_attention_layer_norm),
-                             (block.ln_2, theirs._feedforward_layer_norm),
-                             (block.c_fc, theirs._feedforward_intermediate_dense),
-                             (block.c_proj, theirs._feedforward_output_dense)):
+        part["output"].kernel.assign(get(block.attn.c_proj.kernel).reshape(H, C // H, C))
+        part["output"].bias.assign(get(block.attn.c_proj.bias) if block.use_bias else zeros(C, np.float32))
+        for mine, source in ((block.ln_1, part["attention_norm"]), (block.ln_2, part["ffn_norm"]),
+                             (block.c_fc, part["ffn_intermediate"]), (block.c_proj, part["ffn_output"])):
             _copy(mine, source)
     _copy(model.ln_f, backbone.layer_norm)
     return backbone
@@ -82,16 +81,14 @@ def from_gpt2_backbone(backbone: keras_hub.models.GPT2Backbone, block_size: int,
     model.wte.embeddings.assign(get(backbone.token_embedding.embeddings))
     model.wpe.position_embeddings.assign(table[:block_size])
     for block, theirs in zip(model.blocks, backbone.transformer_layers):
-        attention = theirs._self_attention_layer
-        dense = (attention._query_dense, attention._key_dense, attention._value_dense)
+        part = keras_hub_block(theirs)
+        dense = (part["query"], part["key"], part["value"])
         block.attn.c_attn.kernel.assign(np.concatenate([get(d.kernel).reshape(C, C) for d in dense], axis=1))
         block.attn.c_attn.bias.assign(np.concatenate([get(d.bias).reshape(C) for d in dense]))
-        block.attn.c_proj.kernel.assign(get(attention._output_dense.kernel).reshape(C, C))
-        block.attn.c_proj.bias.assign(get(attention._output_dense.bias))
-        for mine, source in ((block.ln_1, theirs._self_attention_layer_norm),
-                             (block.ln_2, theirs._feedforward_layer_norm),
-                             (block.c_fc, theirs._feedforward_intermediate_dense),
-                             (block.c_proj, theirs._feedforward_output_dense)):
+        block.attn.c_proj.kernel.assign(get(part["output"].kernel).reshape(C, C))
+        block.attn.c_proj.bias.assign(get(part["output"].bias))
+        for mine, source in ((block.ln_1, part["attention_norm"]), (block.ln_2, part["ffn_norm"]),
+                             (block.c_fc, part["ffn_intermediate"]), (block.c_proj, part["ffn_output"])):
             mine.set_weights([get(w) for w in source.weights])
     model.ln_f.set_weights([get(w) for w in backbone.layer_norm.weights])
     return model

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from tfmodels.compat import child_layers
 from tfmodels.config.kinds import kind_rules
 from tfmodels.converters.presets import load_backbone, preset_family
 from tfmodels.data.examples import check_labels, number_of_classes
@@ -110,7 +111,7 @@ class TextClassification(TextTask):
         if self.config.trainer.finetune == "gradual":
             encoder = model.encoder
             body = getattr(encoder, "backbone", encoder)  # a preset's layers are its backbone's
-            rest = [layer for layer in body._layers if layer not in encoder.blocks]  # embeddings, norms
+            rest = [layer for layer in child_layers(body) if layer not in encoder.blocks]  # embeddings, norms
             groups = [[block] for block in reversed(encoder.blocks)] + [rest]
             callbacks.append(GradualUnfreezing(groups, every=self.config.trainer.unfreeze_every))
         return callbacks

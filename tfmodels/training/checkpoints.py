@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tfmodels.compat import lora_base, nested_layers, set_initial_epoch
 from tfmodels.files import atomic_write_json, write_aside
 from tfmodels.training.resume import BACKUP_NAME, ResumePoint, backup_files, lora_file, sha256
 
@@ -42,11 +43,11 @@ def _lora_variables(model: keras.Model) -> list:
     its adapters start again from zero on both sides, where no gradient flows, and stop learning.
     """
     variables = []
-    for layer in model._flatten_layers(include_self=False):
+    for layer in nested_layers(model):
         if getattr(layer, "lora_enabled", False) and isinstance(layer, keras.layers.Embedding):
-            variables += [layer._embeddings, layer.lora_embeddings_a, layer.lora_embeddings_b]
+            variables += [lora_base(layer), layer.lora_embeddings_a, layer.lora_embeddings_b]
         elif getattr(layer, "lora_enabled", False):
-            variables += [layer._kernel, layer.lora_kernel_a, layer.lora_kernel_b]
+            variables += [lora_base(layer), layer.lora_kernel_a, layer.lora_kernel_b]
     return variables
 
 
@@ -90,7 +91,7 @@ class ResumableBackup(keras.callbacks.Callback):
                 raise ValueError(f"the LoRA variables in {self.point.lora.name} do not fit this model's adapters")
             for variable, value in zip(lora, values):
                 variable.assign(value)
-        self.model._initial_epoch = self.point.epoch  # fit (and our loop) start there
+        set_initial_epoch(self.model, self.point.epoch)  # fit (and our loop) start there
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1

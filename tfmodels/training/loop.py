@@ -21,6 +21,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfmodels.compat import initial_epoch
+
 
 def training_length(trainer, train_examples: int, global_batch: int) -> tuple[int, int]:
     """(epochs, steps per epoch). Training by steps (`trainer.max_steps`) is Keras's fit with an
@@ -100,7 +102,7 @@ def fit_with_strategy_run(
     iterator = iter(distributed)
     callback_list.on_train_begin()
     epoch_logs: dict = {}
-    for epoch in range(model._initial_epoch or 0, epochs):  # the backup sets _initial_epoch on resume
+    for epoch in range(initial_epoch(model), epochs):  # the backup sets the initial epoch on resume
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
         if trained_variables != _ids(model.trainable_variables):  # a callback may have (un)frozen layers

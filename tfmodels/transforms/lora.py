@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keras
 
+from tfmodels.compat import is_leaf, keras_hub_block, lora_base, nested_layers
 from tfmodels.layers import DecoderBlock, TransformerEncoderBlock
 
 # The Dense layers of each block that get adapters, by target name: attention (fused q/k/v, output)
@@ -14,10 +15,9 @@ LORA_TARGETS = {"attention": (("attn", "c_attn"), ("attn", "c_proj")),
 TOKEN_EMBEDDING = "token_embedding"
 LORA_TARGET_NAMES = (*LORA_TARGETS, TOKEN_EMBEDDING)
 # The same targets in keras-hub's `TransformerEncoder` (the blocks of its BERT, DistilBERT, RoBERTa...
-# backbones): separate query, key, value and output `EinsumDense` layers, and two feed-forward ones.
-KERAS_HUB_TARGETS = {"attention": (("_self_attention_layer", "_query_dense"), ("_self_attention_layer", "_key_dense"),
-                                   ("_self_attention_layer", "_value_dense"), ("_self_attention_layer", "_output_dense")),
-                     "feed_forward": ((None, "_feedforward_intermediate_dense"), (None, "_feedforward_output_dense"))}
+# backbones), by role (compat.keras_hub_block): separate query, key, value and output `EinsumDense`
+# layers, and two feed-forward ones.
+KERAS_HUB_TARGETS = {"attention": ("query", "key", "value", "output"), "feed_forward": ("ffn_intermediate", "ffn_output")}
 DEFAULT_TARGETS = ("attention", "feed_forward")
 
 
@@ -34,11 +34,14 @@ def _body(model):
 def _targets(model, targets=DEFAULT_TARGETS):
     _, blocks, wte = _body(model)
     for block in blocks:
-        ours = isinstance(block, (TransformerEncoderBlock, DecoderBlock))
-        table = LORA_TARGETS if ours else KERAS_HUB_TARGETS
-        for target in targets:
-            for parent, name in table.get(target, ()):
-                yield getattr(getattr(block, parent) if parent else block, name)
+        if isinstance(block, (TransformerEncoderBlock, DecoderBlock)):
+            for target in targets:
+                for parent, name in LORA_TARGETS.get(target, ()):
+                    yield getattr(getattr(block, parent) if parent else block, name)
+        else:
+            part = keras_hub_block(block)
+            for target in targets:
+                yield from (part[role] for role in KERAS_HUB_TARGETS.get(target, ()))
     if TOKEN_EMBEDDING in targets:
         if wte is None:
             raise ValueError("this backbone has no token_embedding layer to adapt; drop token_embedding from "
@@ -66,16 +69,16 @@ def merged_copy(model):
     plain = type(model).from_config(model.get_config())
     encoder = getattr(model, "encoder", None)
     plain.build((None, getattr(encoder, "sequence_length", None) if encoder is not None else model.block_size))
-    for old, new in zip(model._flatten_layers(include_self=False), plain._flatten_layers(include_self=False)):
+    for old, new in zip(nested_layers(model), nested_layers(plain)):
         if getattr(old, "lora_enabled", False) and isinstance(old, keras.layers.Embedding):
-            new.embeddings.assign(_merged(old._embeddings, old.lora_embeddings_a, old.lora_embeddings_b, old))
+            new.embeddings.assign(_merged(lora_base(old), old.lora_embeddings_a, old.lora_embeddings_b, old))
             if getattr(old, "reverse_embeddings", None) is not None:  # an untied lm_head keeps its own matrix
                 new.reverse_embeddings.assign(old.reverse_embeddings)
         elif getattr(old, "lora_enabled", False):
-            new.kernel.assign(_merged(old._kernel, old.lora_kernel_a, old.lora_kernel_b, old))
+            new.kernel.assign(_merged(lora_base(old), old.lora_kernel_a, old.lora_kernel_b, old))
             if getattr(old, "bias", None) is not None:
                 new.bias.assign(old.bias)
-        elif not old._layers and old.weights:
+        elif is_leaf(old) and old.weights:
             new.set_weights([keras.ops.convert_to_numpy(w) for w in old.weights])
     return plain
 

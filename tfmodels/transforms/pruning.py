@@ -19,6 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfmodels.compat import nested_layers, raw_kernel
+
 
 def polynomial_sparsity(step: int, target: float, begin: int, end: int) -> float:
     if step < begin:
@@ -31,9 +33,9 @@ def prunable_kernels(model) -> dict[str, keras.Variable]:
     """{path: kernel} of every Dense and EinsumDense layer that trains (float kernels: a quantized one is not
     pruned; nor is a frozen one, such as a distillation teacher's, which training could not repair)."""
     kernels = {}
-    for layer in model._flatten_layers(include_self=False):
+    for layer in nested_layers(model):
         if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense)) and not layer.quantization_mode:
-            kernel = getattr(layer, "_kernel", None)
+            kernel = raw_kernel(layer)
             if kernel is not None and kernel.trainable:
                 kernels[kernel.path] = kernel
     return kernels

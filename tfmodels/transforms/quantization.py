@@ -26,12 +26,14 @@ import warnings
 import keras
 import numpy as np
 
+from tfmodels.compat import drop_raw_kernel, nested_layers, unlocked
+
 MODES = ("int8", "int4", "gptq")
 GPTQ_GROUP_SIZE = 32  # inputs that share a scale and zero point (our widths are 64-256: Keras's 128 is one group)
 
 
 def _leaves(model):
-    return [layer for layer in model._flatten_layers(include_self=False) if not list(layer._flatten_layers(include_self=False))]
+    return [layer for layer in nested_layers(model) if not nested_layers(layer)]
 
 
 def quantized_layers(model) -> dict[str, str]:
@@ -112,7 +114,7 @@ def restore_structure(model, layers: dict[str, str]) -> None:
         for layer in _leaves(model):
             if layer.path in layers:
                 layer.quantize("gptq", config=config)
-                del layer._kernel  # a calibrated layer holds only its quantized kernel
+                drop_raw_kernel(layer)  # a calibrated layer holds only its quantized kernel
                 del layer.kernel_zero  # not in the file (see above); `put_gptq_zero_points` puts it back
     made = quantized_layers(model)
     if set(made) != set(layers):
@@ -123,8 +125,7 @@ def restore_structure(model, layers: dict[str, str]) -> None:
 def put_gptq_zero_points(model, zeros: dict[str, np.ndarray]) -> None:
     for layer in _leaves(model):
         if layer.path in zeros:
-            layer._tracker.unlock()
-            layer.kernel_zero = layer.add_weight(name="kernel_zero", shape=zeros[layer.path].shape, dtype="uint8",
-                                                 initializer="zeros", trainable=False)
-            layer._tracker.lock()
+            with unlocked(layer):
+                layer.kernel_zero = layer.add_weight(name="kernel_zero", shape=zeros[layer.path].shape, dtype="uint8",
+                                                     initializer="zeros", trainable=False)
             layer.kernel_zero.assign(zeros[layer.path])
