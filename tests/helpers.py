@@ -37,7 +37,8 @@ def _relative_error(a, b) -> float:
 
 
 def run_layer_test(cls, init_kwargs, input_data, expected_output_shape, expected_num_trainable_weights,
-                   tmp_path, targets=None, prepare=None, output_dtype=None, run_precision_checks=True):
+                   tmp_path, *, expected_num_params, targets=None, prepare=None, output_dtype=None,
+                   run_precision_checks=True):
     """The battery every layer and model passes, in the shape of keras-hub's `TestCase.run_layer_test`.
 
     `init_kwargs` is the constructor's arguments, or for a model made of other layers a function
@@ -47,7 +48,8 @@ def run_layer_test(cls, init_kwargs, input_data, expected_output_shape, expected
 
     1. config: `get_config` survives JSON and rebuilds an equal config; so does Keras's serialization;
     2. a symbolic call (KerasTensor) and an eager call: output shape and dtype, finite values, the
-       number of trainable weights;
+       number of trainable weights and of trainable parameters (`expected_num_params`, pinned by each
+       caller as a formula of the layer's sizes);
     3. `.keras` save -> load (safe mode): the same class, the same outputs;
     4. one `fit` step: a finite loss and weights that moved;
     5. precision: the instance re-made under `mixed_bfloat16` and `mixed_float16` with the float32
@@ -87,6 +89,8 @@ def run_layer_test(cls, init_kwargs, input_data, expected_output_shape, expected
     assert np.all(np.isfinite(keras.ops.convert_to_numpy(outputs)))
     assert len(instance.trainable_weights) == expected_num_trainable_weights, (
         f"{len(instance.trainable_weights)} trainable weights, expected {expected_num_trainable_weights}")
+    params = sum(int(np.prod(w.shape)) for w in instance.trainable_weights)
+    assert params == expected_num_params, f"{params:,} trainable parameters, expected {expected_num_params:,}"
 
     # 3. .keras round trip (a layer inside a one-layer model).
     is_layer = not isinstance(instance, keras.Model)

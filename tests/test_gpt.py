@@ -26,16 +26,25 @@ def small_gpt(**kwargs):
 
 # --- the battery ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("cls, kwargs, inputs, shape, trainable, output_dtype", [
-    (MultiHeadSelfAttention, dict(num_heads=H, causal=True, dropout=0.1), VECTORS, (B, T, C), 4, None),
-    (DecoderBlock, dict(num_heads=H, ffn_dim=4 * C, dropout=0.1), VECTORS, (B, T, C), 12, None),
-    (DecoderBlock, dict(num_heads=H, ffn_dim=64, use_bias=False), VECTORS, (B, T, C), 6, None),
-    (GPT, GPT_KWARGS, TOKENS, (B, T, V), 2 + 2 * 12 + 2, "float32"),
+def block_params(ffn_dim, bias=True):
+    """c_attn (C, 3C), c_proj (C, C), ln_1, ln_2, c_fc (C, F), c_proj (F, C); without biases, norms keep their scale."""
+    b = 1 if bias else 0
+    return (C * 3 * C + b * 3 * C) + (C * C + b * C) + 2 * (C + b * C) + (C * ffn_dim + b * ffn_dim) + (ffn_dim * C + b * C)
+
+
+WTE, WPE = V * C, (T + 4) * C  # token table (tied to lm_head unless untied), positions of the block
+
+
+@pytest.mark.parametrize("cls, kwargs, inputs, shape, trainable, params, output_dtype", [
+    (MultiHeadSelfAttention, dict(num_heads=H, causal=True, dropout=0.1), VECTORS, (B, T, C), 4, 4 * C * C + 4 * C, None),
+    (DecoderBlock, dict(num_heads=H, ffn_dim=4 * C, dropout=0.1), VECTORS, (B, T, C), 12, block_params(4 * C), None),
+    (DecoderBlock, dict(num_heads=H, ffn_dim=64, use_bias=False), VECTORS, (B, T, C), 6, block_params(64, False), None),
+    (GPT, GPT_KWARGS, TOKENS, (B, T, V), 2 + 2 * 12 + 2, WTE + WPE + 2 * block_params(4 * C) + 2 * C, "float32"),
     (GPT, dict(GPT_KWARGS, tie_weights=False, use_bias=False, padding_id=0), TOKENS, (B, T, V), 3 + 2 * 6 + 1,
-     "float32"),
+     WTE + WPE + 2 * block_params(4 * C, False) + C + C * V, "float32"),  # ln_f's scale; lm_head's own (C, V)
 ], ids=["causal_attention", "decoder_block", "decoder_block_no_bias", "gpt", "gpt_untied_no_bias"])
-def test_decoder_battery(cls, kwargs, inputs, shape, trainable, output_dtype, tmp_path):
-    run_layer_test(cls, kwargs, inputs, shape, trainable, tmp_path, output_dtype=output_dtype,
+def test_decoder_battery(cls, kwargs, inputs, shape, trainable, params, output_dtype, tmp_path):
+    run_layer_test(cls, kwargs, inputs, shape, trainable, tmp_path, expected_num_params=params, output_dtype=output_dtype,
                    targets=RNG.integers(0, V, size=(B, T)) if cls is GPT else None)
 
 

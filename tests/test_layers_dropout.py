@@ -12,7 +12,7 @@ from tfmodels.layers import Dropout16
 
 def test_dropout16_passes_the_battery(tmp_path):
     x = np.random.default_rng(0).normal(size=(3, 12, 32)).astype(np.float32)
-    run_layer_test(Dropout16, {"rate": 0.2, "seed": 3}, x, (3, 12, 32), 0, tmp_path)
+    run_layer_test(Dropout16, {"rate": 0.2, "seed": 3}, x, (3, 12, 32), 0, tmp_path, expected_num_params=0)
 
 
 def test_dropout16_drops_the_rate_and_keeps_the_mean():

@@ -37,25 +37,42 @@ def small_encoder(**kwargs):
 
 ENCODER = dict(vocabulary_size=V, sequence_length=T + 8, width=C, num_layers=2, num_heads=H, ffn_dim=64, dropout=0.0)
 
+# Parameter counts, from the sizes (C = 32, V = 50, positions T + 8 = 20, feed-forward F = 64):
+ATTENTION = (C * 3 * C + 3 * C) + (C * C + C)  # c_attn (fused q, k, v) and c_proj, with biases: 4,224
+NORM = 2 * C  # a layer norm's scale and offset
 
-@pytest.mark.parametrize("cls, kwargs, inputs, trainable", [
-    (MultiHeadSelfAttention, dict(num_heads=H, dropout=0.1), VECTORS, 4),  # c_attn, c_proj: kernel and bias
-    (TransformerEncoderBlock, dict(num_heads=H, ffn_dim=64, norm_first=True), VECTORS, 12),
-    (TransformerEncoderBlock, dict(num_heads=2, ffn_dim=16, norm_first=False, activation="relu"), VECTORS, 12),
-    (TokenAndPositionEmbedding, dict(vocabulary_size=V, sequence_length=T, width=C, position="learned"), TOKENS, 2),
+
+def block_params(ffn_dim):
+    return ATTENTION + 2 * NORM + (C * ffn_dim + ffn_dim) + (ffn_dim * C + C)  # attention, ln_1, ln_2, c_fc, c_proj
+
+
+TOKEN_TABLE, POSITION_TABLE = V * C, (T + 8) * C
+ENCODER_PARAMS = TOKEN_TABLE + POSITION_TABLE + 2 * block_params(64) + NORM  # wte, wpe, blocks, ln_f (or ln_emb)
+HEAD = C * 3 + 3  # the classifier's logits over 3 classes
+
+
+@pytest.mark.parametrize("cls, kwargs, inputs, trainable, params", [
+    (MultiHeadSelfAttention, dict(num_heads=H, dropout=0.1), VECTORS, 4, ATTENTION),  # c_attn, c_proj: kernel and bias
+    (TransformerEncoderBlock, dict(num_heads=H, ffn_dim=64, norm_first=True), VECTORS, 12, block_params(64)),
+    (TransformerEncoderBlock, dict(num_heads=2, ffn_dim=16, norm_first=False, activation="relu"), VECTORS, 12,
+     block_params(16)),
+    (TokenAndPositionEmbedding, dict(vocabulary_size=V, sequence_length=T, width=C, position="learned"), TOKENS, 2,
+     V * C + T * C),
     (TokenAndPositionEmbedding, dict(vocabulary_size=V, sequence_length=T, width=C, position="sinusoidal",
-                                     padding_id=1), TOKENS, 1),
-    (TransformerEncoder, dict(ENCODER), TOKENS, 2 + 2 * 12 + 2),  # embeddings, blocks, ln_f
-    (TransformerEncoder, dict(ENCODER, norm_first=False, position="sinusoidal"), TOKENS, 1 + 2 + 2 * 12),  # ln_emb
+                                     padding_id=1), TOKENS, 1, V * C),  # the sines are no weights
+    (TransformerEncoder, dict(ENCODER), TOKENS, 2 + 2 * 12 + 2, ENCODER_PARAMS),  # embeddings, blocks, ln_f
+    (TransformerEncoder, dict(ENCODER, norm_first=False, position="sinusoidal"), TOKENS, 1 + 2 + 2 * 12,
+     ENCODER_PARAMS - POSITION_TABLE),  # ln_emb instead of ln_f
     (TransformerEncoder, dict(ENCODER, norm_first=False, activation="gelu_approximate", layer_norm_epsilon=1e-12,
-                              initializer_range=0.02, num_segments=2, separator_id=2), TOKENS, 3 + 2 + 2 * 12),
+                              initializer_range=0.02, num_segments=2, separator_id=2), TOKENS, 3 + 2 + 2 * 12,
+     ENCODER_PARAMS + 2 * C),  # and a segment table of 2 rows
     (TokenAndPositionEmbedding, dict(vocabulary_size=V, sequence_length=T, width=C, num_segments=2, separator_id=7),
-     TOKENS, 3),
-    (BagOfWordsEncoder, dict(vocabulary_size=V, width=C), TOKENS, 1),
+     TOKENS, 3, V * C + T * C + 2 * C),
+    (BagOfWordsEncoder, dict(vocabulary_size=V, width=C), TOKENS, 1, V * C),
 ], ids=["attention", "block_pre", "block_post", "embedding", "embedding_sine", "encoder", "encoder_post_sine",
         "encoder_bert", "embedding_segments", "bag_of_words"])
-def test_layer_and_encoder_battery(cls, kwargs, inputs, trainable, tmp_path):
-    run_layer_test(cls, kwargs, inputs, (B, T, C), trainable, tmp_path)
+def test_layer_and_encoder_battery(cls, kwargs, inputs, trainable, params, tmp_path):
+    run_layer_test(cls, kwargs, inputs, (B, T, C), trainable, tmp_path, expected_num_params=params)
 
 
 def classifier_kwargs(encoder_cls, encoder_kwargs, pooling):
@@ -64,14 +81,14 @@ def classifier_kwargs(encoder_cls, encoder_kwargs, pooling):
                               dropout=0.2)
 
 
-@pytest.mark.parametrize("pooling, encoder_cls, encoder_kwargs, trainable", [
-    ("first", TransformerEncoder, ENCODER, 28 + 2),
-    ("mean", TransformerEncoder, dict(ENCODER, norm_first=False), 28 + 2),
-    ("mean", BagOfWordsEncoder, dict(vocabulary_size=V, width=C), 1 + 2),
+@pytest.mark.parametrize("pooling, encoder_cls, encoder_kwargs, trainable, params", [
+    ("first", TransformerEncoder, ENCODER, 28 + 2, ENCODER_PARAMS + HEAD),
+    ("mean", TransformerEncoder, dict(ENCODER, norm_first=False), 28 + 2, ENCODER_PARAMS + HEAD),
+    ("mean", BagOfWordsEncoder, dict(vocabulary_size=V, width=C), 1 + 2, V * C + HEAD),
 ])
-def test_text_classifier_battery(pooling, encoder_cls, encoder_kwargs, trainable, tmp_path):
+def test_text_classifier_battery(pooling, encoder_cls, encoder_kwargs, trainable, params, tmp_path):
     run_layer_test(TextClassifier, classifier_kwargs(encoder_cls, encoder_kwargs, pooling), TOKENS, (B, 3),
-                   trainable, tmp_path, targets=LABELS, output_dtype="float32")
+                   trainable, tmp_path, expected_num_params=params, targets=LABELS, output_dtype="float32")
 
 
 def test_lora_classifier_battery(tmp_path):
@@ -80,17 +97,24 @@ def test_lora_classifier_battery(tmp_path):
         model.build((None, T))
         enable_lora(model, rank=2)
 
+    r = 2  # each adapted (in, out) kernel gets A (in, r) and B (r, out)
+    adapters = (C * r + r * 3 * C) + (C * r + r * C) + (C * r + r * 64) + (64 * r + r * C)  # c_attn, c_proj, c_fc, c_proj
     run_layer_test(TextClassifier, classifier_kwargs(TransformerEncoder, ENCODER, "first"), TOKENS, (B, 3),
-                   2 * 4 * 2 + 2, tmp_path, targets=LABELS, prepare=prepare, output_dtype="float32")
+                   2 * 4 * 2 + 2, tmp_path, expected_num_params=2 * adapters + HEAD, targets=LABELS, prepare=prepare,
+                   output_dtype="float32")
 
 
-@pytest.mark.parametrize("tie_weights, head", [(True, 5), (False, 6)])
-def test_masked_lm_battery(tie_weights, head, tmp_path):
+@pytest.mark.parametrize("tie_weights, head, head_params", [
+    (True, 5, (C * C + C) + NORM + V),  # dense, its layer norm, the output bias
+    (False, 6, (C * C + C) + NORM + V + C * V),  # and its own output kernel
+])
+def test_masked_lm_battery(tie_weights, head, head_params, tmp_path):
     """The head: dense and its norm (4), the output bias, and its own kernel when not tied to the embedding."""
     inputs = {"token_ids": TOKENS, "mask_positions": np.array([[1, 2], [0, 3], [4, 1]], np.int32)}
     run_layer_test(MaskedLMModel, lambda dtype: dict(encoder=TransformerEncoder(**ENCODER, dtype=dtype),
                                                      tie_weights=tie_weights),
-                   inputs, (B, 2, V), 28 + head, tmp_path, targets=np.zeros((B, 2), np.int32),
+                   inputs, (B, 2, V), 28 + head, tmp_path, expected_num_params=ENCODER_PARAMS + head_params,
+                   targets=np.zeros((B, 2), np.int32),
                    prepare=lambda m: m.build({"token_ids": (None, T), "mask_positions": (None, 2)}),
                    output_dtype="float32")
 

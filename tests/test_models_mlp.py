@@ -11,15 +11,16 @@ IMAGES = RNG.random((16, 8, 8), dtype=np.float32)
 LABELS = RNG.integers(0, 10, size=16)
 
 
-@pytest.mark.parametrize("kwargs, trainable", [
-    ({}, 2 + 2 + 2),  # two hidden Dense layers and the logits, kernel and bias each
+@pytest.mark.parametrize("kwargs, trainable, params", [
+    ({}, 2 + 2 + 2, (64 * 256 + 256) + (256 * 128 + 128) + (128 * 10 + 10)),  # two hidden Dense layers and the logits
     ({"hidden_units": [32, 16], "activation": "gelu", "dropout": 0.5, "batch_norm": True,
-      "normalization": "per_feature"}, 2 * (1 + 2) + 2),  # no bias before a batch norm (gamma, beta)
-    ({"hidden_units": [8], "normalization": "none"}, 2 + 2),
+      "normalization": "per_feature"}, 2 * (1 + 2) + 2,
+     (64 * 32 + 2 * 32) + (32 * 16 + 2 * 16) + (16 * 10 + 10)),  # no bias before a batch norm (gamma, beta)
+    ({"hidden_units": [8], "normalization": "none"}, 2 + 2, (64 * 8 + 8) + (8 * 10 + 10)),
 ])
-def test_mlp_battery(kwargs, trainable, tmp_path):
+def test_mlp_battery(kwargs, trainable, params, tmp_path):
     run_layer_test(MLPClassifier, {"num_classes": 10, **kwargs}, IMAGES, (16, 10), trainable, tmp_path,
-                   targets=LABELS, prepare=lambda m: m.adapt(IMAGES), output_dtype="float32")
+                   expected_num_params=params, targets=LABELS, prepare=lambda m: m.adapt(IMAGES), output_dtype="float32")
 
 
 def test_default_parameter_count_is_pinned():
