@@ -394,7 +394,7 @@ def targets(rows: dict, curves: dict, seeds: int) -> dict:
     # first, the mean gap is no larger than the mean spread. Not "in every chunk": with two seeds a
     # range is a rough estimate, and two identical models fail that in 89% of runs of 9 chunks, while
     # the mean criterion passes them in 99% and fails a systematic shift of two seed deviations in 84%
-    # (simulated: tests/test_performance.py).
+    # (simulated: tests/training/test_performance.py).
     ours_curves = [curves[n] for n in ours_names]
     hub_curves = [curves[n] for n in hub_names]
     chunks = []

@@ -38,16 +38,26 @@ def workdir(tmp_path, monkeypatch) -> Path:
 # The longest files first: `-n 2 --dist loadfile` hands whole files to whichever worker is free, in this
 # order, so a long file left to the end keeps one core idle while the other finishes it. Ranked by the time
 # each file took in the fresh-clone CI run of 2026-12-04 (`--durations`); files not named follow, as collected.
-LONGEST_FIRST = ["test_crash_resume.py", "test_quantize_export.py", "test_distributed.py", "test_presets.py",
-                 "test_cli_end_to_end.py", "test_notebooks.py", "test_text_classification.py",
-                 "test_instructions.py", "test_sentence_pairs.py", "test_pretrain_finetune.py",
-                 "test_causal_lm.py", "test_roundtrip_fresh_process.py", "test_search.py", "test_tpu_readiness.py"]
+# (Paths inside tests/, which is laid out like the package.)
+LONGEST_FIRST = ["training/test_crash_resume.py", "transforms/test_quantize_export.py", "training/test_distributed.py",
+                 "converters/test_presets.py", "verbs/test_cli_end_to_end.py", "test_notebooks.py",
+                 "tasks/test_text_classification.py", "tasks/test_instructions.py", "tasks/test_sentence_pairs.py",
+                 "tasks/test_pretrain_finetune.py", "tasks/test_causal_lm.py", "verbs/test_roundtrip_fresh_process.py",
+                 "search/test_search.py", "training/test_tpu_readiness.py"]
+TESTS = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(config, items):
-    missing = [name for name in LONGEST_FIRST if not (Path(__file__).parent / name).is_file()]
+    missing = [name for name in LONGEST_FIRST if not (TESTS / name).is_file()]
     if missing:
         raise pytest.UsageError(f"tests/conftest.py LONGEST_FIRST names {missing}, which tests/ does not hold: "
                                 "rename or drop them there")
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order is kept
+
+    def place(item):
+        try:
+            return rank.get(item.path.resolve().relative_to(TESTS).as_posix(), len(rank))
+        except ValueError:  # a test outside tests/ (named on the command line)
+            return len(rank)
+
+    items.sort(key=place)  # stable: a file's own order is kept

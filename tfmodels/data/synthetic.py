@@ -7,7 +7,7 @@ negated ("not dull" is positive). Positive (1) or negative (0).
 Why a bag of words cannot solve it: in "X but not Y" and "not X but Y" the same words appear; only
 their order says which clause decides and which adjective "not" belongs to. A model that sees
 the set of words can do no better than about 0.70 on this mix (the best guess per bag of words,
-computed in tests/test_text_data.py), while a model that attends to order can reach 1.0.
+computed in tests/data/test_text_data.py), while a model that attends to order can reach 1.0.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ class _FusedAdamUpdate:
         alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
         m += (g - m) * (1 - beta_1);  v += (g^2 - v) * (1 - beta_2)
         variable -= alpha * m / (sqrt(v) + epsilon)
-    (equal to Keras's to float rounding: tests/test_optimizers.py). AMSGrad, and sparse gradients
+    (equal to Keras's to float rounding: tests/training/test_optimizers.py). AMSGrad, and sparse gradients
     (applied densely, as Keras does), take Keras's own path; so does weight decay, which Keras
     applies before this update.
     """

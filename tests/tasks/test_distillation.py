@@ -1,6 +1,6 @@
 """Distillation (`trainer.distill`): the loss is Hinton's, the teacher stays as it was, the student alone learns
 from it, only the student is saved, and a teacher that cannot teach this run is refused before any file is written.
-(One replica against two with a teacher: tests/test_distributed.py.)"""
+(One replica against two with a teacher: tests/training/test_distributed.py.)"""
 
 import hashlib
 

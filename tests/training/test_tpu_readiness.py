@@ -14,7 +14,7 @@ import tensorflow as tf
 from tfmodels.config import apply_overrides, load_config
 from tfmodels.tasks import task_for
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 NEEDS_SHARED_DATA = "${TFMODELS_SHARED_DATA}"
 

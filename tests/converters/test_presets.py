@@ -15,7 +15,7 @@ from conftest import CONFIGS
 from helpers import run_cli, run_python_alone
 
 from tfmodels.config import Config, apply_overrides, load_config
-from tfmodels.data import presets
+from tfmodels.converters import presets
 from tfmodels.data.synthetic import synthetic_reviews
 from tfmodels.errors import ConfigError
 from tfmodels.models import TextClassifier

@@ -22,7 +22,7 @@ from tfmodels.files import read_json
 from tfmodels.training.resume import find_resume_point
 from tfmodels.verbs.train import train
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # Dropout on (its random-number state must survive the resume), deterministic ops, early stopping on.
 MLP = ["model.mlp.hidden_units=[32]", "model.mlp.dropout=0.3", "logging.verbose=0", "logging.histogram_freq=0",
        "runtime.deterministic=true", "trainer.epochs=6", "trainer.early_stopping_patience=2"]

@@ -25,7 +25,7 @@ from tfmodels.training.loop import fit_with_strategy_run
 from tfmodels.verbs.launch import LaunchError, free_ports, launch, tf_config
 from tfmodels.verbs.train import train
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # Deterministic and without dropout, so that only the split of the batch differs between runs; in
 # float32, so that the split's effect on rounding stays below the 1e-4 compared (bfloat16 keeps 8 bits).

@@ -20,7 +20,7 @@ from tfmodels.errors import ConfigError
 from tfmodels.tasks import KINDS, KindRules, register_kind, task_for, unregister_kind
 from tfmodels.tasks.base import Serving, Task, TaskData
 
-PACKAGE = Path(__file__).resolve().parents[1] / "tfmodels"
+PACKAGE = Path(__file__).resolve().parents[2] / "tfmodels"
 SHAPE = (2, 2)
 
 
