@@ -1,6 +1,6 @@
 """The package's layering, read from the imports (`ast`): dependencies point one way, no cycles.
 
-docs/design.md#layout says the same in prose; this is the table that holds it.
+docs/design.md#the-layers says the same in prose; this is the table that holds it.
 """
 
 import ast

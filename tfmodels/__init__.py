@@ -12,8 +12,8 @@ it alone. The names a notebook needs:
     model = tfmodels.load_model("runs/digits/model.keras")
 
 The command line is `tfmodels` (`tfmodels --help`). The packages, lowest first: `config`, `runtime`,
-`run_folder`, `data`, `layers`, `models`, `training` (Keras plumbing), `tasks`, `verbs` (what a
-user runs), `cli` (docs/design.md#layout).
+`run_folder`, `data`, `layers`, `networks`, `models`, `converters`, `transforms`, `decoding`, `training`
+(Keras plumbing), `tasks`, `verbs` (what a user runs), `search`, `cli` (docs/design.md#the-layers).
 """
 
 __version__ = "0.1.0"

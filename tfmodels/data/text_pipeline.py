@@ -43,7 +43,7 @@ def token_ids(texts: list[str], preprocessor: TextPreprocessor, second: list[str
     """All texts (or pairs: `texts` and `second`) as one `(N, sequence_length)` array, tokenized in batches.
 
     Inside tf.data, where keras-hub takes its TensorFlow path (tensorflow-text's FastWordpiece):
-    called eagerly, its tokenizer runs in pure Python, many times slower (docs/design.md#text).
+    called eagerly, its tokenizer runs in pure Python, many times slower (docs/history.md#text).
     """
     columns = (texts,) if second is None else (texts, second)
     ds = tf.data.Dataset.from_tensor_slices(tuple(tf.constant(c, tf.string) for c in columns)).batch(TOKENIZE_BATCH)

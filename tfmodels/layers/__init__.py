@@ -1,4 +1,5 @@
-"""Layers: the pieces models are made of. Nothing here imports from `tfmodels.models`."""
+"""Layers: the pieces networks and models are made of (attention, blocks, embeddings, dropout); they import
+nothing else of tfmodels."""
 
 from tfmodels.layers.attention import MultiHeadSelfAttention
 from tfmodels.layers.decoder_block import DecoderBlock

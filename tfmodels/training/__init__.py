@@ -1,1 +1,2 @@
-"""Training: strategy, optimizer and schedule, callbacks, run folders, and the fit driver."""
+"""Training: Keras plumbing that knows no task, model or run folder — the fit seam (`loop.py`), callbacks,
+crash-safe checkpoints and resuming, optimizers and schedules, the distillation loss."""
