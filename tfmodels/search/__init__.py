@@ -31,11 +31,12 @@ from typing import Callable
 from tfmodels.errors import DataError
 from tfmodels.files import atomic_write_json
 from tfmodels.search.plan import (
-    OBJECTIVES,
+    MINIMIZED,
     PRUNERS,
     SAMPLERS,
     SearchPlan,
     check_study_dir,
+    direction_of,
     logged_objectives,
     make_plan,
     parse_duration,
@@ -95,6 +96,6 @@ def trial_seconds(plan: SearchPlan, since: float) -> float:
 
 
 
-__all__ = ["OBJECTIVES", "PRUNERS", "SAMPLERS", "SearchPlan", "SearchResult", "check_study_dir", "logged_objectives",
-           "make_plan", "open_study", "parse_duration", "report_rows", "run_trial", "run_worker", "search",
-           "study_record", "table"]
+__all__ = ["MINIMIZED", "PRUNERS", "SAMPLERS", "SearchPlan", "SearchResult", "check_study_dir", "direction_of",
+           "logged_objectives", "make_plan", "open_study", "parse_duration", "report_rows", "run_trial", "run_worker",
+           "search", "study_record", "table"]

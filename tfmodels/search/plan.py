@@ -15,7 +15,14 @@ from tfmodels.errors import ConfigError, RunDirError
 from tfmodels.files import read_json
 from tfmodels.search.space import Parameter, grid_size, load_space
 
-OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize", "val_masked_accuracy": "maximize"}
+# A kind of model says which validation metrics its runs log (tasks/registry.py); a loss or a perplexity
+# is minimised, every other metric (accuracy, F1, BLEU, ...) maximised.
+MINIMIZED = ("loss", "perplexity")
+
+
+def direction_of(objective: str) -> str:
+    return "minimize" if objective.removeprefix("val_") in MINIMIZED else "maximize"
+
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("median", "halving", "none")
 
@@ -39,7 +46,7 @@ class SearchPlan:
 
     @property
     def direction(self) -> str:
-        return OBJECTIVES[self.objective]
+        return direction_of(self.objective)
 
     @property
     def storage_url(self) -> str:
