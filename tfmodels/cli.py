@@ -178,9 +178,11 @@ def _cmd_demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfmodels",
-        description="Train, evaluate, export and serve Keras models from YAML configs.",
-        epilog="Each command has its own --help. Data specs: digits | csv:PATH | idx:PREFIX | npz:PATH | "
-               "tfds:NAME, with options after '?', e.g. 'csv:train.csv?label_column=0&header=true'.",
+        description="Train, evaluate, export and predict with Keras models from YAML configs.",
+        epilog="Each command has its own --help. A CONFIG is a YAML file or a shipped config's name (mlp_digits). "
+               "Data specs: images: digits | csv:PATH | idx:PREFIX | npz:PATH | tfds:NAME; text: synthetic | "
+               "tsv:PATH | csv:PATH | dir:PATH | text:PATH | jsonl:PATH | tfds:NAME; options after '?', e.g. "
+               "'csv:train.csv?label_column=0&header=true'. --debug may stand anywhere on the line.",
     )
     parser.add_argument("--version", action="version", version=f"tfmodels {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's own log lines")
@@ -189,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("train", help="train a model from a YAML config in a run folder",
                             description="Train from a YAML config. Rerunning the same command resumes an "
                                         "unfinished run in the same run folder.")
-    p.add_argument("config", metavar="CONFIG", help="YAML config file, e.g. configs/mlp_digits.yaml")
+    p.add_argument("config", metavar="CONFIG", help="YAML config file (e.g. configs/mlp_digits.yaml) or a shipped "
+                                                    "config's name (mlp_digits)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (dotted, e.g. trainer.epochs=5); repeat for several")
     p.add_argument("--run-dir", metavar="DIR", help="run folder (default: runs/<config name>)")
@@ -362,6 +365,9 @@ def _request_xla_before_tensorflow(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in argv:  # anywhere on the line, as a user types it (argparse takes it before the command)
+        argv = ["--debug", *[a for a in argv if a != "--debug"]]
     args = build_parser().parse_args(argv)
     if args.command not in NO_TENSORFLOW:
         from tfmodels.runtime import import_tensorflow_quietly

@@ -30,11 +30,32 @@ def write_aside(path: Path | str, write, sync: bool = False) -> Path:
     return path
 
 
+def umask() -> int:
+    """The process's file-mode creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def with_umask(path: Path | str, directory: bool = False) -> Path:
+    """Gives a file (or folder) made by `tempfile`, which makes them for its owner alone (0600, 0700), the
+    mode `open` (or `mkdir`) would have given it: 0666 (0777) less the umask."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask())
+    return Path(path)
+
+
+def make_staging_dir(target: Path, prefix: str) -> Path:
+    """A new folder beside `target` to write into before renaming it into place, with the user's umask."""
+    return with_umask(tempfile.mkdtemp(prefix=prefix, dir=target.parent), directory=True)
+
+
 def atomic_write_text(path: Path | str, text: str) -> None:
-    """Writes `text` beside `path` and renames it into place: readers see the old or the new file."""
+    """Writes `text` beside `path` and renames it into place: readers see the old or the new file, which
+    has the mode any file the user writes has (the umask's)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        with_umask(tmp)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

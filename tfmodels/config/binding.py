@@ -33,8 +33,7 @@ def shipped_config(name: str) -> Config:
     files = resources.files("tfmodels") / SHIPPED_CONFIGS
     path = files / f"{name}.yaml"
     if not path.is_file():
-        names = sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
-        raise ConfigError(f"no shipped config named {name!r}; the shipped ones: {', '.join(names)}")
+        raise ConfigError(f"no shipped config named {name!r}; the shipped ones: {', '.join(shipped_config_names())}")
     with resources.as_file(path) as real:
         return load_config(real)
 
@@ -184,10 +183,22 @@ def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode,
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
+def shipped_config_names() -> list[str]:
+    files = resources.files("tfmodels") / SHIPPED_CONFIGS
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
 def load_config(path: str | os.PathLike | None) -> Config:
-    """Reads a YAML config file; None gives the defaults."""
+    """Reads a YAML config file; None gives the defaults. A plain name that is no file here (`mlp_digits`)
+    is the shipped config of that name."""
     if path is None:
         return Config()
+    name = str(path)
+    if not os.path.exists(name) and os.sep not in name and not name.endswith((".yaml", ".yml")):
+        if name in shipped_config_names():
+            return shipped_config(name)
+        raise ConfigError(f"config '{name}' is neither a file nor a shipped config; give a YAML file, or one of "
+                          f"{', '.join(shipped_config_names())}")
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.load(f, Loader=_UniqueKeyLoader)  # noqa: S506  (a SafeLoader)

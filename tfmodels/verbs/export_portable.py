@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from tfmodels.errors import ConfigError, ExportError
-from tfmodels.files import atomic_write_json, read_json
+from tfmodels.files import atomic_write_json, make_staging_dir, read_json
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model, quantization_record
 from tfmodels.tasks import task_for
@@ -112,7 +111,7 @@ def export_portable(run_dir, format: str, out: str | os.PathLike | None = None, 
                               f"{list(calibration.shape[1:])}, but the model takes {spec.dtype.name}{spec.shape[1:]}")
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
+    staging = make_staging_dir(target, f".tmp-{target.name}-")
     try:
         file = staging / ("model.tflite" if format == "litert" else "model.onnx")
         if format == "litert":

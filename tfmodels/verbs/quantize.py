@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from tfmodels.errors import ConfigError, RunDirError
-from tfmodels.files import atomic_write_json, read_json
+from tfmodels.files import atomic_write_json, make_staging_dir, read_json
 from tfmodels.run_folder import FINISHED, RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model, quantization_record, save_quantized_model
 from tfmodels.tasks import task_for
@@ -57,7 +57,7 @@ def quantize_run(run_dir, mode: str, out: str | os.PathLike | None = None, evalu
                "float_layers": float_layers(model), "float_bytes": float_size}
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
+    staging = make_staging_dir(target, f".tmp-{target.name}-")
     try:
         for item in paths.root.iterdir():
             if item.name in NOT_COPIED or item.name.startswith("confusion_matrix"):
