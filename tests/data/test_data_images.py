@@ -153,7 +153,8 @@ def test_table_options_from_config_apply_and_spec_wins(tmp_path):
 
 def write_idx(path, array, compress):
     data = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes()
-    (gzip.open if compress else open)(path, "wb").write(data)
+    with (gzip.open if compress else open)(path, "wb") as f:  # closed here: Python 3.12's GzipFile buffers writes
+        f.write(data)
 
 
 @pytest.mark.parametrize("compress", [False, True])
