@@ -101,10 +101,11 @@ def test_a_registered_toy_task_runs_through_every_verb(toy_kind, tmp_path):
     (tmp_path / "toy.yaml").write_text("name: toy\nmodel:\n  type: toy\ntrainer:\n  epochs: 2\n  batch_size: 32\n"
                                        "logging:\n  histogram_freq: 0\nruntime:\n  precision: float32\n")
     (tmp_path / "space.yaml").write_text("trainer.learning_rate: [0.01, 0.1]\n")
-    plan = make_plan(str(tmp_path / "toy.yaml"), str(tmp_path / "space.yaml"), trials=2, sampler="random",
+    plan = make_plan(str(tmp_path / "toy.yaml"), str(tmp_path / "space.yaml"), trials=2, sampler="grid",
                      study_dir=tmp_path / "study")
     found = search(plan, log=lambda _: None)
     assert [row["state"] for row in found.rows] == ["complete", "complete"] and found.best is not None
+    assert sorted(row["trainer.learning_rate"] for row in found.rows) == [0.01, 0.1]  # the whole grid, to its end
 
 
 def test_a_kind_sets_its_rules_and_an_unknown_kind_is_refused(toy_kind):

@@ -15,13 +15,27 @@ from tfmodels.search.space import Parameter
 STALE = "stale_trials"  # the study's user attribute listing the trials that died and were queued again
 
 
+def _grid_sampler():
+    import optuna
+
+    class WorkerGridSampler(optuna.samplers.GridSampler):
+        """Optuna's grid sampler without its `after_trial`, which calls `study.stop()` once the grid is done:
+        that stops `study.optimize` and raises under ask/tell (the last trial's `tell` failed with a
+        RuntimeError). Here the worker's loop stops at the plan's count, which is the grid's size."""
+
+        def after_trial(self, study, trial, state, values) -> None:
+            pass
+
+    return WorkerGridSampler
+
+
 def open_study(plan: SearchPlan, worker: int = 0):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     seed = plan.base.runtime.seed + worker  # workers sample apart
     if plan.sampler == "grid":
-        sampler = optuna.samplers.GridSampler({p.key: list(p.grid) for p in plan.space}, seed=seed)
+        sampler = _grid_sampler()({p.key: list(p.grid) for p in plan.space}, seed=seed)
     elif plan.sampler == "random":
         sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
