@@ -17,7 +17,6 @@ from tfmodels.tasks import task_for
 from tfmodels.transforms.quantization import quantized_layers
 from tfmodels.verbs.export import export_run
 from tfmodels.verbs.export_portable import LiteRTModel, OnnxModel, export_portable
-from tfmodels.verbs.model_inputs import model_inputs
 from tfmodels.verbs.quantize import quantize_run
 from tfmodels.verbs.train import train
 
@@ -42,7 +41,7 @@ def runs(tmp_path_factory):
 
 def inputs_of(run, split="validation", limit=64):
     paths = RunPaths(run)
-    return model_inputs(task_for(read_run_config(paths)), paths, read_json(paths.data_info), split=split, limit=limit)
+    return task_for(read_run_config(paths)).model_inputs(paths, read_json(paths.data_info), split=split, limit=limit)
 
 
 @pytest.mark.parametrize("kind,mode", [("mlp", "int8"), ("mlp", "int4"), ("text", "int8"), ("text_bf16", "int8"),

@@ -35,6 +35,7 @@ from tfmodels.errors import ConfigError, DataError, ExportError, RunDirError
 from tfmodels.files import read_json
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model, save_adapters
+from tfmodels.tasks.reports import evaluate_classifier
 from tfmodels.training.warm_start import copy_weights
 
 
@@ -156,8 +157,6 @@ class Task:
     def evaluate(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None,
                  trust_code: bool = False) -> tuple[str, dict]:
         """(name, metrics) of the finished run on one of its splits or on `data_spec`: a classifier's."""
-        from tfmodels.tasks.reports import evaluate_classifier
-
         return evaluate_classifier(self, paths, info, data_spec, split, trust_code)
 
     def model_inputs(self, paths: RunPaths, info: dict, data_spec: str | None = None, split: str = "train",

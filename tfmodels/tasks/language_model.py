@@ -7,6 +7,7 @@ import numpy as np
 
 from tfmodels.run_folder import RunPaths
 from tfmodels.tasks.base import Task, _checked_inputs
+from tfmodels.tasks.reports import evaluate_language_model
 
 
 class LanguageModelTask(Task):
@@ -20,8 +21,6 @@ class LanguageModelTask(Task):
 
     def evaluate(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None,
                  trust_code: bool = False) -> tuple[str, dict]:
-        from tfmodels.tasks.reports import evaluate_language_model
-
         return evaluate_language_model(self, paths, info, data_spec, split, trust_code)
 
     def model_inputs(self, paths: RunPaths, info: dict, data_spec: str | None = None, split: str = "train",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import keras_hub
+
+from tfmodels.converters.keras_hub_bert import to_bert_backbone
 from tfmodels.converters.presets import PresetPreprocessor, resolve_preset
 from tfmodels.data.examples import train_and_validation
 from tfmodels.data.text import TextSet, load_texts
@@ -12,7 +15,9 @@ from tfmodels.data.tokenizers import (
     save_vocabulary,
 )
 from tfmodels.errors import ConfigError, DataError, ExportError
+from tfmodels.networks import TransformerEncoder
 from tfmodels.run_folder import RunPaths
+from tfmodels.saving import load_keras_model
 from tfmodels.tasks.base import Task, TaskData
 
 
@@ -85,12 +90,6 @@ class TextTask(Task):
 def bert_preset(config, paths: RunPaths):
     """(BertBackbone, BertTokenizer) of a run of our Transformer encoder: a pretraining run's `encoder.keras`,
     or a classifier's encoder (the head stays behind), wired as BERT (converters/keras_hub_bert.py)."""
-    import keras_hub
-
-    from tfmodels.converters.keras_hub_bert import to_bert_backbone
-    from tfmodels.networks import TransformerEncoder
-    from tfmodels.saving import load_keras_model
-
     if config.init.preset:
         raise ExportError(f"--format keras-hub writes our Transformer encoders as BertBackbone presets and causal LMs "
                           f"as GPT2Backbone presets; this run is model.type={config.model.type} from a preset already")

@@ -36,7 +36,6 @@ from tfmodels.files import atomic_write_json, make_staging_dir, read_json
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model, quantization_record
 from tfmodels.tasks import task_for
-from tfmodels.verbs.model_inputs import model_inputs
 
 LITERT_QUANTIZE = ("float", "float16", "dynamic", "int8")
 REPRESENTATIVE_EXAMPLES = 200
@@ -98,11 +97,11 @@ def export_portable(run_dir, format: str, out: str | os.PathLike | None = None, 
     if model.compute_dtype != "float32" and not quantization_record(paths.model):
         model = float32_copy(paths.model, trust_code)  # LiteRT's built-ins and ONNX's have no bfloat16 kernels
         compared_with = "the Keras model's float32 twin (the run computes in " + compared_with.split("(")[1]
-    check = model_inputs(task, paths, info, split="validation", limit=CHECK_EXAMPLES)
+    check = task.model_inputs(paths, info, split="validation", limit=CHECK_EXAMPLES)
     calibration = None
     if quantize == "int8":
         try:
-            calibration = model_inputs(task, paths, info, data_spec=representative, split="train",
+            calibration = task.model_inputs(paths, info, data_spec=representative, split="train",
                                        limit=REPRESENTATIVE_EXAMPLES)
         except Exception as e:  # any loader's complaint, said as what it is about
             raise ExportError(f"representative set '{representative or 'the run’s training data'}': {e}") from None
