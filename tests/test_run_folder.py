@@ -1,4 +1,6 @@
 import json
+import time
+from pathlib import Path
 
 import pytest
 from conftest import CONFIGS
@@ -6,7 +8,14 @@ from conftest import CONFIGS
 from tfmodels.config import Config, apply_overrides
 from tfmodels.errors import RunDirError
 from tfmodels.files import atomic_write_json
-from tfmodels.run_folder import FINISHED, RunPaths, prepare_run_dir, require_finished
+from tfmodels.run_folder import (
+    FINISHED,
+    RunPaths,
+    choose_run_dir,
+    prepare_run_dir,
+    remove_finished_run,
+    require_finished,
+)
 
 
 def test_new_run_folder_gets_config_and_subfolders(tmp_path):
@@ -27,8 +36,42 @@ def test_same_config_resumes_other_config_is_refused(tmp_path):
 def test_finished_run_is_refused(tmp_path):
     paths, _ = prepare_run_dir(tmp_path / "run", Config())
     atomic_write_json(paths.metrics, {"status": FINISHED})
-    with pytest.raises(RunDirError, match="already holds a finished run; choose another --run-dir"):
+    with pytest.raises(RunDirError, match="already holds a finished run; --overwrite trains again in it"):
         prepare_run_dir(tmp_path / "run", Config())
+
+
+def test_a_second_train_of_a_finished_config_gets_a_folder_named_by_the_time(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = Config()
+    base = Path("runs") / config.name
+    assert choose_run_dir(config) == (base, None)  # new
+    paths, _ = prepare_run_dir(base, config)
+    assert choose_run_dir(config) == (base, None)  # unfinished: a rerun resumes it
+    atomic_write_json(paths.metrics, {"status": FINISHED})
+    noon = time.mktime((2026, 12, 5, 12, 0, 0, 0, 0, -1))
+    folder, why = choose_run_dir(config, now=noon)
+    assert folder == Path("runs") / f"{config.name}-20261205-120000"
+    assert why == f"{base} holds a finished run: this one trains in {folder} (--run-dir chooses the folder)"
+    prepare_run_dir(folder, config)  # ... and crashes: the rerun resumes that folder, not a third one
+    assert choose_run_dir(config, now=noon + 60) == (folder, f"resuming the unfinished {folder} ({base} holds a "
+                                                             "finished run)")
+    other = apply_overrides(config, ["trainer.epochs=7"])  # another config of the same name starts afresh
+    assert choose_run_dir(other, now=noon)[0] == Path("runs") / f"{config.name}-20261205-120000-2"
+    atomic_write_json(RunPaths(folder).metrics, {"status": FINISHED})
+    assert choose_run_dir(config, now=noon + 60)[0] == Path("runs") / f"{config.name}-20261205-120100"
+
+
+def test_overwrite_deletes_only_a_finished_run(tmp_path):
+    paths, _ = prepare_run_dir(tmp_path / "run", Config())
+    remove_finished_run(paths.root)
+    assert paths.config.is_file()  # unfinished: kept, to resume
+    atomic_write_json(paths.metrics, {"status": FINISHED})
+    remove_finished_run(paths.root)
+    assert not paths.root.exists()
+    (tmp_path / "stuff").mkdir()
+    (tmp_path / "stuff" / "notes.txt").write_text("mine")
+    remove_finished_run(tmp_path / "stuff")  # not a run folder: never deleted
+    assert (tmp_path / "stuff" / "notes.txt").is_file()
 
 
 def test_foreign_folder_is_refused(tmp_path):

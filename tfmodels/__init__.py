@@ -4,12 +4,13 @@
 `.keras` file names (as `import keras_hub` does), so `keras.models.load_model(path)` works after
 it alone. The names a notebook needs:
 
-    config = tfmodels.load_config("configs/mlp_digits.yaml")    # or tfmodels.shipped_config("mlp_digits")
+    config = tfmodels.load_config("mlp_digits")                 # a shipped config's name, or a YAML file
     config = tfmodels.apply_overrides(config, ["trainer.epochs=5"])
     result = tfmodels.train(config, "runs/digits")              # a run folder, as `tfmodels train`
-    tfmodels.evaluate_run("runs/digits"); tfmodels.export_run("runs/digits")
-    tfmodels.predict("savedmodels/digits/1", ["digits?split=test"])
-    model = tfmodels.load_model("runs/digits/model.keras")
+    model = tfmodels.load("runs/digits")                        # a run folder or an export, ready to call:
+    model.predict(pixels); model.evaluate("digits?split=test"); model.export()
+    tfmodels.load("runs/gpt").generate("the film", stream=True)  # a causal LM's text, piece by piece
+    keras_model = tfmodels.load_model("runs/digits/model.keras")
 
 The command line is `tfmodels` (`tfmodels --help`). The packages, lowest first: `config`, `runtime`,
 `run_folder`, `data`, `layers`, `networks`, `models`, `converters`, `transforms`, `decoding`, `training`
@@ -44,6 +45,8 @@ if not _is_the_command_line():
 # The verbs, and the loader, are imported when first used.
 _LAZY = {"train": "tfmodels.verbs.train", "evaluate_run": "tfmodels.verbs.evaluate",
          "export_run": "tfmodels.verbs.export", "predict": "tfmodels.verbs.predict",
+         "generate": "tfmodels.verbs.generate", "load": "tfmodels.verbs.load",
+         "RunModel": "tfmodels.verbs.load", "ExportedModel": "tfmodels.verbs.load",
          "load_model": ("tfmodels.saving", "load_keras_model")}
 
 
@@ -55,5 +58,12 @@ def __getattr__(name):
         return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'tfmodels' has no attribute {name!r}")
 
-__all__ = ["Config", "apply_overrides", "evaluate_run", "export_run", "load_config", "load_model", "predict",
-           "shipped_config", "train", "__version__"]
+
+def __dir__():  # the public names, lazy ones included: dir(tfmodels) and a notebook's tab completion show them
+    modules = {n for n, v in globals().items() if getattr(v, "__name__", "").startswith("tfmodels.")
+               and not callable(v)}  # the subpackages already imported
+    return sorted({*__all__, *modules})
+
+
+__all__ = ["Config", "ExportedModel", "RunModel", "apply_overrides", "evaluate_run", "export_run", "generate",
+           "load", "load_config", "load_model", "predict", "shipped_config", "train", "__version__"]

@@ -19,7 +19,7 @@ def _cmd_train(args) -> int:
         return 0
     from tfmodels.verbs.train import train
 
-    result = train(config, args.run_dir, log=print)
+    result = train(config, args.run_dir, log=print, overwrite=args.overwrite)
     print(f"run folder: {result.paths.root}")
     return 0
 
@@ -85,9 +85,15 @@ def _cmd_generate(args) -> int:
         print(text if pieces else args.prompt + text, end="", flush=True)
         pieces += 1
 
-    generate(args.run_dir, args.prompt, max_new_tokens=args.max_new_tokens, sampler=args.sampler,
-             temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-             adapters=args.adapters, log=lambda line: print(line, file=sys.stderr), on_text=show)
+    options = dict(max_new_tokens=args.max_new_tokens, sampler=args.sampler, temperature=args.temperature,
+                   top_k=args.top_k, top_p=args.top_p, seed=args.seed, adapters=args.adapters)
+    if args.stream:  # token by token, each shown as it is sampled
+        from tfmodels.verbs.generate import stream_generate
+
+        for piece in stream_generate(args.run_dir, args.prompt, **options):
+            show(piece)
+    else:  # one XLA-compiled pass (a long text: a pass a half block), shown as each pass ends
+        generate(args.run_dir, args.prompt, **options, log=lambda line: print(line, file=sys.stderr), on_text=show)
     print()
     return 0
 
@@ -96,6 +102,10 @@ def _cmd_predict(args) -> int:
     from tfmodels.verbs.predict import predict
 
     result = predict(args.export_dir, args.input, as_text=args.text)
+    if args.output:
+        from tfmodels.verbs.predict import write_jsonl
+
+        print(f"{write_jsonl(result, args.output)} predictions, with every class's probability: {args.output}")
     rows = len(result.class_ids) if args.max_rows == 0 else min(args.max_rows, len(result.class_ids))
     print("example  class  probability  name" + ("  label" if result.labels is not None else "")
           + ("  text" if result.texts is not None else ""))
@@ -107,6 +117,14 @@ def _cmd_predict(args) -> int:
         print(f"... {len(result.class_ids) - rows} more (--max-rows 0 prints all)")
     if result.labels is not None:
         print(f"accuracy: {(result.class_ids == result.labels).mean():.4f} on {len(result.labels)} examples")
+    return 0
+
+
+def _cmd_serve(args) -> int:
+    from tfmodels.verbs.serve import serve
+
+    serve(args.export_root, port=args.port, host=args.host, max_batch=args.max_batch,
+          max_body_bytes=args.max_body_bytes)
     return 0
 
 
@@ -190,12 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("train", help="train a model from a YAML config in a run folder",
                             description="Train from a YAML config. Rerunning the same command resumes an "
-                                        "unfinished run in the same run folder.")
+                                        "unfinished run in the same run folder; once runs/<name> holds a finished "
+                                        "run, a new train of the config goes to runs/<name>-<date>-<time>.")
     p.add_argument("config", metavar="CONFIG", help="YAML config file (e.g. configs/mlp_digits.yaml) or a shipped "
                                                     "config's name (mlp_digits)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (dotted, e.g. trainer.epochs=5); repeat for several")
-    p.add_argument("--run-dir", metavar="DIR", help="run folder (default: runs/<config name>)")
+    p.add_argument("--run-dir", metavar="DIR", help="run folder (default: runs/<config name>, or a new "
+                                                    "runs/<config name>-<date>-<time> once that one is finished)")
+    p.add_argument("--overwrite", action="store_true", help="a run folder holding a finished run trains again "
+                                                            "(its files are deleted first)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit without training")
     p.set_defaults(func=_cmd_train)
 
@@ -258,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=10, metavar="K")
     p.add_argument("--top-p", type=float, default=0.9, metavar="P")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="makes the random samplers reproducible")
+    p.add_argument("--stream", action="store_true", help="print each token as it is sampled (a step a token) "
+                                                         "rather than each compiled pass as it ends")
     p.add_argument("--adapters", metavar="FILE", default=None,
                    help="a LoRA run's adapters.npz, put on RUN_DIR (the base it was trained from) before decoding")
     p.set_defaults(func=_cmd_generate)
@@ -270,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images: a data spec (e.g. 'digits?split=test', csv:PATH), a .csv/.npz file, or an image file "
                         "(.png, .jpg); text: the text itself, a file of one text a line, or a labelled text data spec")
     p.add_argument("--max-rows", type=int, default=0, metavar="N", help="print at most N examples (default 0: all)")
+    p.add_argument("--output", metavar="FILE.jsonl", help="also write every input with all its class probabilities, "
+                                                          "one JSON object a line")
     p.add_argument("--text", action="store_true",
                    help="a text model: take every INPUT as the text itself, even one that looks like a file name")
     p.set_defaults(func=_cmd_predict)
@@ -283,6 +309,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs_dir", metavar="RUNS_DIR", nargs="?", default="runs", help="the folder of run folders (default runs)")
     p.add_argument("--port", type=int, default=6006, help="port on localhost (default 6006)")
     p.set_defaults(func=_cmd_tensorboard)
+
+    p = commands.add_parser("serve", help="serve exported models over HTTP in TensorFlow Serving's REST API",
+                            description="Serve every export under EXPORT_ROOT (savedmodels/<name>/<version>/): "
+                                        "GET /v1/models/NAME, POST /v1/models/NAME[/versions/V]:predict with "
+                                        "instances or inputs, and for a causal LM POST :generate (\"stream\": true "
+                                        "for server-sent events). Concurrent requests are batched.")
+    p.add_argument("export_root", metavar="EXPORT_ROOT", nargs="?", default="savedmodels",
+                   help="the folder of exported models (default savedmodels), or one model's folder")
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501, TF Serving's REST port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--max-batch", type=int, default=256, metavar="N", help="most rows run as one batch (default 256)")
+    p.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, metavar="N",
+                   help="larger requests are refused with 413 (default 8 MiB)")
+    p.set_defaults(func=_cmd_serve)
 
     p = commands.add_parser("launch", help="train a config on N local worker processes (MultiWorkerMirroredStrategy)",
                             description="Starts N `tfmodels train` workers on free loopback ports with TF_CONFIG set; "

@@ -34,23 +34,24 @@ def confusion_matrix_png(matrix: np.ndarray, title: str) -> bytes:
     return buffer.getvalue()
 
 
-def training_curves_png(history: dict[str, list[float]], title: str) -> bytes:
+def training_curves_png(history: dict[str, list[float]], title: str, steps_per_point: int | None = None) -> bytes:
     """Loss and each metric per epoch, train and validation side by side, as PNG bytes.
 
-    `history` maps a column of history.csv (`loss`, `val_loss`, `accuracy`, ...) to its values.
+    `history` maps a column of history.csv (`loss`, `val_loss`, `accuracy`, ...) to its values. A run
+    trained by steps gives `steps_per_point` (its evaluation interval): the x-axis is then the optimizer step.
     """
     # The loss and the metrics that have a validation twin (not speeds or the gradient norm).
     names = [k for k in history if k == "loss" or (not k.startswith("val_") and f"val_{k}" in history)]
     names.sort(key=lambda k: (k != "loss", k))  # the loss first
     figure = Figure(figsize=(4.0 * max(len(names), 1), 3.2), dpi=100)
     FigureCanvasAgg(figure)
-    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    epochs = np.arange(1, len(history.get("loss", [])) + 1) * (steps_per_point or 1)
     for i, name in enumerate(names):
         ax = figure.add_subplot(1, max(len(names), 1), i + 1)
         ax.plot(epochs, history[name], marker="o", label="train")
         if f"val_{name}" in history:
             ax.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("optimizer step" if steps_per_point else "epoch")
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

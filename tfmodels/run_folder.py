@@ -82,6 +82,32 @@ def default_run_dir(config: Config) -> Path:
     return Path("runs") / config.validate().name
 
 
+def choose_run_dir(config: Config, now: float | None = None) -> tuple[Path, str | None]:
+    """The folder a `train` without `--run-dir` uses, and why when it is not `runs/<name>`.
+
+    `runs/<name>` while it is new or holds an unfinished run (a rerun after a crash resumes it). Once
+    it holds a finished run, a second `train` of the config goes to a new folder named by the time,
+    `runs/<name>-YYYYmmdd-HHMMSS`, and a rerun after a crash there resumes the newest such folder
+    that holds an unfinished run of the same config. Nothing is ever overwritten.
+    """
+    import time
+
+    base = default_run_dir(config)
+    if read_json(RunPaths(base).metrics).get("status") != FINISHED:
+        return base, None
+    for folder in sorted(base.parent.glob(f"{base.name}-[0-9]*-[0-9]*"), reverse=True):
+        paths = RunPaths(folder)
+        if (folder.is_dir() and paths.config.is_file() and read_json(paths.metrics).get("status") != FINISHED
+                and not _differences(config_to_dict(read_run_config(paths)), config_to_dict(config))):
+            return folder, f"resuming the unfinished {folder} ({base} holds a finished run)"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
+    folder, n = base.parent / f"{base.name}-{stamp}", 1
+    while folder.exists():
+        n += 1
+        folder = base.parent / f"{base.name}-{stamp}-{n}"
+    return folder, f"{base} holds a finished run: this one trains in {folder} (--run-dir chooses the folder)"
+
+
 def read_run_config(paths: RunPaths) -> Config:
     if not paths.config.is_file():
         raise RunDirError(f"'{paths.root}' is not a run folder: it has no config.yaml (was it made by `tfmodels train`?)")
@@ -125,8 +151,8 @@ def check_run_dir(root: Path | str, config: Config) -> bool:
         raise RunDirError(f"run folder '{paths.root}' is a file; choose another --run-dir")
     if read_json(paths.metrics).get("status") == FINISHED:
         raise RunDirError(
-            f"run folder '{paths.root}' already holds a finished run; choose another --run-dir "
-            "(or delete that folder to train again)"
+            f"run folder '{paths.root}' already holds a finished run; --overwrite trains again in it (its files are "
+            "deleted first), another --run-dir keeps both, and without --run-dir a new folder is named by the time"
         )
     if paths.config.is_file():
         differences = _differences(config_to_dict(read_run_config(paths)), config_to_dict(config))
@@ -140,6 +166,20 @@ def check_run_dir(root: Path | str, config: Config) -> bool:
     if any(paths.root.iterdir()):
         raise RunDirError(f"'{paths.root}' exists, is not empty and is not a run folder; choose another --run-dir")
     return False
+
+
+def remove_finished_run(root: Path | str, log=lambda _: None) -> None:
+    """`--overwrite`: deletes a run folder's finished run, so that the same folder trains again.
+
+    Only a run folder (one with config.yaml) is deleted; an unfinished run is left to resume, and a
+    folder that is not a run folder is refused by `check_run_dir` as before.
+    """
+    import shutil
+
+    paths = RunPaths(Path(root))
+    if paths.config.is_file() and read_json(paths.metrics).get("status") == FINISHED:
+        log(f"--overwrite: deleting the finished run in {paths.root}")
+        shutil.rmtree(paths.root)
 
 
 def prepare_run_dir(root: Path | str, config: Config) -> tuple[RunPaths, bool]:
@@ -223,5 +263,11 @@ def write_training_curves(paths: RunPaths) -> Path | None:
             history[key] = [float(row[key]) for row in rows]
         except (TypeError, ValueError):
             continue
-    png = training_curves_png(history, f"{paths.name}: {len(rows)} epochs")
+    try:
+        trainer = read_run_config(paths).trainer
+        by_steps = trainer.eval_interval if trainer.max_steps else None
+    except RunDirError:
+        by_steps = None
+    points = f"{len(rows) * by_steps:,} steps" if by_steps else f"{len(rows)} epochs"
+    png = training_curves_png(history, f"{paths.name}: {points}", steps_per_point=by_steps)
     return write_aside(paths.training_curves, lambda tmp: tmp.write_bytes(png))

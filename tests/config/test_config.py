@@ -172,7 +172,7 @@ TEXT = ["model.type=transformer", "data.train=synthetic"]
     (["data.text.class_names=[a, a]"], r"data.text.class_names must be two or more different"),
     (["runtime.num_cpu_devices=-1"], "runtime.num_cpu_devices must be 0 \\(leave the CPU as it is\\) or more"),
     (["runtime.connect_timeout=0"], "runtime.connect_timeout must be a positive number of seconds"),
-    (["logging.verbose=3"], "logging.verbose must be 0, 1 or 2, got 3"),
+    (["logging.verbose=3"], "logging.verbose must be \"auto\", 0, 1 or 2, got 3"),
     (["trainer.finetune=lora"], "trainer.finetune='lora' is for text classifiers"),
     (["logging.text_samples=-1"], "logging.text_samples must be at least 0"),
     (["logging.sample_tokens=0"], "logging.sample_tokens must be at least 1"),

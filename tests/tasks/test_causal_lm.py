@@ -182,6 +182,11 @@ def test_tensorboard_shows_samples_perplexity_tokens_per_second_and_the_learning
     loss = [float(np.asarray(tf_value(e))) for e in train_logs.Tensors("epoch_loss")]
     perplexity = [float(np.asarray(tf_value(e))) for e in train_logs.Tensors("epoch_perplexity")]
     assert len(loss) == 3 and perplexity[-1] < perplexity[0]
+    # Trained by steps: the x-axis is the optimizer step (three evaluations of 40 steps), train and validation.
+    assert [e.step for e in train_logs.Tensors("epoch_loss")] == [40, 80, 120]
+    validation_logs = EventAccumulator(str(run / "logs" / "validation"))
+    validation_logs.Reload()
+    assert [e.step for e in validation_logs.Tensors("epoch_loss")] == [40, 80, 120]
 
 
 def tf_value(event):

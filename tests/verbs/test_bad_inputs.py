@@ -71,9 +71,15 @@ def test_finished_run_folder_is_not_overwritten(workdir, capsys):
     assert cli.main(["train", DIGITS, "--run-dir", "run", *QUICK]) == 0
     before = (workdir / "run" / "metrics.json").read_text()
     code, err = run(capsys, "train", DIGITS, "--run-dir", "run", *QUICK)
-    assert_one_line_error(code, err, "run folder 'run' already holds a finished run; choose another --run-dir")
+    assert_one_line_error(code, err, "run folder 'run' already holds a finished run; --overwrite trains again in it "
+                          "(its files are deleted first), another --run-dir keeps both, and without --run-dir a new "
+                          "folder is named by the time")
     assert (workdir / "run" / "metrics.json").read_text() == before
     assert json.loads(before)["status"] == "finished"
+    (workdir / "run" / "mine.txt").write_text("a note of the old run")
+    assert cli.main(["train", DIGITS, "--run-dir", "run", "--overwrite", *QUICK]) == 0
+    assert json.loads((workdir / "run" / "metrics.json").read_text())["status"] == "finished"
+    assert not (workdir / "run" / "mine.txt").exists()
 
 def test_evaluate_export_predict_on_what_is_not_there(workdir, capsys):
     code, err = run(capsys, "evaluate", "norun")

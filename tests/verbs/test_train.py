@@ -1,6 +1,7 @@
 """The training driver in process: resuming after a crash, divergence, starting from another run."""
 
 import csv
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -35,6 +36,12 @@ def test_rerun_after_a_crash_resumes_where_it_stopped(workdir):
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2, 3, 4]
     with pytest.raises(RunDirError, match="already holds a finished run"):
         train(config, "run")
+    again = train(config)  # no folder given: runs/<name> is new, then finished, then a folder named by the time
+    assert again.paths.root == Path("runs") / config.name and again.metrics["status"] == "finished"
+    lines = []
+    third = train(config, log=lines.append)
+    assert third.paths.root.name.startswith(f"{config.name}-") and third.metrics["status"] == "finished"
+    assert f"runs/{config.name} holds a finished run: this one trains in {third.paths.root}" in lines[0]
 
 
 def test_non_finite_loss_stops_with_the_step_and_marks_the_run(workdir):

@@ -454,7 +454,9 @@ class RuntimeConfig:
 @dataclass
 class LoggingConfig:
     histogram_freq: int = 1  # weight histograms every N epochs; 0 turns them off
-    verbose: int = 2  # Keras fit verbosity: 0 silent, 1 progress bar, 2 a line an epoch
+    # Progress: 0 silent, 1 Keras's progress bar, 2 a line an epoch (or evaluation), each with the run's ETA;
+    # "auto": 1 on a terminal or in a notebook, 2 when the output goes to a file or a pipe.
+    verbose: Union[Literal["auto"], int] = "auto"
     profile: bool = False  # TensorFlow's profiler on training steps 2-4 (TensorBoard's Profile tab)
     # A language model's text samples in TensorBoard (Text tab) at each evaluation: how many, how long.
     text_samples: int = 2
@@ -464,8 +466,8 @@ class LoggingConfig:
         _at_least(f"{where}.histogram_freq", self.histogram_freq, 0)
         _at_least(f"{where}.text_samples", self.text_samples, 0)
         _at_least(f"{where}.sample_tokens", self.sample_tokens, 1)
-        if self.verbose not in (0, 1, 2):
-            raise ConfigError(f"{where}.verbose must be 0, 1 or 2, got {self.verbose}")
+        if self.verbose not in ("auto", 0, 1, 2):
+            raise ConfigError(f"{where}.verbose must be \"auto\", 0, 1 or 2, got {self.verbose}")
 
 
 @dataclass

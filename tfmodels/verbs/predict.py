@@ -34,6 +34,38 @@ class Predictions:
     labels: np.ndarray | None  # (N,) true labels when the input has them
     class_names: list[str]  # (N,) names of the predicted classes
     texts: list[str] | None = None  # the inputs, for a text model
+    all_probabilities: np.ndarray | None = None  # (N, num_classes), every class's probability
+    names: list[str] | None = None  # (num_classes,) the model's class names, in id order
+
+    def __len__(self) -> int:
+        return len(self.class_ids)
+
+    def records(self) -> list[dict]:
+        """One dict an example, as `predict --output FILE.jsonl` writes them: the example's index, its text
+        (a text model), the class and its probability, every class's probability by name, the label if known."""
+        rows = []
+        for i in range(len(self)):
+            row = {"index": i, **({"text": self.texts[i]} if self.texts is not None else {}),
+                   "class_id": int(self.class_ids[i]), "class_name": self.class_names[i],
+                   "probability": float(self.probabilities[i])}
+            if self.all_probabilities is not None:
+                names = self.names or [str(c) for c in range(self.all_probabilities.shape[1])]
+                row["probabilities"] = {name: float(p) for name, p in zip(names, self.all_probabilities[i])}
+            if self.labels is not None:
+                row["label"] = int(self.labels[i])
+            rows.append(row)
+        return rows
+
+
+def write_jsonl(predictions: Predictions, path: str | os.PathLike) -> int:
+    """Writes `predictions.records()`, one JSON object a line (atomically); returns the number of lines."""
+    import json
+
+    from tfmodels.files import atomic_write_text
+
+    rows = predictions.records()
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    return len(rows)
 
 
 class ServingModel:
@@ -225,5 +257,7 @@ def predict(export_dir, arguments: list[str], as_text: bool = False) -> Predicti
     class_ids = outputs["class_id"].astype(np.int64)
     names = [n.decode("utf-8") for n in outputs["class_name"]]
     known = labels if all(lab is not None for lab in labels) else None
-    return Predictions(class_ids, outputs["probabilities"][np.arange(len(class_ids)), class_ids],
-                       np.concatenate(known) if known else None, names, texts)
+    probabilities = outputs["probabilities"]
+    return Predictions(class_ids, probabilities[np.arange(len(class_ids)), class_ids],
+                       np.concatenate(known) if known else None, names, texts, probabilities,
+                       model.class_names or [str(c) for c in range(probabilities.shape[1])])

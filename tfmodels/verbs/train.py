@@ -34,15 +34,23 @@ from tfmodels.run_folder import (
     RunLock,
     RunPaths,
     check_run_dir,
-    default_run_dir,
+    choose_run_dir,
     prepare_run_dir,
+    remove_finished_run,
     require_finished,
     write_training_curves,
 )
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks import task_for
 from tfmodels.training import loop
-from tfmodels.training.callbacks import FirstStepLog, LossSpike, NonFiniteLossGuard
+from tfmodels.training.callbacks import (
+    FirstStepLog,
+    LossSpike,
+    NonFiniteLossGuard,
+    RunProgress,
+    StepAxisTensorBoard,
+    progress_verbosity,
+)
 from tfmodels.training.checkpoints import BestWeights, ResumableBackup, ResumableEarlyStopping, load_best_weights
 from tfmodels.training.distillation import Distillation
 from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
@@ -59,8 +67,12 @@ class TrainResult:
 
 
 def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callable[[str], None] = lambda _: None,
-          callbacks: list[keras.callbacks.Callback] = ()) -> TrainResult:
-    """Trains `config` in `run_dir` (default `runs/<config.name>`); resumes an unfinished run there.
+          callbacks: list[keras.callbacks.Callback] = (), overwrite: bool = False) -> TrainResult:
+    """Trains `config` in `run_dir`; resumes an unfinished run there.
+
+    Without `run_dir`: `runs/<config.name>`, or, once that holds a finished run, a new folder named by
+    the time (`run_folder.choose_run_dir`). A `run_dir` that holds a finished run is refused unless
+    `overwrite` (its files are deleted first, while the folder is held).
 
     `callbacks` run after the run's own (TensorBoard, history, checkpoints), in the order given.
     Keras's dtype policy is global: the run's precision applies while it trains, and the policy
@@ -68,7 +80,12 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
     """
     previous_policy = keras.config.dtype_policy()
     try:
-        return _train(config.validate(), run_dir, log, list(callbacks))
+        config = config.validate()
+        if run_dir is None:
+            run_dir, why = choose_run_dir(config)
+            if why:
+                log(why)
+        return _train(config, run_dir, log, list(callbacks), overwrite)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
@@ -76,10 +93,10 @@ def train(config: Config, run_dir: str | os.PathLike | None = None, log: Callabl
 def _locked(config: Config, run_dir, strategy):
     """The chief holds the run folder while it trains (a second `train` of it is refused); the other
     workers of a multi-worker run write only in folders of their own."""
-    return RunLock(Path(run_dir or default_run_dir(config))) if runtime.is_chief(strategy) else contextlib.nullcontext()
+    return RunLock(Path(run_dir)) if runtime.is_chief(strategy) else contextlib.nullcontext()
 
 
-def _train(config: Config, run_dir, log: Callable[[str], None], extra_callbacks: list) -> TrainResult:
+def _train(config: Config, run_dir, log: Callable[[str], None], extra_callbacks: list, overwrite: bool) -> TrainResult:
     started = time.time()
 
     # --- 1. Runtime: devices and the strategy come before any other TensorFlow work -----------------
@@ -89,6 +106,8 @@ def _train(config: Config, run_dir, log: Callable[[str], None], extra_callbacks:
     strategy = runtime.resolve_strategy(config.runtime.strategy, config.runtime.connect_timeout)
     chief = runtime.is_chief(strategy)
     with _locked(config, run_dir, strategy):
+        if overwrite and chief:
+            remove_finished_run(Path(run_dir), log)
         return _train_holding_the_folder(config, run_dir, log, extra_callbacks, started, strategy, chief)
 
 
@@ -245,9 +264,11 @@ def make_callbacks(task, config: Config, data, paths: RunPaths, trained, strateg
                                 pruning.end_step or (3 * steps_per_epoch * epochs) // 4, pruning.update_every,
                                 paths.run_logs)] if pruning.target_sparsity else [])
     guard = NonFiniteLossGuard(t.recovery.loss_upper_bound)
-    return [guard, FirstStepLog(log, started), ExamplesPerSecond(numerics.global_batch), *gradient_norm, *pruner,
+    progress = RunProgress(epochs, steps_per_epoch, by_steps=bool(t.max_steps),
+                           verbose=progress_verbosity(config.logging.verbose) if runtime.is_chief(strategy) else 0)
+    return [guard, progress, FirstStepLog(log, started), ExamplesPerSecond(numerics.global_batch), *gradient_norm, *pruner,
             *task.callbacks(trained, data, numerics.global_batch, paths.run_logs),
-            *run_callbacks(paths, config, attempt.state), *extra_callbacks]
+            *run_callbacks(paths, config, attempt.state, steps_per_epoch), *extra_callbacks]
 
 
 def fit_with_recovery(task, config: Config, data, paths: RunPaths, trained, strategy, numerics: Numerics,
@@ -264,7 +285,8 @@ def fit_with_recovery(task, config: Config, data, paths: RunPaths, trained, stra
         try:
             history = loop.fit(trained, strategy, attempt.train_ds, global_batch=numerics.global_batch,
                                steps_per_epoch=steps_per_epoch, epochs=epochs, callbacks=callbacks,
-                               validation_data=attempt.eval_ds.get("validation"), verbose=config.logging.verbose,
+                               validation_data=attempt.eval_ds.get("validation"),
+                               verbose=progress_verbosity(config.logging.verbose),
                                steps_per_execution=numerics.steps_per_execution)
             return history, attempt, recoveries, time.time() - fit_started
         except LossSpike as spike:
@@ -330,7 +352,7 @@ def _sparsity_record(model, target: float, kernels: dict) -> dict:
 
 def _run_folder(config: Config, run_dir, strategy) -> tuple[RunPaths, bool]:
     """(the folder this process trains in, whether it resumes); checks only, writes nothing there."""
-    root = Path(run_dir or default_run_dir(config))
+    root = Path(run_dir)
     resuming = check_run_dir(root, config)
     if runtime.is_chief(strategy):
         return RunPaths(root), resuming
@@ -342,18 +364,22 @@ def _run_folder(config: Config, run_dir, strategy) -> tuple[RunPaths, bool]:
     return RunPaths(own), resuming
 
 
-def run_callbacks(paths: RunPaths, config: Config, state: ResumeState) -> list[keras.callbacks.Callback]:
+def run_callbacks(paths: RunPaths, config: Config, state: ResumeState,
+                  steps_per_epoch: int = 1) -> list[keras.callbacks.Callback]:
     """TensorBoard, CSV history, best weights, early stopping, and last the backup for resuming.
+
+    A run trained by steps logs its scalars at the optimizer step, not at the evaluation's number.
 
     The backup comes last: when it is committed, everything else of that epoch is already on disk,
     so a resume from it finds the history and the best weights as a run that never stopped had them.
     """
     t, mode = config.trainer, monitor_mode(config.trainer.monitor)
+    # update_freq="epoch": an integer that does not divide the steps per epoch drops epoch scalars.
+    board = dict(log_dir=str(paths.logs), update_freq="epoch", write_graph=False,
+                 profile_batch=(2, 4) if config.logging.profile else 0)
     callbacks = [
-        # update_freq="epoch": an integer that does not divide the steps per epoch drops epoch scalars.
-        keras.callbacks.TensorBoard(str(paths.logs), histogram_freq=config.logging.histogram_freq,
-                                    update_freq="epoch", write_graph=False,
-                                    profile_batch=(2, 4) if config.logging.profile else 0),
+        StepAxisTensorBoard(steps_per_epoch, histogram_freq=config.logging.histogram_freq * steps_per_epoch, **board)
+        if t.max_steps else keras.callbacks.TensorBoard(histogram_freq=config.logging.histogram_freq, **board),
         keras.callbacks.CSVLogger(str(paths.history), append=True),
         BestWeights(paths.best_weights, t.monitor, mode, best=state.best(t.monitor)),
     ]
