@@ -3,7 +3,7 @@ Hugging Face's pipelines are.
 
     model = tfmodels.load("runs/encoder_sst2")            # a finished run folder, or an export folder
     model.predict(["a gripping film", "dull and long"])   # Predictions: class names, probabilities, .records()
-    model.evaluate("tsv:../shared/data/sst2/dev.tsv")     # the task's metrics on a labelled data spec
+    model.evaluate("tsv:../shared/data/text_cls/sst2/dev.tsv")     # the task's metrics on a labelled data spec
     model.generate("the film", max_new_tokens=50)         # a causal LM: the continuation
     for piece in model.generate("the film", stream=True): # ... or its pieces as they come
         print(piece, end="")

@@ -414,12 +414,19 @@ def _chain(first, rest):
     yield from rest
 
 
+class Server(ThreadingHTTPServer):
+    """A thread a connection; a listen backlog for many clients at once (the standard library's is 5,
+    which drops the connections of a burst of 32 clients and makes them wait a second to retry)."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
 def make_server(root: str | Path, port: int = 8501, host: str = "127.0.0.1", max_batch: int = 256,
                 max_body_bytes: int = MAX_BODY_BYTES, log=lambda _: None) -> ThreadingHTTPServer:
     """The server, bound but not yet serving (`serve_forever()`); port 0 picks a free one (`server_address`)."""
     store = ModelStore(root, max_batch)
-    server = ThreadingHTTPServer((host, port), make_handler(store, max_body_bytes, log))
-    server.daemon_threads = True
+    server = Server((host, port), make_handler(store, max_body_bytes, log))
     server.store = store
     return server
 
