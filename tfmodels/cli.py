@@ -426,6 +426,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume training", file=sys.stderr)
         return 130
+    except MemoryError:  # the machine's memory, or a cap on this process (ulimit, a container), ran out
+        if args.debug:
+            traceback.print_exc()
+        print("error: out of memory: what this command holds does not fit the memory this process may use; read a "
+              "large corpus as a stream (text:GLOB?stream=true), or lower trainer.batch_size, data.shuffle_buffer or "
+              "the model's size", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

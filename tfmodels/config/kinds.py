@@ -26,7 +26,8 @@ class KindRules:
     noun: str  # what runs of this kind are, for messages ("text classifiers")
     one: str  # and one of them ("a text classifier")
     sections: tuple[str, ...] = ()  # the model.* sections it reads (each validated)
-    trains_by: Literal["epochs", "steps"] = "epochs"
+    # "epochs or steps": by trainer.epochs, or by trainer.max_steps when it is set (a streamed corpus: by steps).
+    trains_by: Literal["epochs", "steps", "epochs or steps"] = "epochs"
     tokenizers: tuple[str, ...] = ()  # data.tokenizer.kind values it reads; () reads no text
     finetune: tuple[str, ...] = ("full",)  # trainer.finetune values it takes
     preset: Optional[str] = None  # what init.preset starts ("a causal LM from GPT-2"); None: no preset
@@ -96,7 +97,7 @@ def check_kind(config) -> None:
                           f"(model.type={either(others)}); model.type={kind} reads {either(rules.tokenizers)} tokens")
     if rules.trains_by == "epochs" and t.max_steps is not None:
         raise ConfigError(f"trainer.max_steps is for kinds trained by steps (model.type="
-                          f"{either(kinds_where(lambda r: r.trains_by == 'steps'))}); model.type={kind} trains by "
+                          f"{either(kinds_where(lambda r: 'steps' in r.trains_by))}); model.type={kind} trains by "
                           "trainer.epochs")
     if t.finetune not in rules.finetune:
         if rules.finetune == ("full",):

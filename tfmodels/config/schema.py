@@ -272,11 +272,15 @@ class DataConfig:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     cache: bool = True  # evaluation sets; training sets are held in memory and drawn in a seeded order
+    # A corpus read as a stream (text:GLOB?stream=true, never held whole): sequences shuffled through a buffer
+    # of this many (memory: buffer x sequence length x 4 bytes).
+    shuffle_buffer: int = 10_000
 
     def validate(self, where: str = "data") -> None:
         if not self.validation and not 0.0 < self.validation_fraction < 1.0:
             raise ConfigError(f"{where}.validation_fraction must be between 0 and 1 (exclusive), got "
                               f"{self.validation_fraction}; or give {where}.validation a spec")
+        _at_least(f"{where}.shuffle_buffer", self.shuffle_buffer, 1)
         self.text.validate(f"{where}.text")
         self.tokenizer.validate(f"{where}.tokenizer")
         self.augment.validate(f"{where}.augment")

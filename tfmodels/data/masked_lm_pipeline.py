@@ -136,10 +136,24 @@ def masked_lm_dataset(chunks: np.ndarray, masker: Masker, global_batch_size: int
         ds = ds.batch(global_batch_size).enumerate()
         stream = EVALUATION
 
+    return mask_batches(ds, masker, seed, stream)
+
+
+def masked_lm_passes(chunks: np.ndarray, global_batch_size: int, seed: int) -> tf.data.Dataset:
+    """Full batches (B, T) for a run trained by steps: epoch after epoch of `training_batches`' seeded orders,
+    without end (the run takes the steps it trains; a resume skips those done)."""
+    if len(chunks) < global_batch_size:
+        raise DataError(f"the pretraining corpus gives {len(chunks)} sequences, fewer than one batch of "
+                        f"{global_batch_size}; lower trainer.batch_size or add text")
+    return training_batches((chunks,), global_batch_size, seed, epochs=2**31 - 1).map(lambda c: c)
+
+
+def mask_batches(steps_and_batches: tf.data.Dataset, masker: Masker, seed: int, stream: int) -> tf.data.Dataset:
+    """(global step, token ids (B, T)) -> (inputs, labels, weights), the masks drawn from (seed, stream, step)."""
     def mask(step, token_ids):  # (), (B, T)
         step_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, stream], tf.int64), step)
         masked = masker(token_ids, step_seed)
         inputs = {"token_ids": masked["token_ids"], "mask_positions": masked["mask_positions"]}
         return inputs, masked["mask_ids"], masked["mask_weights"]
 
-    return ds.map(mask, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return steps_and_batches.map(mask, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

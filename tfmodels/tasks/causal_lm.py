@@ -28,7 +28,8 @@ from tfmodels.converters.keras_hub_gpt2 import from_gpt2_backbone, to_gpt2_backb
 from tfmodels.converters.presets import load_backbone, preset_codec
 from tfmodels.data.lm_pipeline import check_length, corpus_dataset, lm_dataset, split_stream
 from tfmodels.data.lm_tokenizers import BytePairCodec, learn_codec, read_codec
-from tfmodels.data.text import load_text
+from tfmodels.data.streams import TextStream, lm_windows
+from tfmodels.data.text import held_out_texts, load_text
 from tfmodels.data.tokenizers import sample_texts
 from tfmodels.decoding.generation import generate_in_blocks
 from tfmodels.errors import ConfigError, DataError, ExportError
@@ -44,7 +45,8 @@ from tfmodels.transforms.lora import enable_lora, merged_copy
 
 @dataclass
 class CorpusData(TaskData):
-    streams: dict = field(default_factory=dict)  # {role: one stream of token ids (N,)}
+    streams: dict = field(default_factory=dict)  # {role: one stream of token ids (N,)}; a streamed corpus: none
+    stream: TextStream | None = None  # the training corpus, when read as a stream (data/streams.py)
 
 
 class CausalLanguageModeling(TextTask, LanguageModelTask):
@@ -58,12 +60,25 @@ class CausalLanguageModeling(TextTask, LanguageModelTask):
         splits = {"train": self._load(data.train, "train", labelled=False)}
         if data.validation:
             splits["validation"] = self._load(data.validation, "validation", labelled=False)
+        elif isinstance(splits["train"], TextStream):  # its last file held out
+            try:
+                splits["train"], splits["validation"] = held_out_texts(splits["train"])
+            except DataError as e:
+                raise DataError(f"data.train: {e}") from None
         return splits
 
     def prepare(self, splits: dict, resume_from: RunPaths | None = None) -> TaskData:
-        codec = self.codec(resume_from, splits["train"].texts)
+        stream = splits["train"] if isinstance(splits["train"], TextStream) else None
+        if stream is not None and self.config.data.tokenizer.kind == "character" and not self.config.init.from_run \
+                and resume_from is None:
+            raise DataError(f"data.train ('{stream.source}') is streamed, so its characters are not all known before "
+                            "training; use data.tokenizer.kind=bpe (bytes: nothing is unknown)")
+        codec = self.codec(resume_from, self.vocabulary_texts(splits["train"]).texts)
         streams = {role: codec.stream(texts.texts, where=f"data.{role} ('{texts.source}')")
-                   for role, texts in splits.items()}
+                   for role, texts in splits.items() if texts is not stream}
+        if stream is not None:
+            check_length(streams["validation"], self.config.model.gpt.block_size, "validation")
+            return CorpusData(splits, preprocessor=codec, train_examples=0, streams=streams, stream=stream)
         if "validation" not in streams:  # the contiguous tail of the training text
             streams["train"], streams["validation"] = split_stream(streams["train"], self.config.data.validation_fraction)
         block = self.config.model.gpt.block_size
@@ -92,8 +107,13 @@ class CausalLanguageModeling(TextTask, LanguageModelTask):
     def datasets(self, data: TaskData, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
         t = self.config.trainer
         block, streams = self.config.model.gpt.block_size, data.streams
-        train = lm_dataset(streams["train"], block, global_batch, seed, first_step=first_epoch * t.eval_interval,
-                           steps=(epochs - first_epoch) * t.eval_interval)
+        if data.stream is not None:
+            train = lm_windows(data.stream, data.preprocessor.tf_encode, data.preprocessor.end_of_text, block, seed,
+                               global_batch, first_epoch * t.eval_interval, (epochs - first_epoch) * t.eval_interval,
+                               self.config.data.shuffle_buffer)
+        else:
+            train = lm_dataset(streams["train"], block, global_batch, seed, first_step=first_epoch * t.eval_interval,
+                               steps=(epochs - first_epoch) * t.eval_interval)
         validation = lm_dataset(streams["validation"], block, global_batch, seed, training=False,
                                 num_batches=t.eval_batches)
         return train, {"validation": validation}
@@ -190,6 +210,9 @@ class CausalLanguageModeling(TextTask, LanguageModelTask):
                 raise DataError(f"a causal LM run has train and validation text, not '{name}'; pass --split "
                                 "train or validation, or --data SPEC")
             data = self.prepare(self.load(), paths)
+            if name not in data.streams:
+                raise DataError(f"this run's {name} text is streamed ('{data.stream.source}'), too large to evaluate "
+                                "whole; give --data with a part of it")
             stream, source = data.streams[name], data.splits.get(name, data.splits["train"]).source
         try:
             dataset = corpus_dataset(stream, block, 64)
@@ -233,7 +256,10 @@ class CausalLanguageModeling(TextTask, LanguageModelTask):
         data.preprocessor.save(paths.root)
 
     def data_info(self, data: TaskData) -> dict:
-        return self._data_info(data, {role: int(len(s)) for role, s in data.streams.items()})
+        info = self._data_info(data, {role: int(len(s)) for role, s in data.streams.items()})
+        if data.stream is not None:
+            info["streamed"] = {"train": {"files": len(data.stream.files)}}
+        return info
 
     def _data_info(self, data: TaskData, examples: dict) -> dict:
         return {

@@ -13,10 +13,14 @@ import keras_hub
 import tensorflow as tf
 
 from tfmodels.data.masked_lm_pipeline import (
+    TRAINING,
+    mask_batches,
     mask_generator,
     masked_lm_dataset,
+    masked_lm_passes,
     token_chunks,
 )
+from tfmodels.data.streams import TextStream, masked_lm_stream
 from tfmodels.data.text import load_text
 from tfmodels.data.tokenizers import TextPreprocessor, load_vocabulary
 from tfmodels.errors import DataError
@@ -31,7 +35,8 @@ from tfmodels.training.summaries import TokensPerSecond
 
 @dataclass
 class MaskedLMData(TaskData):
-    chunks: dict = field(default_factory=dict)  # {role: token sequences (N, T)}
+    chunks: dict = field(default_factory=dict)  # {role: token sequences (N, T)}; a streamed training corpus: none
+    stream: TextStream | None = None  # the training corpus, when read as a stream (data/streams.py)
 
 
 class MaskedLanguageModeling(TextTask, LanguageModelTask):
@@ -41,15 +46,35 @@ class MaskedLanguageModeling(TextTask, LanguageModelTask):
         return self._train_and_validation(labelled=False)  # labels, if any, are ignored
 
     def prepare(self, splits: dict, resume_from: RunPaths | None = None) -> TaskData:
-        preprocessor = self.preprocessor(resume_from, splits["train"])
-        chunks = {role: token_chunks(texts.texts, preprocessor) for role, texts in splits.items()}
-        return MaskedLMData(splits, preprocessor=preprocessor, train_examples=len(chunks["train"]), chunks=chunks)
+        preprocessor = self.preprocessor(resume_from, self.vocabulary_texts(splits["train"]))
+        stream = splits["train"] if isinstance(splits["train"], TextStream) else None
+        chunks = {role: token_chunks(texts.texts, preprocessor) for role, texts in splits.items()
+                  if texts is not stream}
+        if stream is not None and self.config.trainer.max_steps is None:
+            raise DataError(f"data.train ('{stream.source}') is streamed, so its length is not known before training: "
+                            "a masked LM on a stream trains by steps, as BERT did; set trainer.max_steps (and "
+                            "trainer.eval_interval)")
+        train_examples = len(chunks["train"]) if stream is None else 0
+        return MaskedLMData(splits, preprocessor=preprocessor, train_examples=train_examples, chunks=chunks,
+                            stream=stream)
 
     def datasets(self, data: TaskData, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
         masker = mask_generator(self.config.model.masked_lm, data.preprocessor)
-        chunks = data.chunks
-        train = masked_lm_dataset(chunks["train"], masker, global_batch, training=True, seed=seed,
-                                  epochs=epochs, first_epoch=first_epoch)
+        chunks, t = data.chunks, self.config.trainer
+        if t.max_steps is None:  # by epochs: every chunk once an epoch
+            train = masked_lm_dataset(chunks["train"], masker, global_batch, training=True, seed=seed,
+                                      epochs=epochs, first_epoch=first_epoch)
+        else:  # by steps ("epochs" of eval_interval steps): a resume skips the batches of the steps done
+            first_step, steps = first_epoch * t.eval_interval, (epochs - first_epoch) * t.eval_interval
+            if data.stream is not None:
+                p = data.preprocessor
+                batches = masked_lm_stream(data.stream, p.tokenize, p.sep_id, p.cls_id,
+                                           self.config.data.tokenizer.sequence_length, seed, global_batch,
+                                           self.config.data.shuffle_buffer)
+            else:
+                batches = masked_lm_passes(chunks["train"], global_batch, seed)
+            batches = batches.skip(first_step).take(steps)
+            train = mask_batches(batches.enumerate(start=first_step), masker, seed, TRAINING)
         validation = masked_lm_dataset(chunks["validation"], masker, global_batch, training=False, seed=seed,
                                        cache=self.config.data.cache)
         return train, {"validation": validation}
@@ -80,7 +105,8 @@ class MaskedLanguageModeling(TextTask, LanguageModelTask):
             "token_ids": {"sequence_length": self.config.data.tokenizer.sequence_length,
                           "vocabulary_size": data.preprocessor.vocabulary_size},
             "examples": {role: int(len(c)) for role, c in chunks.items()},
-            "texts": {role: len(texts) for role, texts in data.splits.items()},
+            "texts": {role: len(texts) for role, texts in data.splits.items() if texts is not data.stream},
+            **({"streamed": {"train": {"files": len(data.stream.files)}}} if data.stream is not None else {}),
             "sources": {role: texts.source for role, texts in data.splits.items()},
         }
 
@@ -105,6 +131,9 @@ class MaskedLanguageModeling(TextTask, LanguageModelTask):
                 raise DataError(f"this run has no '{name}' set (its splits: {', '.join(splits)}); "
                                 "pass --split with one of them, or --data SPEC")
             texts = splits[name]
+            if isinstance(texts, TextStream):
+                raise DataError(f"this run's {name} text is streamed ('{texts.source}'), too large to evaluate whole; "
+                                "give --data with a part of it")
         preprocessor = TextPreprocessor(load_vocabulary(paths.vocabulary), self.config.data.tokenizer)
         try:
             chunks = token_chunks(texts.texts, preprocessor)

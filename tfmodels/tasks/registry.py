@@ -59,7 +59,7 @@ register_kind("bag_of_words", KindRules(
 register_kind("masked_lm", KindRules(
     task="tfmodels.tasks.masked_lm:MaskedLanguageModeling", noun="masked-LM pretraining runs",
     one="a masked-LM pretraining run", sections=("encoder", "head", "masked_lm"), tokenizers=TEXT_TOKENIZERS,
-    objectives=("val_masked_accuracy", "val_loss")))
+    trains_by="epochs or steps", objectives=("val_masked_accuracy", "val_loss")))
 register_kind("gpt", KindRules(
     task="tfmodels.tasks.causal_lm:CausalLanguageModeling", noun="causal language models", one="a causal LM",
     sections=("gpt",), trains_by="steps", tokenizers=("character", "bpe"), finetune=("full", "lora"),

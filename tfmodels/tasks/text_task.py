@@ -7,7 +7,8 @@ import keras_hub
 from tfmodels.converters.keras_hub_bert import to_bert_backbone
 from tfmodels.converters.presets import PresetPreprocessor, resolve_preset
 from tfmodels.data.examples import train_and_validation
-from tfmodels.data.text import TextSet, load_texts
+from tfmodels.data.streams import TextStream
+from tfmodels.data.text import TextSet, held_out_texts, load_texts
 from tfmodels.data.tokenizers import (
     TextPreprocessor,
     learn_vocabulary,
@@ -31,8 +32,25 @@ class TextTask(Task):
     def _train_and_validation(self, labelled: bool) -> dict[str, TextSet]:
         data = self.config.data
         load = lambda specs, role: self._load(specs, role, labelled)  # noqa: E731
-        train, validation = train_and_validation(load, data.train, data.validation, data.validation_fraction)
+        train = load(data.train, "train")
+        if isinstance(train, TextStream):  # a corpus read as a stream: its last file held out, or data.validation
+            if data.validation:
+                return {"train": train, "validation": load(data.validation, "validation")}
+            try:
+                train, validation = held_out_texts(train)
+            except DataError as e:
+                raise DataError(f"data.train: {e}") from None
+            return {"train": train, "validation": validation}
+        train, validation = train_and_validation(lambda specs, role: train if role == "train" else load(specs, role),
+                                                 data.train, data.validation, data.validation_fraction)
         return {"train": train, "validation": validation}
+
+    def vocabulary_texts(self, train) -> TextSet:
+        """What a vocabulary is learnt from: the training texts, or a streamed corpus's first
+        `data.tokenizer.vocabulary_sample` texts."""
+        if isinstance(train, TextStream):
+            return TextSet(train.first_lines(self.config.data.tokenizer.vocabulary_sample), None, train.source)
+        return train
 
     def preprocessor(self, resume_from: RunPaths | None, train: TextSet) -> TextPreprocessor | PresetPreprocessor:
         """The vocabulary: the resumed run's, else the pretrained run's (`init.from_run`), else learnt

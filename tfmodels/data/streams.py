@@ -1,0 +1,145 @@
+"""Corpora larger than memory: text files read as a stream, tokenized in `tf.data`, never held whole.
+
+    text:corpus/part-*.txt?stream=true      every file the pattern matches (sorted; plain or .gz), a text a line
+
+The in-memory path (`text.py`, `masked_lm_pipeline.token_chunks`, `lm_pipeline`) reads every text and
+every token id into NumPy; this one holds only a shuffle buffer of sequences. The order is still a
+function of the seed alone, so a resumed run sees what a run never stopped would have:
+
+- epoch (masked LM) or pass (GPT) e reads the files in an order drawn from (seed, e), interleaved
+  `cycle` files at a time, deterministically; lines are tokenized a batch at a time and joined into
+  one stream of ids ([SEP] or `<|endoftext|>` after each text), cut into sequences, and shuffled
+  through a buffer of `buffer` sequences seeded from (seed, e);
+- a run on a stream trains by steps (its length is not known before it is read): passes one after
+  another, a masked LM's sequences and a GPT's windows of block + 1 tokens consecutive in the stream
+  (not the random offsets nanoGPT draws from memory); a resume at step s skips the first s batches,
+  which reads (and tokenizes) their text again but trains nothing.
+
+What is held out for validation is the last file, read into memory up to `max_validation_sequences`,
+unless `data.validation` names another corpus.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from tfmodels.errors import DataError
+
+TOKENIZE_BATCH = 256
+CYCLE = 4  # files read at once
+
+
+@dataclass(frozen=True)
+class TextStream:
+    """The files of a streamed corpus (what `text:GLOB?stream=true` names)."""
+
+    files: tuple[str, ...]
+    source: str
+
+    @classmethod
+    def from_pattern(cls, pattern: str, source: str) -> "TextStream":
+        files = tuple(sorted(f for f in glob.glob(pattern) if not f.endswith("/")))
+        if not files:
+            raise DataError(f"'{pattern}' matches no file; give a file or a pattern such as corpus/part-*.txt")
+        compressed = {f.endswith(".gz") for f in files}
+        if len(compressed) > 1:
+            raise DataError(f"'{pattern}' matches both .gz and plain files; stream one kind at a time")
+        return cls(files, source)
+
+    @property
+    def compression(self) -> str:
+        return "GZIP" if self.files[0].endswith(".gz") else ""
+
+    def __len__(self) -> int:  # what a TextSet's length means elsewhere: the files here, for messages
+        return len(self.files)
+
+    def held_out(self) -> tuple["TextStream", "TextStream"]:
+        """(training files, the last file) for validation when none is given."""
+        if len(self.files) < 2:
+            raise DataError(f"'{self.source}' streams one file, so nothing is left to hold out for validation; "
+                            "shard the corpus into several files (the last one is held out) or give data.validation")
+        return TextStream(self.files[:-1], self.source), TextStream(self.files[-1:], f"{self.files[-1]} (held out)")
+
+    def first_lines(self, limit: int) -> list[str]:
+        """Up to `limit` non-empty lines from the start of the files, in sorted order (a vocabulary's sample,
+        a held-out validation set)."""
+        lines = []
+        for path in self.files:
+            opener = gzip.open if path.endswith(".gz") else open
+            with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if line.strip():
+                        lines.append(line.strip())
+                        if len(lines) >= limit:
+                            return lines
+        if not lines:
+            raise DataError(f"'{self.source}' holds no text")
+        return lines
+
+    def lines(self, seed: int, epoch, cycle: int = CYCLE) -> tf.data.Dataset:
+        """The non-empty lines, stripped, of every file: the files in an order drawn from (seed, epoch)."""
+        files = tf.constant(self.files)
+        order = tf.random.experimental.stateless_shuffle(
+            files, seed=tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)]))
+        compression = self.compression
+        lines = tf.data.Dataset.from_tensor_slices(order).interleave(
+            lambda f: tf.data.TextLineDataset(f, compression_type=compression), cycle_length=min(cycle, len(self.files)),
+            block_length=16, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return lines.map(tf.strings.strip).filter(lambda line: tf.strings.length(line) > 0)
+
+
+def token_ids(lines: tf.data.Dataset, tokenize, separator: int) -> tf.data.Dataset:
+    """One stream of scalar ids: each line's tokens, then `separator`."""
+    def flat(batch):  # (b,) strings -> (n,) ids
+        ragged = tf.cast(tokenize(batch), tf.int32)  # (b, None)
+        ends = tf.fill([ragged.nrows(), 1], tf.constant(separator, tf.int32))
+        return tf.concat([ragged, tf.RaggedTensor.from_tensor(ends)], axis=1).flat_values
+
+    return lines.batch(TOKENIZE_BATCH).map(flat, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+
+
+def shuffle_seed(seed: int, epoch) -> tf.Tensor:
+    return tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64)
+
+
+def masked_lm_sequences(stream: TextStream, tokenize, sep_id: int, cls_id: int, sequence_length: int, seed: int,
+                        epoch, buffer: int) -> tf.data.Dataset:
+    """One epoch's sequences (T,) int32 ([CLS] then T - 1 ids of the joined texts), shuffled through `buffer`."""
+    chunks = token_ids(stream.lines(seed, epoch), tokenize, sep_id).batch(sequence_length - 1, drop_remainder=True)
+    chunks = chunks.map(lambda c: tf.concat([[cls_id], c], 0))
+    return chunks.shuffle(buffer, seed=shuffle_seed(seed, epoch), reshuffle_each_iteration=False)
+
+
+def masked_lm_stream(stream: TextStream, tokenize, sep_id: int, cls_id: int, sequence_length: int, seed: int,
+                     global_batch: int, buffer: int) -> tf.data.Dataset:
+    """Full batches (B, T) for a masked LM trained by steps: pass after pass over the corpus, without end."""
+    def pass_batches(p):
+        sequences = masked_lm_sequences(stream, tokenize, sep_id, cls_id, sequence_length, seed, p, buffer)
+        return sequences.batch(global_batch, drop_remainder=True)
+
+    return tf.data.Dataset.range(tf.int64.max).flat_map(pass_batches)
+
+
+def lm_windows(stream: TextStream, tokenize, end_of_text: int, block_size: int, seed: int, global_batch: int,
+               first_step: int, steps: int, buffer: int) -> tf.data.Dataset:
+    """A causal LM's batches (x (B, block), y (B, block)) for steps first_step .. first_step + steps - 1:
+    consecutive windows of block + 1 tokens, pass after pass over the corpus, each pass shuffled."""
+    def pass_windows(p):
+        ids = token_ids(stream.lines(seed, p), tokenize, end_of_text)
+        windows = ids.batch(block_size + 1, drop_remainder=True)
+        return windows.shuffle(buffer, seed=shuffle_seed(seed, p), reshuffle_each_iteration=False)
+
+    windows = tf.data.Dataset.range(tf.int64.max).flat_map(pass_windows)
+    batches = windows.batch(global_batch, drop_remainder=True).skip(first_step).take(steps)
+    return batches.map(lambda w: (w[:, :-1], w[:, 1:])).prefetch(tf.data.AUTOTUNE)
+
+
+def as_array(sequences: tf.data.Dataset, limit: int) -> np.ndarray:
+    """The first `limit` elements of a data set of equal-shaped arrays, stacked (a held-out validation set)."""
+    rows = list(sequences.take(limit).as_numpy_iterator())
+    return np.stack(rows) if rows else np.zeros((0,), np.int32)
