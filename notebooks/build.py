@@ -1,7 +1,10 @@
 """Puts the Colab badge and the install cell on every notebook, runs each top to bottom with shrunk settings
 (TFMODELS_SMOKE=1) and saves it with its outputs, so that a reader on a code host sees the figures.
 
-    python notebooks/build.py [NAME ...]          # all notebooks, or those named (01_mlp_digits ...)
+    python notebooks/build.py [--full] [NAME ...]     # all notebooks, or those named (01_mlp_digits ...)
+
+`--full` runs them with their own settings (what a reader in Colab gets), not the shrunk ones; the first
+cell says which settings the saved outputs come from.
 
 The repository's address is in one place, `[tool.tfmodels] repository` in pyproject.toml. While it is empty
 (no public address is known), the badge opens Colab itself and the install cell installs a wheel uploaded to
@@ -25,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 BADGE_MARK = "colab-badge.svg"
 INSTALL_MARK = "# tfmodels-install"
+SAVED_MARK = "*Saved outputs:"
 
 
 def repository() -> str:
@@ -59,22 +63,35 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)'''
 
 
-def prepare(notebook, name: str, url: str) -> None:
-    """The badge under the title; the install cell first among the code cells (both replaced if there)."""
+def saved_note(full: bool) -> str:
+    settings = ("the settings below" if full else
+                "shrunk settings (TFMODELS_SMOKE=1: a few steps, so the numbers are near chance)")
+    return f"{SAVED_MARK} `python notebooks/build.py{' --full' if full else ''}`, with {settings}.*"
+
+
+def prepare(notebook, name: str, url: str, full: bool = False) -> None:
+    """The badge and the note of the saved outputs under the title; the install cell first among the code
+    cells (all replaced if there)."""
     first = notebook.cells[0]
-    lines = [line for line in first.source.splitlines() if BADGE_MARK not in line]
-    first.source = "\n".join([lines[0], "", badge(name, url), *lines[1:]]).rstrip().replace("\n\n\n", "\n\n")
+    lines = [line for line in first.source.splitlines() if BADGE_MARK not in line and SAVED_MARK not in line]
+    first.source = "\n".join([lines[0], "", badge(name, url), "", saved_note(full), *lines[1:]]).rstrip()
+    while "\n\n\n" in first.source:
+        first.source = first.source.replace("\n\n\n", "\n\n")
     cells = [c for c in notebook.cells if not (c.cell_type == "code" and c.source.startswith(INSTALL_MARK))]
     code = next(i for i, c in enumerate(cells) if c.cell_type == "code")
     cells.insert(code, nbformat.v4.new_code_cell(install_cell(url)))
     notebook.cells = cells
 
 
-def build(path: Path, url: str) -> None:
+def build(path: Path, url: str, full: bool = False) -> None:
     notebook = nbformat.read(path, as_version=4)
-    prepare(notebook, path.name, url)
+    prepare(notebook, path.name, url, full)
     with tempfile.TemporaryDirectory() as work:
-        os.environ.update(TFMODELS_SMOKE="1", TFMODELS_NOTEBOOK_DIR=work, TF_CPP_MIN_LOG_LEVEL="3")
+        os.environ.update(TFMODELS_NOTEBOOK_DIR=work, TF_CPP_MIN_LOG_LEVEL="3")
+        if full:
+            os.environ.pop("TFMODELS_SMOKE", None)
+        else:
+            os.environ["TFMODELS_SMOKE"] = "1"
         NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": work}}).execute()
     for cell in notebook.cells:  # nothing of this machine's paths in what is committed
         for output in cell.get("outputs", []):
@@ -85,11 +102,13 @@ def build(path: Path, url: str) -> None:
           f"{path.stat().st_size / 1024:.0f} KiB")
 
 
-def main(names: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    full = "--full" in argv
+    names = [a for a in argv if a != "--full"]
     url = repository()
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         if not names or any(path.name.startswith(n) for n in names):
-            build(path, url)
+            build(path, url, full)
     return 0
 
 

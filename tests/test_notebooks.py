@@ -23,6 +23,7 @@ def test_committed_with_outputs_a_badge_and_the_install_cell(path):
     notebook = nbformat.read(path, as_version=4)
     url = build.repository()
     assert build.badge(path.name, url) in notebook.cells[0].source  # the address from its one place
+    assert build.saved_note(True) in notebook.cells[0].source or build.saved_note(False) in notebook.cells[0].source
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code[0].source == build.install_cell(url)
     assert all(cell.get("execution_count") for cell in code), "run python notebooks/build.py and commit the result"

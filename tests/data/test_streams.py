@@ -167,3 +167,40 @@ def test_a_corpus_larger_than_the_memory_cap_trains_as_a_stream_and_not_whole(tm
         "error: out of memory: what this command holds does not fit the memory this process may use; read a large "
         "corpus as a stream (text:GLOB?stream=true)"), whole.stderr[-2000:]
     assert "Traceback" not in whole.stderr
+
+
+def tiny_tfds(data_dir):
+    """A TFDS data set made here, offline: 600 training texts and 100 validation texts."""
+    import tensorflow_datasets as tfds
+
+    class TinyReviews(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({"text": tfds.features.Text()}))
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples(600, 0), "validation": self._generate_examples(100, 1)}
+
+        def _generate_examples(self, n, seed):
+            rng = random.Random(seed)
+            for i in range(n):
+                yield i, {"text": " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 16)))}
+
+    builder = TinyReviews(data_dir=str(data_dir))
+    builder.download_and_prepare()
+    return builder.name
+
+
+def test_a_tfds_corpus_streams_record_by_record(tmp_path):
+    name = tiny_tfds(tmp_path / "tfds")
+    spec = f"tfds:{name}?data_dir={tmp_path / 'tfds'}&stream=true"
+    stream = stream_of(spec)
+    assert stream.split == "train" and stream.text_key == "text" and len(stream.first_lines(10**6)) == 600
+    config = apply_overrides(load_config("mlm_synthetic"), [f"data.train={spec}", *TINY_MLM])
+    result = train(config, tmp_path / "run")
+    assert result.metrics["status"] == "finished"
+    info = (tmp_path / "run" / "data.json").read_text()
+    assert f'"tfds": "{name}"' in info and '"validation": 100' in info  # its validation split held out
+    with pytest.raises(DataError, match="split 'dev' does not exist; available: train, validation"):
+        stream_of(f"tfds:{name}?data_dir={tmp_path / 'tfds'}&stream=true&split=dev")

@@ -1,6 +1,7 @@
 """Corpora larger than memory: text files read as a stream, tokenized in `tf.data`, never held whole.
 
     text:corpus/part-*.txt?stream=true      every file the pattern matches (sorted; plain or .gz), a text a line
+    tfds:NAME?stream=true&text_key=text     a TFDS data set's text feature, read record by record
 
 The in-memory path (`text.py`, `masked_lm_pipeline.token_chunks`, `lm_pipeline`) reads every text and
 every token id into NumPy; this one holds only a shuffle buffer of sequences. The order is still a
@@ -15,8 +16,9 @@ function of the seed alone, so a resumed run sees what a run never stopped would
   (not the random offsets nanoGPT draws from memory); a resume at step s skips the first s batches,
   which reads (and tokenizes) their text again but trains nothing.
 
-What is held out for validation is the last file, read into memory up to `max_validation_sequences`,
-unless `data.validation` names another corpus.
+What is held out for validation is the last file (TFDS: the data set's validation split), read into memory
+up to `text.MAX_HELD_OUT_TEXTS` texts, unless `data.validation` names another corpus. A TFDS data set's
+records are read in their stored order each pass (the shuffle buffer, seeded by the pass, mixes them).
 """
 
 from __future__ import annotations
@@ -34,8 +36,26 @@ TOKENIZE_BATCH = 256
 CYCLE = 4  # files read at once
 
 
+class CorpusStream:
+    """A corpus read as a stream: its texts as a `tf.data` data set of lines, a pass at a time."""
+
+    source: str
+
+    def lines(self, seed: int, epoch) -> tf.data.Dataset:  # pragma: no cover - each kind overrides it
+        raise NotImplementedError
+
+    def first_lines(self, limit: int) -> list[str]:  # pragma: no cover
+        raise NotImplementedError
+
+    def held_out(self) -> tuple["CorpusStream", "CorpusStream"]:  # pragma: no cover
+        raise NotImplementedError
+
+    def describe(self) -> dict:  # pragma: no cover
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class TextStream:
+class TextStream(CorpusStream):
     """The files of a streamed corpus (what `text:GLOB?stream=true` names)."""
 
     files: tuple[str, ...]
@@ -55,8 +75,8 @@ class TextStream:
     def compression(self) -> str:
         return "GZIP" if self.files[0].endswith(".gz") else ""
 
-    def __len__(self) -> int:  # what a TextSet's length means elsewhere: the files here, for messages
-        return len(self.files)
+    def describe(self) -> dict:
+        return {"files": len(self.files)}
 
     def held_out(self) -> tuple["TextStream", "TextStream"]:
         """(training files, the last file) for validation when none is given."""
@@ -91,6 +111,44 @@ class TextStream:
             lambda f: tf.data.TextLineDataset(f, compression_type=compression), cycle_length=min(cycle, len(self.files)),
             block_length=16, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return lines.map(tf.strings.strip).filter(lambda line: tf.strings.length(line) > 0)
+
+
+@dataclass(frozen=True)
+class TfdsStream(CorpusStream):
+    """A TFDS data set's text feature, record by record (what `tfds:NAME?stream=true` names)."""
+
+    name: str
+    split: str
+    data_dir: str | None
+    text_key: str
+    source: str
+
+    def _records(self) -> tf.data.Dataset:
+        from tfmodels.data.tfds_source import prepared_builder
+
+        builder = prepared_builder(self.name, self.data_dir, self.source)
+        return builder.as_dataset(split=self.split, shuffle_files=False).map(lambda r: r[self.text_key])
+
+    def lines(self, seed: int, epoch) -> tf.data.Dataset:
+        return self._records().map(tf.strings.strip).filter(lambda line: tf.strings.length(line) > 0)
+
+    def first_lines(self, limit: int) -> list[str]:
+        lines = [t.decode("utf-8", "replace") for t in self.lines(0, 0).take(limit).as_numpy_iterator()]
+        if not lines:
+            raise DataError(f"'{self.source}' holds no text")
+        return lines
+
+    def held_out(self) -> tuple["TfdsStream", "TfdsStream"]:
+        from tfmodels.data.tfds_source import prepared_builder
+
+        splits = set(prepared_builder(self.name, self.data_dir, self.source).info.splits.keys())
+        held = next((s for s in ("validation", "test") if s in splits and s != self.split), None)
+        if held is None:
+            raise DataError(f"'{self.source}' has no validation or test split to hold out; give data.validation")
+        return self, TfdsStream(self.name, held, self.data_dir, self.text_key, f"tfds:{self.name}?split={held}")
+
+    def describe(self) -> dict:
+        return {"tfds": self.name, "split": self.split}
 
 
 def token_ids(lines: tf.data.Dataset, tokenize, separator: int) -> tf.data.Dataset:

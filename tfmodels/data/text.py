@@ -23,7 +23,7 @@ from tfmodels.data.specs import (
     parse_spec,
     reject_options,
 )
-from tfmodels.data.streams import TextStream
+from tfmodels.data.streams import CorpusStream, TextStream, TfdsStream
 from tfmodels.data.synthetic import synthetic_instructions, synthetic_pairs, synthetic_reviews
 from tfmodels.errors import DataError
 
@@ -67,8 +67,8 @@ def load_text(spec: str | DataSpec, role: str, options: TextTableOptions | None 
         raise DataError(f"data spec '{spec.text}': '{spec.kind}' is an image source, but this model takes text "
                         f"({', '.join(TEXT_KINDS)})")
     options = options or TextTableOptions()
-    if spec.kind == "text" and bool_option(spec, "stream", False):  # never read whole: data/streams.py
-        return _stream_corpus(spec, labelled)
+    if spec.kind in ("text", "tfds") and bool_option(spec, "stream", False):  # never read whole: data/streams.py
+        return _stream_corpus(spec, role, labelled)
     spec, sample = _sample_option(spec)
     loader = {"synthetic": _load_synthetic, "synthetic_pairs": _load_synthetic_pairs, "jsonl": _load_jsonl,
               "synthetic_instructions": _load_synthetic_instructions,
@@ -119,7 +119,7 @@ def load_texts(specs: str | list[str], role: str, options: TextTableOptions | No
     if not specs:
         raise DataError("an empty list of data specs; give at least one")
     parts = [load_text(spec, role, options, labelled) for spec in specs]
-    if any(isinstance(p, TextStream) for p in parts):
+    if any(isinstance(p, CorpusStream) for p in parts):
         raise DataError("a streamed corpus (stream=true) is one spec; name several files with a pattern instead, "
                         "text:corpus/part-*.txt?stream=true")
     labels = None if any(p.labels is None for p in parts) else np.concatenate([p.labels for p in parts])
@@ -317,20 +317,35 @@ def _files_in_archive(path: str, root: str, spec: DataSpec) -> dict[str, list[tu
     return {name: sorted(entries) for name, entries in files.items()}
 
 
-def _stream_corpus(spec: DataSpec, labelled: bool) -> TextStream:
-    """`text:GLOB?stream=true`: the files, for a pretraining task to read as a stream."""
-    reject_options(spec, {"stream"})
+def _stream_corpus(spec: DataSpec, role: str, labelled: bool) -> CorpusStream:
+    """`text:GLOB?stream=true` (the files) or `tfds:NAME?stream=true` (the records), for a pretraining task
+    to read as a stream."""
+    reject_options(spec, {"stream"} if spec.kind == "text" else {"stream", "split", "data_dir", "text_key"})
     if labelled:
         raise DataError(f"data spec '{spec.text}': stream=true reads an unlabelled corpus, for pretraining "
                         "(model.type masked_lm or gpt); a classifier reads its labelled text whole")
-    return TextStream.from_pattern(spec.argument, spec.text)
+    if spec.kind == "text":
+        return TextStream.from_pattern(spec.argument, spec.text)
+    from tfmodels.data.tfds_source import prepared_builder
+
+    builder = prepared_builder(spec.argument, spec.option("data_dir"), spec.text)
+    split, features = spec.option("split", role), builder.info.features
+    if split not in builder.info.splits:
+        raise DataError(f"data spec '{spec.text}': split '{split}' does not exist; available: "
+                        f"{', '.join(sorted(builder.info.splits.keys()))}")
+    text_key = spec.option("text_key") or next((k for k in ("text", "sentence", "content") if k in features), None)
+    if text_key not in features:
+        raise DataError(f"data spec '{spec.text}': no text feature '{text_key}' (set text_key); features are "
+                        f"{', '.join(features)}")
+    return TfdsStream(spec.argument, split, spec.option("data_dir"), text_key, spec.text)
 
 
 MAX_HELD_OUT_TEXTS = 20_000  # a streamed corpus's held-out file is read into memory up to this many texts
 
 
-def held_out_texts(stream: TextStream) -> tuple[TextStream, TextSet]:
-    """(the training files, the last file's first texts) for a streamed corpus with no data.validation."""
+def held_out_texts(stream: CorpusStream) -> tuple[CorpusStream, TextSet]:
+    """(the training stream, the held-out part's first texts) for a streamed corpus with no data.validation:
+    the last file, or a TFDS data set's validation split."""
     train, held = stream.held_out()
     return train, TextSet(held.first_lines(MAX_HELD_OUT_TEXTS), None, held.source)
 

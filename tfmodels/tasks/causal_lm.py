@@ -28,7 +28,7 @@ from tfmodels.converters.keras_hub_gpt2 import from_gpt2_backbone, to_gpt2_backb
 from tfmodels.converters.presets import load_backbone, preset_codec
 from tfmodels.data.lm_pipeline import check_length, corpus_dataset, lm_dataset, split_stream
 from tfmodels.data.lm_tokenizers import BytePairCodec, learn_codec, read_codec
-from tfmodels.data.streams import TextStream, lm_windows
+from tfmodels.data.streams import CorpusStream, lm_windows
 from tfmodels.data.text import held_out_texts, load_text
 from tfmodels.data.tokenizers import sample_texts
 from tfmodels.decoding.generation import generate_in_blocks
@@ -46,7 +46,7 @@ from tfmodels.transforms.lora import enable_lora, merged_copy
 @dataclass
 class CorpusData(TaskData):
     streams: dict = field(default_factory=dict)  # {role: one stream of token ids (N,)}; a streamed corpus: none
-    stream: TextStream | None = None  # the training corpus, when read as a stream (data/streams.py)
+    stream: CorpusStream | None = None  # the training corpus, when read as a stream (data/streams.py)
 
 
 class CausalLanguageModeling(TextTask, LanguageModelTask):
@@ -60,7 +60,7 @@ class CausalLanguageModeling(TextTask, LanguageModelTask):
         splits = {"train": self._load(data.train, "train", labelled=False)}
         if data.validation:
             splits["validation"] = self._load(data.validation, "validation", labelled=False)
-        elif isinstance(splits["train"], TextStream):  # its last file held out
+        elif isinstance(splits["train"], CorpusStream):  # its last file held out
             try:
                 splits["train"], splits["validation"] = held_out_texts(splits["train"])
             except DataError as e:
@@ -68,7 +68,7 @@ class CausalLanguageModeling(TextTask, LanguageModelTask):
         return splits
 
     def prepare(self, splits: dict, resume_from: RunPaths | None = None) -> TaskData:
-        stream = splits["train"] if isinstance(splits["train"], TextStream) else None
+        stream = splits["train"] if isinstance(splits["train"], CorpusStream) else None
         if stream is not None and self.config.data.tokenizer.kind == "character" and not self.config.init.from_run \
                 and resume_from is None:
             raise DataError(f"data.train ('{stream.source}') is streamed, so its characters are not all known before "
@@ -258,7 +258,7 @@ class CausalLanguageModeling(TextTask, LanguageModelTask):
     def data_info(self, data: TaskData) -> dict:
         info = self._data_info(data, {role: int(len(s)) for role, s in data.streams.items()})
         if data.stream is not None:
-            info["streamed"] = {"train": {"files": len(data.stream.files)}}
+            info["streamed"] = {"train": data.stream.describe()}
         return info
 
     def _data_info(self, data: TaskData, examples: dict) -> dict:

@@ -20,7 +20,7 @@ from tfmodels.data.masked_lm_pipeline import (
     masked_lm_passes,
     token_chunks,
 )
-from tfmodels.data.streams import TextStream, masked_lm_stream
+from tfmodels.data.streams import CorpusStream, masked_lm_stream
 from tfmodels.data.text import load_text
 from tfmodels.data.tokenizers import TextPreprocessor, load_vocabulary
 from tfmodels.errors import DataError
@@ -36,7 +36,7 @@ from tfmodels.training.summaries import TokensPerSecond
 @dataclass
 class MaskedLMData(TaskData):
     chunks: dict = field(default_factory=dict)  # {role: token sequences (N, T)}; a streamed training corpus: none
-    stream: TextStream | None = None  # the training corpus, when read as a stream (data/streams.py)
+    stream: CorpusStream | None = None  # the training corpus, when read as a stream (data/streams.py)
 
 
 class MaskedLanguageModeling(TextTask, LanguageModelTask):
@@ -47,7 +47,7 @@ class MaskedLanguageModeling(TextTask, LanguageModelTask):
 
     def prepare(self, splits: dict, resume_from: RunPaths | None = None) -> TaskData:
         preprocessor = self.preprocessor(resume_from, self.vocabulary_texts(splits["train"]))
-        stream = splits["train"] if isinstance(splits["train"], TextStream) else None
+        stream = splits["train"] if isinstance(splits["train"], CorpusStream) else None
         chunks = {role: token_chunks(texts.texts, preprocessor) for role, texts in splits.items()
                   if texts is not stream}
         if stream is not None and self.config.trainer.max_steps is None:
@@ -106,7 +106,7 @@ class MaskedLanguageModeling(TextTask, LanguageModelTask):
                           "vocabulary_size": data.preprocessor.vocabulary_size},
             "examples": {role: int(len(c)) for role, c in chunks.items()},
             "texts": {role: len(texts) for role, texts in data.splits.items() if texts is not data.stream},
-            **({"streamed": {"train": {"files": len(data.stream.files)}}} if data.stream is not None else {}),
+            **({"streamed": {"train": data.stream.describe()}} if data.stream is not None else {}),
             "sources": {role: texts.source for role, texts in data.splits.items()},
         }
 
@@ -131,7 +131,7 @@ class MaskedLanguageModeling(TextTask, LanguageModelTask):
                 raise DataError(f"this run has no '{name}' set (its splits: {', '.join(splits)}); "
                                 "pass --split with one of them, or --data SPEC")
             texts = splits[name]
-            if isinstance(texts, TextStream):
+            if isinstance(texts, CorpusStream):
                 raise DataError(f"this run's {name} text is streamed ('{texts.source}'), too large to evaluate whole; "
                                 "give --data with a part of it")
         preprocessor = TextPreprocessor(load_vocabulary(paths.vocabulary), self.config.data.tokenizer)

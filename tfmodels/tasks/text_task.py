@@ -7,7 +7,7 @@ import keras_hub
 from tfmodels.converters.keras_hub_bert import to_bert_backbone
 from tfmodels.converters.presets import PresetPreprocessor, resolve_preset
 from tfmodels.data.examples import train_and_validation
-from tfmodels.data.streams import TextStream
+from tfmodels.data.streams import CorpusStream
 from tfmodels.data.text import TextSet, held_out_texts, load_texts
 from tfmodels.data.tokenizers import (
     TextPreprocessor,
@@ -33,7 +33,7 @@ class TextTask(Task):
         data = self.config.data
         load = lambda specs, role: self._load(specs, role, labelled)  # noqa: E731
         train = load(data.train, "train")
-        if isinstance(train, TextStream):  # a corpus read as a stream: its last file held out, or data.validation
+        if isinstance(train, CorpusStream):  # a corpus read as a stream: its last file held out, or data.validation
             if data.validation:
                 return {"train": train, "validation": load(data.validation, "validation")}
             try:
@@ -48,7 +48,7 @@ class TextTask(Task):
     def vocabulary_texts(self, train) -> TextSet:
         """What a vocabulary is learnt from: the training texts, or a streamed corpus's first
         `data.tokenizer.vocabulary_sample` texts."""
-        if isinstance(train, TextStream):
+        if isinstance(train, CorpusStream):
             return TextSet(train.first_lines(self.config.data.tokenizer.vocabulary_sample), None, train.source)
         return train
 
