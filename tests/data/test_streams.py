@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from tfmodels.config import TokenizerConfig, apply_overrides, load_config
+from tfmodels.config import TextTableOptions, TokenizerConfig, apply_overrides, load_config
 from tfmodels.data.lm_tokenizers import learn_codec
 from tfmodels.data.masked_lm_pipeline import token_chunks
 from tfmodels.data.streams import TextStream, lm_windows, masked_lm_sequences, masked_lm_stream
@@ -100,7 +100,9 @@ def test_a_masked_lm_and_a_gpt_train_on_a_stream_and_resume_exactly(shards, tmp_
     whole = train(gpt, tmp_path / "gpt")
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(gpt, tmp_path / "gpt_crash", callbacks=[CrashAfterEpoch(0)])
-    resumed = train(gpt, tmp_path / "gpt_crash")
+    said = []
+    resumed = train(gpt, tmp_path / "gpt_crash", log=said.append)
+    assert any(line.startswith("resuming after step 20 from") for line in said), said  # steps, not "epoch 1"
     for a, b in zip(whole.model.weights, resumed.model.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     info = (tmp_path / "gpt" / "data.json").read_text()
@@ -204,3 +206,20 @@ def test_a_tfds_corpus_streams_record_by_record(tmp_path):
     assert f'"tfds": "{name}"' in info and '"validation": 100' in info  # its validation split held out
     with pytest.raises(DataError, match="split 'dev' does not exist; available: train, validation"):
         stream_of(f"tfds:{name}?data_dir={tmp_path / 'tfds'}&stream=true&split=dev")
+
+
+def test_a_table_streams_its_text_column_as_the_same_texts(shards, tmp_path):
+    one = TextStream(stream_of(shards).files[:1], "one file")
+    texts = one.first_lines(10**6)
+    for i, chunk in enumerate((texts[:700], texts[700:])):  # two tables of label<TAB>text, with a header
+        (tmp_path / f"part-{i}.tsv").write_text("label\tcontent\n" + "".join(f"{j % 2}\t{t}\n" for j, t in
+                                                                               enumerate(chunk)))
+    table = load_text(f"tsv:{tmp_path}/part-*.tsv?stream=true", "train", labelled=False)
+    assert table.column == 1 and table.header and table.first_lines(10**6) == texts
+    streamed = [t.decode() for t in table.lines(seed=0, epoch=0).as_numpy_iterator()]
+    assert sorted(streamed) == sorted(texts)  # every row's text, once, the files in a seeded order
+    by_name = load_text(f"tsv:{tmp_path}/part-*.tsv?stream=true&text_column=content", "train", labelled=False)
+    assert by_name.column == 1
+    with pytest.raises(DataError, match="a streamed corpus reads one text column"):
+        load_text(f"tsv:{tmp_path}/part-*.tsv?stream=true", "train", TextTableOptions(text_column=[0, 1]),
+                  labelled=False)

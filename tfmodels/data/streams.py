@@ -1,6 +1,7 @@
 """Corpora larger than memory: text files read as a stream, tokenized in `tf.data`, never held whole.
 
     text:corpus/part-*.txt?stream=true      every file the pattern matches (sorted; plain or .gz), a text a line
+    tsv:data/part-*.tsv?stream=true         a table's text column (data.text.text_column), a row a text
     tfds:NAME?stream=true&text_key=text     a TFDS data set's text feature, read record by record
 
 The in-memory path (`text.py`, `masked_lm_pipeline.token_chunks`, `lm_pipeline`) reads every text and
@@ -23,9 +24,12 @@ records are read in their stored order each pass (the shuffle buffer, seeded by 
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import glob
 import gzip
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -83,16 +87,21 @@ class TextStream(CorpusStream):
         if len(self.files) < 2:
             raise DataError(f"'{self.source}' streams one file, so nothing is left to hold out for validation; "
                             "shard the corpus into several files (the last one is held out) or give data.validation")
-        return TextStream(self.files[:-1], self.source), TextStream(self.files[-1:], f"{self.files[-1]} (held out)")
+        return (dataclasses.replace(self, files=self.files[:-1]),
+                dataclasses.replace(self, files=self.files[-1:], source=f"{self.files[-1]} (held out)"))
+
+    def _texts_of(self, f) -> Iterator[str]:
+        """A file's texts, read in Python (`first_lines`): its lines."""
+        return iter(f)
 
     def first_lines(self, limit: int) -> list[str]:
-        """Up to `limit` non-empty lines from the start of the files, in sorted order (a vocabulary's sample,
+        """Up to `limit` non-empty texts from the start of the files, in sorted order (a vocabulary's sample,
         a held-out validation set)."""
         lines = []
         for path in self.files:
             opener = gzip.open if path.endswith(".gz") else open
-            with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-                for line in f:
+            with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as f:
+                for line in self._texts_of(f):
                     if line.strip():
                         lines.append(line.strip())
                         if len(lines) >= limit:
@@ -101,16 +110,42 @@ class TextStream(CorpusStream):
             raise DataError(f"'{self.source}' holds no text")
         return lines
 
+    def _file_lines(self, path) -> tf.data.Dataset:
+        return tf.data.TextLineDataset(path, compression_type=self.compression)
+
     def lines(self, seed: int, epoch, cycle: int = CYCLE) -> tf.data.Dataset:
         """The non-empty lines, stripped, of every file: the files in an order drawn from (seed, epoch)."""
         files = tf.constant(self.files)
         order = tf.random.experimental.stateless_shuffle(
             files, seed=tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)]))
-        compression = self.compression
         lines = tf.data.Dataset.from_tensor_slices(order).interleave(
-            lambda f: tf.data.TextLineDataset(f, compression_type=compression), cycle_length=min(cycle, len(self.files)),
-            block_length=16, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            self._file_lines, cycle_length=min(cycle, len(self.files)), block_length=16,
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return lines.map(tf.strings.strip).filter(lambda line: tf.strings.length(line) > 0)
+
+
+@dataclass(frozen=True)
+class TableStream(TextStream):
+    """One text column of CSV/TSV files (what `csv:GLOB?stream=true` or `tsv:GLOB?stream=true` names)."""
+
+    column: int = 0  # the text column's index
+    delimiter: str = "\t"
+    header: bool = True  # each file's first row names the columns
+
+    def _texts_of(self, f) -> Iterator[str]:
+        rows = csv.reader(f, delimiter=self.delimiter, quoting=csv.QUOTE_NONE if self.delimiter == "\t"
+                          else csv.QUOTE_MINIMAL)
+        if self.header:
+            next(rows, None)
+        return (row[self.column] for row in rows if len(row) > self.column)
+
+    def _file_lines(self, path) -> tf.data.Dataset:
+        return tf.data.experimental.CsvDataset(path, [tf.string], select_cols=[self.column], header=self.header,
+                                               field_delim=self.delimiter, use_quote_delim=self.delimiter != "\t",
+                                               compression_type=self.compression).map(lambda text: text)
+
+    def describe(self) -> dict:
+        return {"files": len(self.files), "text_column": self.column}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ source names them, the class names. Tokenization happens later, in the tf.data p
 from __future__ import annotations
 
 import csv
+import gzip
 import os
 import tarfile
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from tfmodels.data.specs import (
     parse_spec,
     reject_options,
 )
-from tfmodels.data.streams import CorpusStream, TextStream, TfdsStream
+from tfmodels.data.streams import CorpusStream, TableStream, TextStream, TfdsStream
 from tfmodels.data.synthetic import synthetic_instructions, synthetic_pairs, synthetic_reviews
 from tfmodels.errors import DataError
 
@@ -67,8 +68,8 @@ def load_text(spec: str | DataSpec, role: str, options: TextTableOptions | None 
         raise DataError(f"data spec '{spec.text}': '{spec.kind}' is an image source, but this model takes text "
                         f"({', '.join(TEXT_KINDS)})")
     options = options or TextTableOptions()
-    if spec.kind in ("text", "tfds") and bool_option(spec, "stream", False):  # never read whole: data/streams.py
-        return _stream_corpus(spec, role, labelled)
+    if spec.kind in ("text", "tfds", "csv", "tsv") and bool_option(spec, "stream", False):  # data/streams.py
+        return _stream_corpus(spec, role, labelled, options)
     spec, sample = _sample_option(spec)
     loader = {"synthetic": _load_synthetic, "synthetic_pairs": _load_synthetic_pairs, "jsonl": _load_jsonl,
               "synthetic_instructions": _load_synthetic_instructions,
@@ -317,15 +318,18 @@ def _files_in_archive(path: str, root: str, spec: DataSpec) -> dict[str, list[tu
     return {name: sorted(entries) for name, entries in files.items()}
 
 
-def _stream_corpus(spec: DataSpec, role: str, labelled: bool) -> CorpusStream:
-    """`text:GLOB?stream=true` (the files) or `tfds:NAME?stream=true` (the records), for a pretraining task
-    to read as a stream."""
-    reject_options(spec, {"stream"} if spec.kind == "text" else {"stream", "split", "data_dir", "text_key"})
+def _stream_corpus(spec: DataSpec, role: str, labelled: bool, options: TextTableOptions) -> CorpusStream:
+    """`text:GLOB?stream=true` (the files), `csv:`/`tsv:GLOB?stream=true` (a text column of tables) or
+    `tfds:NAME?stream=true` (the records), for a pretraining task to read as a stream."""
+    reject_options(spec, {"text": {"stream"}, "tfds": {"stream", "split", "data_dir", "text_key"}}.get(
+        spec.kind, {"stream", "text_column", "header", "delimiter"}))
     if labelled:
         raise DataError(f"data spec '{spec.text}': stream=true reads an unlabelled corpus, for pretraining "
                         "(model.type masked_lm or gpt); a classifier reads its labelled text whole")
     if spec.kind == "text":
         return TextStream.from_pattern(spec.argument, spec.text)
+    if spec.kind in ("csv", "tsv"):
+        return _stream_table(spec, options)
     from tfmodels.data.tfds_source import prepared_builder
 
     builder = prepared_builder(spec.argument, spec.option("data_dir"), spec.text)
@@ -338,6 +342,29 @@ def _stream_corpus(spec: DataSpec, role: str, labelled: bool) -> CorpusStream:
         raise DataError(f"data spec '{spec.text}': no text feature '{text_key}' (set text_key); features are "
                         f"{', '.join(features)}")
     return TfdsStream(spec.argument, split, spec.option("data_dir"), text_key, spec.text)
+
+
+def _stream_table(spec: DataSpec, options: TextTableOptions) -> TableStream:
+    """The text column of tables read as a stream: the column by index or by its header's name, the header
+    as for a table read whole (`header`, else guessed from the first file's first rows)."""
+    files = TextStream.from_pattern(spec.argument, spec.text)
+    delimiter = spec.option("delimiter", options.delimiter) or ("\t" if spec.kind == "tsv" else ",")
+    column = spec.option("text_column", options.text_column)
+    if isinstance(column, list):
+        raise DataError(f"data spec '{spec.text}': a streamed corpus reads one text column, not {column}")
+    opener = gzip.open if files.files[0].endswith(".gz") else open
+    with opener(files.files[0], "rt", encoding="utf-8", errors="replace", newline="") as f:
+        rows = [row for _, row in zip(range(20), csv.reader(
+            f, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL))]
+    if not rows:
+        raise DataError(f"'{files.files[0]}' is empty")
+    header = bool_option(spec, "header", options.header)
+    if header is None:
+        header = _looks_like_header(rows, _as_index(options.label_column, None, rows[0]),
+                                    _as_index(column, None, rows[0]))
+    names = [c.strip().lstrip("\ufeff") for c in rows[0]] if header else None
+    index = _as_index(column, names, rows[0], files.files[0], "text")
+    return TableStream(files.files, spec.text, column=index % len(rows[0]), delimiter=delimiter, header=header)
 
 
 MAX_HELD_OUT_TEXTS = 20_000  # a streamed corpus's held-out file is read into memory up to this many texts

@@ -92,11 +92,14 @@ def find_resume_point(backup_dir: Path) -> ResumePoint:
     return point
 
 
-def describe(point: ResumePoint) -> str:
+def describe(point: ResumePoint, steps_per_epoch: int | None = None) -> str:
+    """Where a resumed run goes on; `steps_per_epoch` for a run trained by steps (its "epochs" are
+    evaluation periods: it says the optimizer step)."""
     skipped = "".join(f"; {s}, so it was skipped" for s in point.skipped)
     if point.weights is None:
         return "no usable backup: training starts from the beginning" + skipped
-    return f"resuming after epoch {point.epoch} from {point.weights.name}" + skipped
+    after = f"step {point.epoch * steps_per_epoch:,}" if steps_per_epoch else f"epoch {point.epoch}"
+    return f"resuming after {after} from {point.weights.name}" + skipped
 
 
 def _check(commit: Path, weights: Path) -> str | None:

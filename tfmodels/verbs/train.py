@@ -199,7 +199,7 @@ def input_pipelines(task, config: Config, data, paths: RunPaths, resuming: bool,
     """The training and evaluation batches; a resumed run's continue after its backup, in that epoch's order."""
     state = resume_state(paths.backup, paths.history, config.trainer.monitor, resuming)
     if resuming:
-        log(describe(state.point))
+        log(describe(state.point, config.trainer.eval_interval if config.trainer.max_steps else None))
     train_ds, eval_ds = task.datasets(data, numerics.global_batch, config.runtime.seed, epochs, state.point.epoch)
     return Attempt(state, train_ds, eval_ds)
 
@@ -296,8 +296,9 @@ def fit_with_recovery(task, config: Config, data, paths: RunPaths, trained, stra
             rate_scale = attempt.rate_scale * recovery.lr_factor
             rate = numerics.learning_rate * rate_scale
             recoveries.append({**spike.failure, "rolled_back_to_epoch": state.point.epoch, "learning_rate": rate})
+            after = (f"step {state.point.epoch * t.eval_interval:,}" if t.max_steps else f"epoch {state.point.epoch}")
             log(f"loss spike: {spike}; rolling back to "
-                f"{f'the backup after epoch {state.point.epoch}' if state.point.weights else 'the start'} with the "
+                f"{f'the backup after {after}' if state.point.weights else 'the start'} with the "
                 f"learning rate x{rate_scale:g} ({rate:g}); recovery {len(recoveries)} of "
                 f"{recovery.max_trials} (trainer.recovery.max_trials)")
             if state.point.weights is None:
