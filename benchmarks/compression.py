@@ -25,8 +25,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks import CONFIGS, default_shared_data
+from benchmarks import default_shared_data
 from benchmarks.report import write_section
+from benchmarks.runner import trained_run
 
 MODELS = {
     "mlp": ("digits MLP", "mlp_digits.yaml", []),
@@ -36,15 +37,7 @@ MODELS = {
 
 
 def trained(work: Path, key: str) -> Path:
-    from tfmodels.config import apply_overrides, load_config
-    from tfmodels.run_folder import RunPaths, finished_run_of
-    from tfmodels.verbs.train import train
-
-    config = apply_overrides(load_config(CONFIGS / MODELS[key][1]), ["logging.verbose=0", *MODELS[key][2]])
-    run = work / key
-    if not finished_run_of(RunPaths(run), config):
-        train(config, run)
-    return run
+    return trained_run(MODELS[key][1], MODELS[key][2], work / key)
 
 
 def timed(fn, x, repeats: int) -> float:

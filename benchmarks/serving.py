@@ -29,8 +29,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks import CONFIGS, default_shared_data
+from benchmarks import default_shared_data
 from benchmarks.report import write_section
+from benchmarks.runner import trained_run
 
 MODELS = {"digits": ("digits MLP", "mlp_digits.yaml", []),
           "sst2": ("SST-2 encoder", "encoder_sst2.yaml", ["trainer.epochs=1"])}
@@ -38,15 +39,7 @@ CLIENTS = (1, 8, 32)
 
 
 def trained(work: Path, key: str) -> Path:
-    from tfmodels.config import apply_overrides, load_config
-    from tfmodels.run_folder import RunPaths, finished_run_of
-    from tfmodels.verbs.train import train
-
-    config = apply_overrides(load_config(CONFIGS / MODELS[key][1]), ["logging.verbose=0", *MODELS[key][2]])
-    run = work / key
-    if not finished_run_of(RunPaths(run), config):
-        train(config, run)
-    return run
+    return trained_run(MODELS[key][1], MODELS[key][2], work / key)
 
 
 def examples(key: str) -> list:
