@@ -144,6 +144,8 @@ def test_requests_that_wait_run_as_one_batch_and_a_bad_one_fails_alone():
     ("POST", "/v1/models/reviews:predict", {"instances": [3]}, 400, "input 'text': expected strings, got int"),
     ("POST", "/v1/models/nosuch:predict", {"instances": [1]}, 404,
      "Servable not found for request: Latest(nosuch); the models here: digits, reviews"),
+    ("POST", "/v1/models/..:predict", {"instances": [1]}, 404,  # never a folder outside EXPORT_ROOT
+     "Servable not found for request: Latest(..); the models here: digits, reviews"),
     ("POST", "/v1/models/digits/versions/7:predict", {"instances": [1]}, 404,
      "Servable not found for request: Specific(digits, 7); its versions: 1, 2"),
     ("POST", "/v1/models/digits:predict", {"instances": []}, 400, "\"instances\" must be a non-empty list"),

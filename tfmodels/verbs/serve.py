@@ -145,6 +145,11 @@ class Version:
                        "outputs": describe(fn.structured_outputs)} for name, fn in self.signatures.items()}
 
 
+def _versions_in(folder: Path) -> list[int]:
+    """The version folders (`<n>/saved_model.pb`) of a model's folder, sorted."""
+    return sorted(int(v.name) for v in folder.iterdir() if v.name.isdigit() and (v / "saved_model.pb").is_file())
+
+
 class ModelStore:
     """The models under a root folder, each version loaded on its first request."""
 
@@ -157,21 +162,25 @@ class ModelStore:
                               "give the folder `tfmodels export` writes to (savedmodels), or one model's folder")
 
     def models(self) -> dict[str, Path]:
-        """{name: folder of its versions}."""
-        def has_versions(folder: Path) -> bool:
-            return any(v.name.isdigit() and (v / "saved_model.pb").is_file() for v in folder.iterdir())
-
-        if self.root.is_dir() and has_versions(self.root):
+        """{name: folder of its versions}: every model under the root (its start, and an unknown name's error)."""
+        if self.root.is_dir() and _versions_in(self.root):
             return {self.root.resolve().name: self.root}
-        return {p.name: p for p in sorted(self.root.iterdir()) if p.is_dir() and has_versions(p)} \
+        return {p.name: p for p in sorted(self.root.iterdir()) if p.is_dir() and _versions_in(p)} \
             if self.root.is_dir() else {}
 
     def versions(self, name: str) -> list[int]:
-        folder = self.models().get(name)
-        if folder is None:
+        """The versions on disk of one model, read at each request (a new export is served at once); only
+        that model's folder is listed."""
+        single = _versions_in(self.root)
+        if single:
+            folder = self.root if name == self.root.resolve().name else None
+        else:
+            folder = self.root / name if not name.startswith(".") and (self.root / name).is_dir() else None
+        versions = _versions_in(folder) if folder is not None else []
+        if not versions:
             known = ", ".join(self.models()) or "none"
             raise RequestError(404, f"Servable not found for request: Latest({name}); the models here: {known}")
-        return sorted(int(v.name) for v in folder.iterdir() if v.name.isdigit() and (v / "saved_model.pb").is_file())
+        return versions
 
     def get(self, name: str, version: str | None) -> tuple[int, Version]:
         versions = self.versions(name)
@@ -185,7 +194,7 @@ class ModelStore:
         with self._lock:
             if (name, number) not in self._versions:
                 try:
-                    self._versions[(name, number)] = Version(self.models()[name] / str(number), self.max_batch)
+                    self._versions[(name, number)] = Version(self.models()[name] / str(number), self.max_batch)  # once
                 except Exception as e:  # noqa: BLE001 - a damaged export is that model's error, not the server's
                     raise RequestError(500, f"model {name} version {number} cannot be loaded: "
                                             f"{(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
