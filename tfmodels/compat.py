@@ -13,6 +13,11 @@ says which.
   needs one added afterwards (no upstream issue found).
 - keras-hub's `TransformerEncoder`/`TransformerDecoder` keep their attention and feed-forward sublayers as
   private attributes; keras-hub's own checkpoint converters read them so (keras-team/keras-hub#2960).
+- A Keras optimizer under `tf.distribute` always updates through `maybe_merge_call`, which needs a replica
+  context; gradient accumulation updates from the cross-replica context (TensorFlow allows no merge_call
+  inside a condition of a replica's step; Keras's own `gradient_accumulation_steps` fails there for that
+  reason): `cross_replica_updates` tells TensorFlow's interim helper to call the update directly, through
+  the strategy's private `extended._use_merge_call` (no upstream issue found).
 """
 
 from __future__ import annotations
@@ -57,6 +62,22 @@ def set_initial_epoch(model, epoch: int) -> None:
     """Where the next `fit` starts, set from a callback as `keras.callbacks.BackupAndRestore` does
     (keras-team/keras#19179)."""
     model._initial_epoch = epoch
+
+
+@contextmanager
+def cross_replica_updates(strategy):
+    """Inside: a Keras optimizer's `apply` may run in `strategy`'s cross-replica context (at trace time)."""
+    extended = strategy.extended
+    had = "_use_merge_call" in vars(extended)
+    previous = vars(extended).get("_use_merge_call")
+    extended._use_merge_call = lambda: False
+    try:
+        yield
+    finally:
+        if had:
+            extended._use_merge_call = previous
+        else:
+            del extended._use_merge_call
 
 
 @contextmanager

@@ -69,14 +69,14 @@ def cpu_bfloat16() -> str | None:
     return None
 
 
-def may_use_fusible_xla(precision: str, xla: str, steps_per_execution: int = 1) -> bool:
+def may_use_fusible_xla(precision: str, xla: str, steps_per_execution: int = 1, varying_shapes: bool = False) -> bool:
     """Whether a run with these settings may choose the fusible clustering (so it must be asked for at start-up).
 
     Settings, not yet resolved: `auto` may become `mixed_bfloat16` and `fusible`; with several steps per
-    execution `auto` stays off (the two cannot go together: see `resolve_xla`).
+    execution, or batches whose length varies, `auto` stays off (see `resolve_xla`).
     """
     return (xla in ("auto", "fusible") and precision in ("auto", "mixed_bfloat16")
-            and not (xla == "auto" and steps_per_execution > 1))
+            and not (xla == "auto" and (steps_per_execution > 1 or varying_shapes)))
 
 
 def request_fusible_xla() -> bool:
@@ -170,8 +170,12 @@ def resolve_precision(setting: str) -> tuple[str, str]:
     return ("mixed_bfloat16" if cpu_bfloat16() else "float32"), f"auto: {device.description}"
 
 
-def resolve_xla(setting: str, precision: str, steps_per_execution: int = 1) -> tuple[str, str]:
+def resolve_xla(setting: str, precision: str, steps_per_execution: int = 1,
+                varying_shapes: bool = False) -> tuple[str, str]:
     """(xla mode "off" | "fusible" | "on", why) for `runtime.xla` and the run's resolved precision.
+
+    Batches of varying length (`data.batch_by_length`) keep `auto` off: every new length compiles the
+    clusters again (measured on MiniLM and SST-2: slower than no XLA at all, docs/benchmarks.md).
 
     Element-wise clustering and several steps per execution cannot go together: TensorFlow's
     clustering of the multi-step loop fails ("... nodes in a cycle"), so that is refused here.
@@ -189,6 +193,8 @@ def resolve_xla(setting: str, precision: str, steps_per_execution: int = 1) -> t
                            f"command, or set TF_XLA_FLAGS='{FUSIBLE_XLA_FLAGS}' before importing TensorFlow")
         return "fusible", "set in the config"
     device = accelerator()
+    if varying_shapes and device.kind == "cpu":
+        return "off", "auto: batches of varying length (data.batch_by_length) would compile again at every length"
     if device.kind in ("tpu", "gpu"):
         return "on", f"auto: {device.description}"
     if precision == "mixed_bfloat16" and cpu_bfloat16():

@@ -169,8 +169,10 @@ def read_adapters(path: str | Path) -> tuple[dict, dict]:
         with np.load(path, allow_pickle=False) as archive:
             values = {key: archive[key] for key in archive.files}
         meta = json.loads(values.pop("__meta__").tobytes().decode())
-    except (OSError, ValueError, KeyError) as e:
-        raise RunDirError(f"'{path}' is not an adapters file written by a LoRA run ({type(e).__name__}: {e})") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:  # a truncated .npz: BadZipFile
+        reason = "damaged or truncated" if isinstance(e, (zipfile.BadZipFile, EOFError)) else type(e).__name__
+        raise RunDirError(f"'{path}' is not an adapters file written by a LoRA run ({reason}: {e}); use the "
+                          "adapters.npz the run wrote, or train it again") from None
     if meta.get("format") != ADAPTER_FORMAT:
         raise RunDirError(f"'{path}' is not an adapters file of this version (format {meta.get('format')!r})")
     return meta, values

@@ -198,7 +198,14 @@ def _kill_rerun_and_compare(tmp_path, config_file, overrides, kills):
      [*SMALL_ENCODER, "data.train=synthetic?size=1000", "trainer.epochs=3", "trainer.batch_size=32",
       "trainer.warmup_steps=10"],
      [(0, 1.0), (1, 0.3)]),
-], ids=["mlp_augmented", "transformer", "masked_lm"])
+    # Gradient accumulation (4 micro-batches an update) and batches grouped by length: a kill inside a window.
+    (REPO / "configs" / "encoder_synthetic.yaml",
+     ["data.train=synthetic?size=1000", "data.validation=synthetic?size=300", "data.test=null", "trainer.epochs=3",
+      "model.encoder.dropout=0.1", "trainer.warmup_steps=3", "trainer.batch_size=32",
+      "trainer.gradient_accumulation_steps=4", "data.batch_by_length=true",
+      "logging.verbose=0", "logging.histogram_freq=0", "runtime.deterministic=true"],
+     [(0, 1.0), (1, 0.3)]),
+], ids=["mlp_augmented", "transformer", "masked_lm", "accumulated_by_length"])
 def test_sigkill_at_several_moments_then_the_same_command_ends_as_if_never_killed(tmp_path, config_file, overrides,
                                                                                      kills):
     _kill_rerun_and_compare(tmp_path, config_file, overrides, kills)

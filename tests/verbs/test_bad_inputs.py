@@ -215,3 +215,18 @@ def test_bad_pretraining_inputs(workdir, capsys):
     code, err = run(capsys, "predict", "features", "a good film")
     assert_one_line_error(code, err, "'features' is not a classifier (its outputs: padding_mask, pooled_output, "
                                      "sequence_output)")
+
+
+def test_a_truncated_adapters_file_is_one_line_not_a_traceback(tmp_path):
+    """Found by a user: `generate RUN PROMPT --adapters adapters.npz` with a truncated file ended in
+    `zipfile.BadZipFile`; the reader now says what the file is and what to do."""
+    from tfmodels.errors import RunDirError
+    from tfmodels.saving import read_adapters
+
+    whole = tmp_path / "adapters.npz"
+    np.savez(whole, __meta__=np.frombuffer(b'{"format": 1}', np.uint8), a=np.ones((64, 64), np.float32))
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(RunDirError, match="is not an adapters file written by a LoRA run \\(damaged or truncated") as e:
+        read_adapters(truncated)
+    assert "\n" not in str(e.value) and "train it again" in str(e.value)

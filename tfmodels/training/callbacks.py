@@ -124,12 +124,15 @@ class RunProgress(keras.callbacks.ProgbarLogger):
     A `ProgbarLogger`, so that `fit` adds none of its own. `verbose=1`: a header a period, then Keras's
     progress bar (with its ETA for the period); `verbose=2`: one line a period, its metrics and the run's
     ETA; 0: nothing. The ETA is the mean time of the periods this process has run (compilation
-    included: an overestimate early on) times the periods left.
+    included: an overestimate early on) times the periods left. With gradient accumulation, steps are
+    updates and the bar counts the `micro_batches` of each.
     """
 
-    def __init__(self, epochs: int, steps_per_epoch: int, by_steps: bool, verbose: int, print_fn=print):
+    def __init__(self, epochs: int, steps_per_epoch: int, by_steps: bool, verbose: int, print_fn=print,
+                 micro_batches: int = 1):
         super().__init__()
         self.total, self.steps_per_epoch, self.by_steps = epochs, steps_per_epoch, by_steps
+        self.micro_batches = micro_batches
         self.wanted, self.print_fn = verbose, print_fn
         self.bar, self.first_epoch, self.started, self.epoch_started = None, None, 0.0, 0.0
 
@@ -181,7 +184,8 @@ class RunProgress(keras.callbacks.ProgbarLogger):
         self.epoch_started = time.time()
         if self.verbose == 1:
             self.print_fn(self.period(epoch) + ("" if epoch == self.first_epoch else f" ({self.eta(epoch)})"))
-            self.bar = keras.utils.Progbar(self.steps_per_epoch, verbose=1, unit_name="step")
+            self.bar = keras.utils.Progbar(self.steps_per_epoch * self.micro_batches, verbose=1,
+                                           unit_name="step" if self.micro_batches == 1 else "micro-batch")
 
     def on_train_batch_end(self, batch, logs=None):
         if self.verbose == 1 and self.bar is not None:
@@ -190,7 +194,7 @@ class RunProgress(keras.callbacks.ProgbarLogger):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self.verbose == 1 and self.bar is not None:
-            self.bar.update(self.steps_per_epoch, list(logs.items()), finalize=True)
+            self.bar.update(self.steps_per_epoch * self.micro_batches, list(logs.items()), finalize=True)
             if epoch + 1 == self.total:
                 self.print_fn(self.eta(epoch + 1))
         elif self.verbose == 2:

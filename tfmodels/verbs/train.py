@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import shutil
 import tempfile
@@ -53,6 +54,7 @@ from tfmodels.training.callbacks import (
 )
 from tfmodels.training.checkpoints import BestWeights, ResumableBackup, ResumableEarlyStopping, load_best_weights
 from tfmodels.training.distillation import Distillation
+from tfmodels.training.accumulation import AccumulatingStep, micro_batches
 from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
 from tfmodels.training.resume import ResumeState, describe, monitor_mode, resume_state
 from tfmodels.training.summaries import ExamplesPerSecond, GradientNorm, write_config_text, write_hparams
@@ -176,7 +178,8 @@ def set_numerics(config: Config, strategy, log) -> Numerics:
     if config.runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
     precision, precision_why = runtime.resolve_precision(config.runtime.precision)
-    xla, xla_why = runtime.resolve_xla(config.runtime.xla, precision, t.steps_per_execution)
+    xla, xla_why = runtime.resolve_xla(config.runtime.xla, precision, t.steps_per_execution,
+                                      varying_shapes=config.data.batch_by_length)
     keras.mixed_precision.set_dtype_policy(precision)
     replicas = strategy.num_replicas_in_sync
     global_batch = t.batch_size * replicas
@@ -189,6 +192,9 @@ def set_numerics(config: Config, strategy, log) -> Numerics:
         # Keras 3.15's multi-step loop over a distributed dataset fails ("You must feed a value for
         # placeholder tensor ..."); and it turns XLA off under a strategy, where several steps paid.
         steps_per_execution, spe_why = 1, f" (trainer.steps_per_execution={t.steps_per_execution} needs one replica)"
+    if t.gradient_accumulation_steps > 1:
+        log(f"gradient accumulation: an update every {t.gradient_accumulation_steps} micro-batches of "
+            f"{global_batch // t.gradient_accumulation_steps} (trainer.gradient_accumulation_steps)")
     log(f"precision {precision} ({precision_why}); xla {xla} ({xla_why}); steps per execution {steps_per_execution}"
         f"{spe_why}")
     return Numerics(precision, xla, replicas, global_batch, learning_rate, steps_per_execution)
@@ -231,6 +237,8 @@ def compile_model(trained, task, config: Config, numerics: Numerics, total_steps
         trained.compile(optimizer=build_optimizer(t, total_steps, numerics.replicas),
                         steps_per_execution=numerics.steps_per_execution, jit_compile=numerics.xla == "on",
                         **task.compile_args())
+        if t.gradient_accumulation_steps > 1:
+            AccumulatingStep(trained, t.gradient_accumulation_steps)
 
 
 def write_run_start(task, config: Config, data, paths: RunPaths, resuming: bool, numerics: Numerics, strategy,
@@ -264,9 +272,11 @@ def make_callbacks(task, config: Config, data, paths: RunPaths, trained, strateg
                                 pruning.end_step or (3 * steps_per_epoch * epochs) // 4, pruning.update_every,
                                 paths.run_logs)] if pruning.target_sparsity else [])
     guard = NonFiniteLossGuard(t.recovery.loss_upper_bound)
-    progress = RunProgress(epochs, steps_per_epoch, by_steps=bool(t.max_steps),
+    k = t.gradient_accumulation_steps  # fit's steps are micro-batches; the rest counts updates
+    progress = RunProgress(epochs, steps_per_epoch, by_steps=bool(t.max_steps), micro_batches=k,
                            verbose=progress_verbosity(config.logging.verbose) if runtime.is_chief(strategy) else 0)
-    return [guard, progress, FirstStepLog(log, started), ExamplesPerSecond(numerics.global_batch), *gradient_norm, *pruner,
+    return [guard, progress, FirstStepLog(log, started), ExamplesPerSecond(numerics.global_batch // k), *gradient_norm,
+            *pruner,
             *task.callbacks(trained, data, numerics.global_batch, paths.run_logs),
             *run_callbacks(paths, config, attempt.state, steps_per_epoch), *extra_callbacks]
 
@@ -283,8 +293,10 @@ def fit_with_recovery(task, config: Config, data, paths: RunPaths, trained, stra
         callbacks = make_callbacks(task, config, data, paths, trained, strategy, numerics, attempt, epochs,
                                    steps_per_epoch, started, extra_callbacks, log)
         try:
-            history = loop.fit(trained, strategy, attempt.train_ds, global_batch=numerics.global_batch,
-                               steps_per_epoch=steps_per_epoch, epochs=epochs, callbacks=callbacks,
+            k = t.gradient_accumulation_steps
+            history = loop.fit(trained, strategy, micro_batches(attempt.train_ds, numerics.global_batch, k),
+                               global_batch=numerics.global_batch // k,
+                               steps_per_epoch=steps_per_epoch * k, epochs=epochs, callbacks=callbacks,
                                validation_data=attempt.eval_ds.get("validation"),
                                verbose=progress_verbosity(config.logging.verbose),
                                steps_per_execution=numerics.steps_per_execution)
@@ -309,6 +321,11 @@ def fit_with_recovery(task, config: Config, data, paths: RunPaths, trained, stra
             compile_model(trained, task, config, numerics, steps_per_epoch * epochs, strategy, rate_scale)
 
 
+def count_weights(variables) -> int:
+    """The number of numbers in `variables` (random-number states left out)."""
+    return int(sum(math.prod(v.shape) for v in variables if "seed_generator" not in v.path))
+
+
 def finish_run(task, config: Config, paths: RunPaths, model, trained, strategy, history, attempt: Attempt,
                recoveries: list, numerics: Numerics, steps_per_epoch: int, started: float, fit_seconds: float,
                resumed_after_epoch: int) -> dict:
@@ -326,7 +343,8 @@ def finish_run(task, config: Config, paths: RunPaths, model, trained, strategy, 
                "wall_seconds": round(time.time() - started, 2),
                "fit_seconds": round(fit_seconds, 2),
                "examples_per_second": round(len(history.epoch) * steps_per_epoch * numerics.global_batch
-                                            / max(fit_seconds, 1e-9), 1)}
+                                            / max(fit_seconds, 1e-9), 1),
+               "weights": {"total": count_weights(model.weights), "trained": count_weights(model.trainable_weights)}}
     for role, ds in attempt.eval_ds.items():
         metrics[role] = loop.evaluate(trained, strategy, ds)
     task.finish(model, paths)
