@@ -31,7 +31,6 @@ import tensorflow as tf
 from tfmodels.compat import cross_replica_updates
 
 
-
 def micro_batches(dataset: tf.data.Dataset, global_batch: int, steps: int) -> tf.data.Dataset:
     """Each `global_batch`-row batch of `dataset` as `steps` batches of `global_batch // steps` rows, in order."""
     if steps == 1:

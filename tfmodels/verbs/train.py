@@ -44,6 +44,7 @@ from tfmodels.run_folder import (
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks import task_for
 from tfmodels.training import loop
+from tfmodels.training.accumulation import AccumulatingStep, micro_batches
 from tfmodels.training.callbacks import (
     FirstStepLog,
     LossSpike,
@@ -54,7 +55,6 @@ from tfmodels.training.callbacks import (
 )
 from tfmodels.training.checkpoints import BestWeights, ResumableBackup, ResumableEarlyStopping, load_best_weights
 from tfmodels.training.distillation import Distillation
-from tfmodels.training.accumulation import AccumulatingStep, micro_batches
 from tfmodels.training.optimizers import build_optimizer, scaled_learning_rate
 from tfmodels.training.resume import ResumeState, describe, monitor_mode, resume_state
 from tfmodels.training.summaries import ExamplesPerSecond, GradientNorm, write_config_text, write_hparams
