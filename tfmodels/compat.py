@@ -18,6 +18,9 @@ says which.
   inside a condition of a replica's step; Keras's own `gradient_accumulation_steps` fails there for that
   reason): `cross_replica_updates` tells TensorFlow's interim helper to call the update directly, through
   the strategy's private `extended._use_merge_call` (no upstream issue found).
+- A training step of our own (gradient accumulation) computes the loss as Keras's `train_step` does
+  (`Trainer._compute_loss`: the compiled loss, regularisation, the scaling for replicas) and updates the
+  loss that `fit` logs (`_loss_tracker`); Keras exposes neither (no upstream issue found).
 """
 
 from __future__ import annotations
@@ -62,6 +65,16 @@ def set_initial_epoch(model, epoch: int) -> None:
     """Where the next `fit` starts, set from a callback as `keras.callbacks.BackupAndRestore` does
     (keras-team/keras#19179)."""
     model._initial_epoch = epoch
+
+
+def step_loss(model, x, y, y_pred, sample_weight):
+    """The loss Keras's own `train_step` computes (scaled by 1 / replicas under a strategy)."""
+    return model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+
+
+def track_loss(model, loss, batch_size) -> None:
+    """Adds a step's (unscaled) loss to the loss `fit` logs, as Keras's `train_step` does."""
+    model._loss_tracker.update_state(loss, sample_weight=batch_size)
 
 
 @contextmanager

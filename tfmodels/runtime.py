@@ -205,6 +205,13 @@ def resolve_xla(setting: str, precision: str, steps_per_execution: int = 1,
     return "off", f"auto: {device.description}, {precision}"
 
 
+def check_static_shapes(batch_by_length: bool) -> None:
+    """A TPU compiles the step again for every input shape: batches cut to their longest are refused there."""
+    if batch_by_length and accelerator().kind == "tpu":
+        raise ConfigError("data.batch_by_length makes batches of varying length, which a TPU would compile again for "
+                          "each: set data.batch_by_length=false on a TPU")
+
+
 @contextlib.contextmanager
 def outside_xla():
     """Keeps the ops made inside out of XLA's clustering: for input pipelines, whose shapes change with

@@ -47,6 +47,8 @@ def test_every_config_trains_on_static_shapes_and_its_model_has_no_string_ops(pa
     if NEEDS_SHARED_DATA in repr(load_config(path).data):  # the data it reads, not its comments
         request.getfixturevalue("shared_data")
     config = apply_overrides(load_config(path), _offline_small(path))
+    if config.data.batch_by_length:  # batches of varying length are refused on a TPU (test below): as a TPU run reads it
+        config = apply_overrides(config, ["data.batch_by_length=false"])
     task = task_for(config)
     data = task.prepare(task.load())
     global_batch = config.trainer.batch_size * 2  # as on two replicas
@@ -77,3 +79,13 @@ def test_the_string_op_check_finds_a_lookup_inside_a_model():
     model = keras.Sequential([keras.Input((3,), dtype="string"), lookup, keras.layers.Embedding(4, 2)])
     _, string_ops = traced_operations(model, tf.TensorSpec((2, 3), tf.string))
     assert string_ops
+
+
+def test_batches_of_varying_length_are_refused_on_a_tpu(monkeypatch):
+    from tfmodels import runtime
+    from tfmodels.errors import ConfigError
+
+    monkeypatch.setattr(runtime, "accelerator", lambda: runtime.Accelerator("tpu", "TPU v2-8"))
+    with pytest.raises(ConfigError, match="data.batch_by_length makes batches of varying length"):
+        runtime.check_static_shapes(True)
+    runtime.check_static_shapes(False)

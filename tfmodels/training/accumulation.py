@@ -28,7 +28,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfmodels.compat import cross_replica_updates
+from tfmodels.compat import cross_replica_updates, step_loss, track_loss
 
 
 def micro_batches(dataset: tf.data.Dataset, global_batch: int, steps: int) -> tf.data.Dataset:
@@ -72,10 +72,10 @@ class AccumulatingStep:
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             y_pred = model(x, training=True)
-            loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            loss = step_loss(model, x, y, y_pred, sample_weight)
             weight = self.loss_weight(y, sample_weight)
             summed = tf.cast(loss, tf.float32) * weight * replicas  # Keras divided the loss by the replicas
-        model._loss_tracker.update_state(loss * replicas, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+        track_loss(model, loss * replicas, tf.shape(tf.nest.flatten(x)[0])[0])
         gradients = tape.gradient(summed, self.variables)
         for total, gradient in zip(self.sums, gradients):
             if gradient is not None:

@@ -177,6 +177,7 @@ def set_numerics(config: Config, strategy, log) -> Numerics:
     keras.utils.set_random_seed(config.runtime.seed)
     if config.runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
+    runtime.check_static_shapes(config.data.batch_by_length)
     precision, precision_why = runtime.resolve_precision(config.runtime.precision)
     xla, xla_why = runtime.resolve_xla(config.runtime.xla, precision, t.steps_per_execution,
                                       varying_shapes=config.data.batch_by_length)
