@@ -24,7 +24,7 @@ ALLOWED = {
     "layers": set(),
     "networks": {"errors", "layers"},
     "models": {"errors", "config", "layers", "networks"},
-    "converters": {"errors", "runtime", "data", "layers", "networks", "models"},
+    "converters": {"errors", "files", "runtime", "data", "layers", "networks", "models"},
     "transforms": {"errors", "config", "layers", "networks", "models"},
     "decoding": {"errors", "layers", "models"},
     "training": {"errors", "files", "config"},  # Keras plumbing: no task, model, data or run folder

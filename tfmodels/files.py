@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -104,3 +105,12 @@ def file_lock(path: Path | str, blocking: bool = True):
             yield f
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -13,7 +13,6 @@ becomes one line.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfmodels.errors import ConfigError
+from tfmodels.files import sha256_of
 
 SCHEME = "registry:"
 PIP_TIMEOUT = 15  # seconds pip waits for the registry before giving up (no retries)
@@ -62,14 +62,6 @@ def cache_root() -> Path:
 
 def is_registry_name(preset: str) -> bool:
     return isinstance(preset, str) and preset.startswith(SCHEME)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def checkpoint_path(name: str, where: str = "init.preset") -> Path:

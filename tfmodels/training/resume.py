@@ -19,7 +19,6 @@ count continue. Together these make a resumed run end as one never stopped.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -27,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfmodels.files import atomic_write_text, read_json
+from tfmodels.files import atomic_write_text, read_json, sha256_of
 
 BACKUP_NAME = re.compile(r"^epoch-(\d{6})\.json$")
 
@@ -122,11 +121,7 @@ def _check(commit: Path, weights: Path) -> str | None:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_of(path)
 
 
 def resume_history(history_csv: Path, epoch: int, monitor: str) -> list[float]:
