@@ -35,8 +35,8 @@ def test_committed_with_outputs_a_badge_and_the_install_cell(path):
     assert "/tmp/" not in path.read_text()  # nothing of the machine that ran it
 
 
-# The Transformer notebooks take half a minute to a minute each: slow.
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name[:2] in ("02", "03", "04", "05") else p
+# The Transformer notebooks (and the tagger on CoNLL-2003) take half a minute to a minute each: slow.
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name[:2] in ("02", "03", "04", "05", "07") else p
                                   for p in NOTEBOOKS], ids=lambda p: p.name)
 def test_notebook_executes(path, tmp_path, monkeypatch, request):
     if "TFMODELS_SHARED_DATA" in path.read_text():

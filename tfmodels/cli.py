@@ -101,22 +101,14 @@ def _cmd_generate(args) -> int:
 def _cmd_predict(args) -> int:
     from tfmodels.verbs.predict import predict
 
-    result = predict(args.export_dir, args.input, as_text=args.text)
+    result = predict(args.export_dir, args.input, as_text=args.text, predicate=args.predicate)
     if args.output:
         from tfmodels.verbs.predict import write_jsonl
 
-        print(f"{write_jsonl(result, args.output)} predictions, with every class's probability: {args.output}")
-    rows = len(result.class_ids) if args.max_rows == 0 else min(args.max_rows, len(result.class_ids))
-    print("example  class  probability  name" + ("  label" if result.labels is not None else "")
-          + ("  text" if result.texts is not None else ""))
-    for i in range(rows):
-        label = f"  {result.labels[i]:5d}" if result.labels is not None else ""
-        text = f"  {result.texts[i][:60]}" if result.texts is not None else ""
-        print(f"{i:7d}  {result.class_ids[i]:5d}  {result.probabilities[i]:11.4f}  {result.class_names[i]}{label}{text}")
-    if rows < len(result.class_ids):
-        print(f"... {len(result.class_ids) - rows} more (--max-rows 0 prints all)")
-    if result.labels is not None:
-        print(f"accuracy: {(result.class_ids == result.labels).mean():.4f} on {len(result.labels)} examples")
+        what = "with every class's probability" if hasattr(result, "class_ids") else "with every word's tag"
+        print(f"{write_jsonl(result, args.output)} predictions, {what}: {args.output}")
+    for line in result.lines(args.max_rows):
+        print(line)
     return 0
 
 
@@ -307,9 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-template", action="store_true", help="continue the raw text instead of a chat turn")
     p.set_defaults(func=_cmd_chat)
 
-    p = commands.add_parser("predict", help="classify inputs with an exported SavedModel (TensorFlow only)",
+    p = commands.add_parser("predict", help="classify (or tag) inputs with an exported SavedModel (TensorFlow only)",
                             description="Load a SavedModel with TensorFlow alone and print class and probability "
-                                        "per example.")
+                                        "per example; a token classifier's entity spans or role frames.")
     p.add_argument("export_dir", metavar="EXPORT_DIR", help="a folder written by `tfmodels export`")
     p.add_argument("input", metavar="INPUT", nargs="+",
                    help="images: a data spec (e.g. 'digits?split=test', csv:PATH), a .csv/.npz file, or an image file "
@@ -319,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "one JSON object a line")
     p.add_argument("--text", action="store_true",
                    help="a text model: take every INPUT as the text itself, even one that looks like a file name")
+    p.add_argument("--predicate", type=int, metavar="N",
+                   help="a semantic-role model: the predicate's word index (from 0) in each sentence given")
     p.set_defaults(func=_cmd_predict)
 
     p = commands.add_parser("doctor", help="versions, devices, strategy, bfloat16 and network: checks before a long run",

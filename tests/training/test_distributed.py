@@ -73,6 +73,27 @@ def test_one_replica_and_two_replicas_train_alike(tmp_path, config_file, overrid
         assert np.isfinite(a) and abs(a - b) <= 1e-4 * abs(a), (key, a, b)
 
 
+@pytest.mark.slow
+def test_a_tagger_trains_alike_on_one_replica_and_two(tmp_path):
+    """A loss that is a mean over words: two replicas hold different numbers of words, and the update is
+    still the mean over all the batch's words (the weights agree to 1e-4, and the entity F1). Keras's own
+    reported loss under two replicas is a mean of the replicas' means, so it is not what is compared."""
+    from tfmodels.saving import load_keras_model
+
+    config = str(REPO / "configs" / "tagger_synthetic.yaml")
+    common = ["trainer.epochs=2", "runtime.deterministic=true", "logging.histogram_freq=0", "logging.verbose=0",
+              "runtime.precision=float32", "data.test=null"]
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    results = _train_in_fresh_process([(config, [*common, "runtime.strategy=default", "trainer.batch_size=32"], one),
+                                       (config, [*common, "runtime.strategy=mirrored", "trainer.batch_size=16"], two)])
+    assert results[one]["replicas"] == 1 and results[two]["replicas"] == 2
+    a, b = load_keras_model(Path(one) / "model.keras"), load_keras_model(Path(two) / "model.keras")
+    for x, y in zip(a.weights, b.weights):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-4, err_msg=x.path)
+    f1 = [json.loads((Path(run) / "metrics.json").read_text())["validation"]["f1"] for run in (one, two)]
+    assert f1[0] == pytest.approx(f1[1], abs=1e-6) and f1[0] > 0.5
+
+
 def test_a_distilled_student_trains_alike_on_one_replica_and_two(tmp_path):
     """The teacher's term is reduced and scaled for the replicas as the compiled loss is: the mixed training loss
     and the validation loss agree to 1e-4 between one replica and two."""
@@ -226,6 +247,34 @@ def test_two_workers_train_as_one_process_and_only_the_chief_writes(tmp_path):
     assert list((chief_dir / "logs").rglob("events.out.tfevents.*"))
     assert not roots[1].startswith(str(chief_dir)) and not Path(roots[1]).exists()
     assert json.loads((chief_dir / "data.json").read_text())["replicas"] == 2
+
+
+@pytest.mark.slow
+def test_a_tagger_on_two_workers_trains_as_one_process(tmp_path):
+    """The strategy.run loop with the tagger's per-word loss (the accumulating step's global word count) and
+    its F1 callback: two workers end with the single process's weights."""
+    config_file = str(REPO / "configs" / "tagger_synthetic.yaml")
+    common = ["trainer.epochs=2", "runtime.deterministic=true", "logging.histogram_freq=0", "logging.verbose=0",
+              "runtime.precision=float32", "data.test=null"]
+    ports, workers = free_ports(2), []
+    for index in range(2):
+        args = json.dumps([config_file, [*common, "trainer.batch_size=16", "runtime.strategy=multi_worker"],
+                           str(tmp_path / "chief_run"), str(tmp_path / f"worker{index}.npz")])
+        env = {**os.environ, "TF_CONFIG": tf_config(ports, index)}
+        workers.append(subprocess.Popen([sys.executable, "-c", _worker_code(), args], env=env, cwd="/",
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for w in workers:
+        out, err = w.communicate(timeout=300)
+        assert w.returncode == 0, out[-2000:] + err[-3000:]
+    single = run_python_alone(_worker_code(), json.dumps([config_file, [*common, "trainer.batch_size=32",
+                                                                        "runtime.strategy=default"],
+                                                          str(tmp_path / "single"), str(tmp_path / "single.npz")]))
+    assert single.returncode == 0, single.stderr[-3000:]
+    chief, other, alone = (np.load(tmp_path / f"{name}.npz") for name in ("worker0", "worker1", "single"))
+    for key in chief.files:
+        np.testing.assert_array_equal(chief[key], other[key])
+        np.testing.assert_allclose(chief[key], alone[key], atol=1e-4)
+    assert "val_f1" in (tmp_path / "chief_run" / "history.csv").read_text().splitlines()[0]
 
 
 @pytest.mark.slow

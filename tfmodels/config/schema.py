@@ -220,6 +220,25 @@ class TextTableOptions:
 
 
 @dataclass
+class TaggingOptions:
+    """How token classifiers (model.type=tagger) read tagged words and decode; a spec's `?key=value` wins.
+
+    `conll:PATH` files have a word a line with its token and tag in columns (split on whitespace);
+    `conllu:PATH` (Universal PropBank semantic roles) needs none of these but `words` and `constrained`.
+    """
+
+    token_column: int = 0
+    tag_column: int = 1  # CoNLL-2003's `token TAG 0` lines: 1
+    scheme: Literal["iob1", "iob2", "bioes", "bmes"] = "iob2"  # of the files (bmes: Chinese sets' B/M/E/S)
+    learn_scheme: Literal["iob2", "bioes"] = "bioes"  # the tags the model learns and predicts
+    # How a raw sentence splits into words at predict and export: on whitespace, or one character a word
+    # (Chinese sets that tag characters).
+    words: Literal["whitespace", "characters"] = "whitespace"
+    # Decode the best valid tag sequence (Viterbi over the scheme's legal transitions), not each word's argmax.
+    constrained: bool = True
+
+
+@dataclass
 class TokenizerConfig:
     """Text to token ids, learnt from the training text and saved with the run."""
 
@@ -262,6 +281,7 @@ class DataConfig:
     # Data specs, each with optional `?split=...&key=value` options (see tfmodels/data/specs.py):
     # images: digits | csv:PATH | idx:PREFIX | npz:PATH | tfds:NAME
     # text:   synthetic | csv:PATH | tsv:PATH | dir:PATH | text:PATH | tfds:NAME
+    # tagged words (model.type=tagger): conll:PATH | conllu:PATH | synthetic_tags
     # A list of text specs is read as one set (e.g. several corpora for pretraining).
     train: Union[str, list[str]] = "digits"
     validation: Optional[str] = None  # None: carved from train (validation_fraction)
@@ -270,6 +290,7 @@ class DataConfig:
     table: TableOptions = field(default_factory=TableOptions)
     text: TextTableOptions = field(default_factory=TextTableOptions)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    tagging: TaggingOptions = field(default_factory=TaggingOptions)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     cache: bool = True  # evaluation sets; training sets are held in memory and drawn in a seeded order
     # Text classifiers: batches of examples of similar length, each cut to its longest (rounded up to 8

@@ -43,25 +43,29 @@ def training_batches(arrays, global_batch: int, seed: int, epochs: int, first_ep
     return batches.apply(tf.data.experimental.assert_cardinality(max(0, epochs - first_epoch) * steps))
 
 
-def batches_by_length(token_ids: np.ndarray, labels: np.ndarray, pad_id: int, global_batch: int, seed: int,
+def batches_by_length(token_ids: np.ndarray, labels, pad_id: int, global_batch: int, seed: int,
                       epochs: int, first_epoch: int = 0) -> tf.data.Dataset:
     """`training_batches((token_ids, labels), ...)` with batches of examples of similar length, each
     cut to its longest (`(B, T_b)`, T_b <= T): the same examples an epoch (the same permutation of
     (seed, epoch), the same few left over), grouped by length (`length_grouped_order`). A function of
-    the seed and the epoch alone, so a resume at epoch e sees the batches an uninterrupted run does."""
+    the seed and the epoch alone, so a resume at epoch e sees the batches an uninterrupted run does.
+    `labels` may be a tuple of arrays (a token classifier's per-token labels and weights): those shaped
+    as the token ids are cut with them."""
     lengths = np.sum(np.asarray(token_ids) != pad_id, axis=1)  # (N,) real tokens ([CLS] and [SEP] included)
     n = len(lengths)
     steps = n // global_batch
     order = np.concatenate([length_grouped_order(lengths, global_batch, seed, e) for e in range(first_epoch, epochs)]
                            ) if epochs > first_epoch else np.zeros((0,), np.int64)
-    ids, y = tf.constant(np.asarray(token_ids)), tf.constant(np.asarray(labels))
+    ids = tf.constant(np.asarray(token_ids))
+    ys = [tf.constant(np.asarray(y)) for y in (labels if isinstance(labels, tuple) else (labels,))]
     longest = tf.constant(lengths, tf.int32)
     cap = int(ids.shape[1])
 
-    def gather(i):  # (B,) example indices -> (B, T_b) ids, (B,) labels
+    def gather(i):  # (B,) example indices -> (B, T_b) ids, (B,) labels (or (B, T_b) per-token ones)
         width = tf.reduce_max(tf.gather(longest, i))
         width = tf.minimum((width + LENGTH_MULTIPLE - 1) // LENGTH_MULTIPLE * LENGTH_MULTIPLE, cap)
-        return tf.gather(ids, i)[:, :width], tf.gather(y, i)
+        cut = lambda t: tf.gather(t, i)[:, :width] if t.shape.rank == 2 and t.shape[1] == cap else tf.gather(t, i)  # noqa: E731
+        return (cut(ids), *[cut(y) for y in ys])
 
     batches = tf.data.Dataset.from_tensor_slices(order.reshape(-1, global_batch)).map(
         gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -85,13 +89,14 @@ def length_grouped_order(lengths: np.ndarray, global_batch: int, seed: int, epoc
 
 
 def trim_padding(dataset: tf.data.Dataset, pad_id: int) -> tf.data.Dataset:
-    """Batches of (token ids `(B, T)`, labels) cut to their longest example (rounded up to
-    LENGTH_MULTIPLE): evaluation batches read the same tokens in fewer columns."""
-    def trim(ids, y):
+    """Batches of (token ids `(B, T)`, labels...) cut to their longest example (rounded up to
+    LENGTH_MULTIPLE): evaluation batches read the same tokens in fewer columns (per-token labels and
+    weights, shaped as the ids, are cut with them)."""
+    def trim(ids, *rest):
         real = tf.reduce_sum(tf.cast(tf.not_equal(ids, pad_id), tf.int32), axis=1)
         width = tf.reduce_max(real)
         width = tf.minimum((width + LENGTH_MULTIPLE - 1) // LENGTH_MULTIPLE * LENGTH_MULTIPLE, tf.shape(ids)[1])
-        return ids[:, :width], y
+        return (ids[:, :width], *[y[:, :width] if y.shape.rank == 2 else y for y in rest])
 
     return dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
 

@@ -19,6 +19,11 @@ Text (models that take text):
     jsonl:PATH                  prompt/response pairs, one {"prompt": ..., "response": ...} a line (instruction tuning)
     tfds:NAME                   e.g. tfds:imdb_reviews, tfds:glue/sst2
 
+Tagged words (token classifiers; tfmodels/data/tagging.py):
+    conll:PATH                  CoNLL columns: a word a line (?token_column=0&tag_column=1&scheme=iob2)
+    conllu:PATH                 Universal PropBank CoNLL-U: one example a predicate (semantic roles)
+    synthetic_tags              built-in sentences with people, places and organisations
+
 `$VAR` and `${VAR}` in a spec are replaced from the environment (e.g. `${TFMODELS_SHARED_DATA}`).
 The `split` option picks a part of a source; without it, a source that has splits gives the one
 named after its role (train, validation or test).
@@ -34,10 +39,10 @@ from urllib.parse import parse_qsl
 from tfmodels.errors import DataError
 
 KINDS = ("digits", "csv", "idx", "npz", "tfds", "synthetic", "synthetic_pairs", "synthetic_instructions", "tsv", "dir", "text",
-         "jsonl")
+         "jsonl", "conll", "conllu", "synthetic_tags")
 IMAGE_KINDS = ("digits", "csv", "idx", "npz", "tfds")
 TEXT_KINDS = ("synthetic", "synthetic_pairs", "synthetic_instructions", "csv", "tsv", "dir", "text", "tfds", "jsonl")
-_NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds", "tsv", "dir", "text", "jsonl")
+_NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds", "tsv", "dir", "text", "jsonl", "conll", "conllu")
 
 
 @dataclass(frozen=True)

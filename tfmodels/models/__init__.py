@@ -1,4 +1,4 @@
-"""Models: what trains, a network with its head (an MLP on pixels, a classifier or masked-LM head on an
+"""Models: what trains, a network with its head (an MLP on pixels, a classifier, token-classifier or masked-LM head on an
 encoder, a GPT), and the factory that builds each from its config section. Keras subclasses,
 registered for `.keras` serialization under the package "tfmodels"."""
 
@@ -9,11 +9,13 @@ from tfmodels.models.factory import (
     build_masked_lm,
     build_preset_text_model,
     build_text_model,
+    build_token_model,
 )
 from tfmodels.models.gpt import GPT
 from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.models.mlp import MLPClassifier
 from tfmodels.models.text_classifier import TextClassifier
+from tfmodels.models.token_classifier import TokenClassifier
 
-__all__ = ["GPT", "MLPClassifier", "MaskedLMModel", "TextClassifier", "build_encoder", "build_gpt", "build_image_model",
-           "build_masked_lm", "build_preset_text_model", "build_text_model"]
+__all__ = ["GPT", "MLPClassifier", "MaskedLMModel", "TextClassifier", "TokenClassifier", "build_encoder", "build_gpt",
+           "build_image_model", "build_masked_lm", "build_preset_text_model", "build_text_model", "build_token_model"]

@@ -14,6 +14,7 @@ from tfmodels.models.gpt import GPT
 from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.models.mlp import MLPClassifier
 from tfmodels.models.text_classifier import TextClassifier
+from tfmodels.models.token_classifier import TokenClassifier
 from tfmodels.networks import BackboneEncoder, BagOfWordsEncoder, TransformerEncoder
 
 
@@ -58,6 +59,18 @@ def build_preset_text_model(config: ModelConfig, backbone, num_classes: int, seq
     encoder = BackboneEncoder(backbone, padding_id=padding_id, separator_id=separator_id, name="encoder")
     model = TextClassifier(encoder, num_classes, pooling=config.head.pooling, dropout=config.head.dropout,
                            name="text_classifier")
+    model.build((None, sequence_length))
+    return model
+
+
+def build_token_model(config: ModelConfig, vocabulary_size: int, sequence_length: int, num_labels: int,
+                      padding_id: int = 0, backbone=None, separator_id: int | None = None):
+    """A `TokenClassifier` on a new `TransformerEncoder`, or on a keras-hub `backbone` from a preset."""
+    if backbone is not None:
+        encoder = BackboneEncoder(backbone, padding_id=padding_id, separator_id=separator_id, name="encoder")
+    else:
+        encoder = build_encoder(config, vocabulary_size, sequence_length, padding_id)
+    model = TokenClassifier(encoder, num_labels, dropout=config.head.dropout, name="token_classifier")
     model.build((None, sequence_length))
     return model
 

@@ -17,7 +17,8 @@ from tfmodels.tasks import registry  # noqa: F401  (registers the kinds)
 _LAZY = {"Task": "tfmodels.tasks.base", "TaskData": "tfmodels.tasks.base", "Serving": "tfmodels.tasks.base",
          "CausalLanguageModeling": "tfmodels.tasks.causal_lm", "InstructionTuning": "tfmodels.tasks.instruction_tuning",
          "ImageClassification": "tfmodels.tasks.image_classification",
-         "MaskedLanguageModeling": "tfmodels.tasks.masked_lm", "TextClassification": "tfmodels.tasks.text_classification"}
+         "MaskedLanguageModeling": "tfmodels.tasks.masked_lm", "TextClassification": "tfmodels.tasks.text_classification",
+         "TokenClassification": "tfmodels.tasks.token_classification"}
 
 
 def task_class(name: str, config=None):

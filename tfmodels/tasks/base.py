@@ -11,6 +11,7 @@ and return what they make, so the order is the data flow itself:
     task.warm_start(model, from_run); task.configure_training(model); task.compile_args()
     task.callbacks(model, data, global_batch, log_dir)     # extra callbacks of this task
     task.save_assets(data, paths, model); task.data_info(data)    # beside the model in the run folder
+    task.split_metrics(model, data, role)                  # metrics.json: more than the compiled metrics
     task.finish(model, paths); task.model_for_saving(model)
     task.evaluate(paths, info, data_spec, split)           # `evaluate`: (name, metrics); reports.py prints them
     task.model_inputs(paths, info, data_spec, split)       # what the model takes: calibration, comparisons
@@ -71,6 +72,9 @@ class Serving:
 class Task:
     input_name = "inputs"
     export_kind = "classifier"  # what tfmodels_export.json says the SavedModel is
+    # Whether the loss is a mean over weighted elements whose count varies from batch to batch (a tagger's
+    # words): under several replicas the update then divides by the count over all of them (train.py).
+    varying_loss_weight = False
 
     def __init__(self, config: Config):
         self.config = config
@@ -145,6 +149,10 @@ class Task:
             save_adapters(model, paths.adapters, t.lora_rank, t.lora_alpha, t.lora_targets,
                           base=self.config.init.from_run or self.config.init.preset or "",
                           template=self.config.data.text.template)
+
+    def split_metrics(self, model, data: TaskData, role: str) -> dict:
+        """What a split's final metrics hold besides the compiled loss and metrics (a tagger: entity F1)."""
+        return {}
 
     def model_for_saving(self, model):
         """The model written to model.keras (e.g. with adapters merged into plain weights)."""

@@ -44,6 +44,11 @@ def _gpt(config) -> None:
 
 TEXT_TOKENIZERS = ("wordpiece", "character")
 
+
+def _tagger(config) -> None:
+    if config.data.text.pairs:
+        raise ConfigError("model.type=tagger reads one sentence of words; data.text.text_column is for text classifiers")
+
 register_kind("mlp", KindRules(
     task="tfmodels.tasks.image_classification:ImageClassification", noun="image classifiers",
     one="an image classifier", sections=("mlp",), distill=True, objectives=CLASSIFIER_OBJECTIVES))
@@ -56,6 +61,11 @@ register_kind("bag_of_words", KindRules(
     task="tfmodels.tasks.text_classification:TextClassification", noun="text classifiers", one="a text classifier",
     sections=("head",), tokenizers=TEXT_TOKENIZERS, finetune=("full", "frozen", "gradual", "lora"), pairs=True,
     distill=True, objectives=CLASSIFIER_OBJECTIVES, check_model=_bag_of_words_model, check=_bag_of_words))
+register_kind("tagger", KindRules(
+    task="tfmodels.tasks.token_classification:TokenClassification", noun="token classifiers",
+    one="a token classifier", sections=("encoder", "head"), tokenizers=TEXT_TOKENIZERS,
+    finetune=("full", "frozen", "lora"), preset="a token classifier from a published encoder",
+    objectives=("val_f1", "val_loss"), check=_tagger))
 register_kind("masked_lm", KindRules(
     task="tfmodels.tasks.masked_lm:MaskedLanguageModeling", noun="masked-LM pretraining runs",
     one="a masked-LM pretraining run", sections=("encoder", "head", "masked_lm"), tokenizers=TEXT_TOKENIZERS,

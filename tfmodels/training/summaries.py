@@ -124,4 +124,9 @@ def write_hparams(log_dir: Path | str, hparams: dict, trial_id: str, metrics: di
         hp.hparams(hparams, trial_id=trial_id)
         for role in ("validation", "test"):
             for name, value in metrics.get(role, {}).items():
-                tf.summary.scalar(f"final/{role}/{name}", value, step=0)
+                if isinstance(value, dict):  # by type: {type: {metric: value}}
+                    for kind, row in value.items():
+                        for key, number in row.items():
+                            tf.summary.scalar(f"final/{role}/{name}/{kind}/{key}", number, step=0)
+                else:
+                    tf.summary.scalar(f"final/{role}/{name}", value, step=0)

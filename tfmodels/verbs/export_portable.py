@@ -85,9 +85,9 @@ def export_portable(run_dir, format: str, out: str | os.PathLike | None = None, 
     if target.exists():
         raise ExportError(f"export folder '{target}' exists already; exports never overwrite: choose another --out")
     config, info = read_run_config(paths), read_json(paths.data_info)
-    if info.get("task") not in ("image_classification", "text_classification", "causal_lm"):
-        raise ExportError(f"'{paths.root}' is a {info.get('task')} run; --format {format} exports classifiers and "
-                          "causal LMs (export a pretraining run's encoder as a SavedModel)")
+    if info.get("task") not in ("image_classification", "text_classification", "token_classification", "causal_lm"):
+        raise ExportError(f"'{paths.root}' is a {info.get('task')} run; --format {format} exports classifiers, "
+                          "token classifiers and causal LMs (export a pretraining run's encoder as a SavedModel)")
     if config.data.text.pairs or config.init.preset:
         raise ExportError(f"--format {format} takes one token-id input from our own tokenizer; a sentence-pair or "
                           "preset run exports as a SavedModel")
@@ -132,8 +132,7 @@ def export_portable(run_dir, format: str, out: str | os.PathLike | None = None, 
             "input": {"name": spec.name, "dtype": spec.dtype.name, "shape": ["batch", *spec.shape[1:]],
                       **({"range": [0.0, 1.0]} if spec.dtype == tf.float32 else {})},
             "tokenizer": next((a.name for a in paths.assets if a.is_file()), None),
-            "outputs": {"logits": ["batch", info["num_classes"]] if "num_classes" in info
-                        else ["batch", "time", info["token_ids"]["vocabulary_size"]]},
+            "outputs": {"logits": ["batch", *(["time"] if reference.ndim == 3 else []), int(reference.shape[-1])]},
             "class_names": info.get("class_names"),
             "bytes": file.stat().st_size,
             "max_abs_difference_from_keras": difference, "checked_on": f"{len(check)} validation inputs",

@@ -57,8 +57,25 @@ class Predictions:
         return rows
 
 
-def write_jsonl(predictions: Predictions, path: str | os.PathLike) -> int:
-    """Writes `predictions.records()`, one JSON object a line (atomically); returns the number of lines."""
+    def lines(self, max_rows: int = 20) -> list[str]:
+        """The table `tfmodels predict` prints (at most `max_rows` rows; 0: all), and the accuracy on labels."""
+        rows = len(self) if max_rows == 0 else min(max_rows, len(self))
+        out = ["example  class  probability  name" + ("  label" if self.labels is not None else "")
+               + ("  text" if self.texts is not None else "")]
+        for i in range(rows):
+            label = f"  {self.labels[i]:5d}" if self.labels is not None else ""
+            text = f"  {self.texts[i][:60]}" if self.texts is not None else ""
+            out.append(f"{i:7d}  {self.class_ids[i]:5d}  {self.probabilities[i]:11.4f}  {self.class_names[i]}{label}{text}")
+        if rows < len(self):
+            out.append(f"... {len(self) - rows} more (--max-rows 0 prints all)")
+        if self.labels is not None:
+            out.append(f"accuracy: {(self.class_ids == self.labels).mean():.4f} on {len(self.labels)} examples")
+        return out
+
+
+def write_jsonl(predictions, path: str | os.PathLike) -> int:
+    """Writes `predictions.records()` (a classifier's or a tagger's), one JSON object a line (atomically);
+    returns the number of lines."""
     import json
 
     from tfmodels.files import atomic_write_text
@@ -68,22 +85,30 @@ def write_jsonl(predictions: Predictions, path: str | os.PathLike) -> int:
     return len(rows)
 
 
+def load_saved_model(export_dir):
+    """`tf.saved_model.load` of an export, or one line saying why it cannot be read."""
+    if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+        raise ExportError(f"'{export_dir}' is not a SavedModel folder (no saved_model.pb); "
+                          "give a folder that `tfmodels export` wrote")
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops a text model's SavedModel uses)
+    from google.protobuf.message import DecodeError
+
+    try:
+        loaded = tf.saved_model.load(str(export_dir))
+    except (DecodeError, OSError, ValueError, tf.errors.OpError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ExportError(f"'{export_dir}' is a damaged or unreadable SavedModel ({reason}); "
+                          "export the run again with tfmodels export") from None
+    if "serving_default" not in loaded.signatures:
+        raise ExportError(f"'{export_dir}' has no serving_default signature")
+    return loaded
+
+
 class ServingModel:
     """A SavedModel's `serving_default`, holding on to the loaded object while it is used."""
 
     def __init__(self, export_dir: str | os.PathLike):
-        if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
-            raise ExportError(f"'{export_dir}' is not a SavedModel folder (no saved_model.pb); "
-                              "give a folder that `tfmodels export` wrote")
-        import tensorflow_text  # noqa: F401  (registers the tokenizer ops a text model's SavedModel uses)
-        from google.protobuf.message import DecodeError
-
-        try:
-            self._loaded = tf.saved_model.load(str(export_dir))  # keep: the signature needs it alive
-        except (DecodeError, OSError, ValueError, tf.errors.OpError) as e:
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            raise ExportError(f"'{export_dir}' is a damaged or unreadable SavedModel ({reason}); "
-                              "export the run again with tfmodels export") from None
+        self._loaded = load_saved_model(export_dir)  # keep: the signature needs it alive
         if "serving_default" not in self._loaded.signatures:
             raise ExportError(f"'{export_dir}' has no serving_default signature")
         self._fn = self._loaded.signatures["serving_default"]
@@ -239,8 +264,16 @@ def read_text_inputs(argument: str, class_names: list[str] | None = None,
     return texts, None
 
 
-def predict(export_dir, arguments: list[str], as_text: bool = False) -> Predictions:
-    """Runs the SavedModel on every input argument (see the module's docstring for what they can be)."""
+def predict(export_dir, arguments: list[str], as_text: bool = False, predicate: int | None = None):
+    """Runs the SavedModel on every input argument (see the module's docstring for what they can be):
+    `Predictions` of a classifier, `TagPredictions` of a token classifier (tfmodels/verbs/predict_tags.py)."""
+    info = _export_info(export_dir)
+    if "tags" in info.get("outputs", {}):  # a token classifier's export: words and their tags
+        from tfmodels.verbs.predict_tags import predict_tags
+
+        return predict_tags(load_saved_model(export_dir), info, arguments, as_text, predicate)
+    if predicate is not None:
+        raise DataError("--predicate is for semantic-role models; this export is a classifier")
     model = ServingModel(export_dir)
     inputs, labels, texts = [], [], None
     for argument in arguments:

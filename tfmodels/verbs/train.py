@@ -149,7 +149,7 @@ def _train_holding_the_folder(config: Config, run_dir, log, extra_callbacks: lis
     history, attempt, recoveries, fit_seconds = fit_with_recovery(
         task, config, data, paths, trained, strategy, numerics, attempt, epochs, steps_per_epoch, started,
         extra_callbacks, log)
-    metrics = finish_run(task, config, paths, model, trained, strategy, history, attempt, recoveries, numerics,
+    metrics = finish_run(task, config, data, paths, model, trained, strategy, history, attempt, recoveries, numerics,
                          steps_per_epoch, started, fit_seconds, resumed_after_epoch)
     if chief:
         log(_summary(paths, metrics, by_steps=bool(config.trainer.max_steps)))
@@ -238,7 +238,9 @@ def compile_model(trained, task, config: Config, numerics: Numerics, total_steps
         trained.compile(optimizer=build_optimizer(t, total_steps, numerics.replicas),
                         steps_per_execution=numerics.steps_per_execution, jit_compile=numerics.xla == "on",
                         **task.compile_args())
-        if t.gradient_accumulation_steps > 1:
+        if t.gradient_accumulation_steps > 1 or (task.varying_loss_weight and numerics.replicas > 1):
+            # Several replicas each dividing by their own count of weighted tokens would make the update a mean
+            # of their means; the accumulating step (k = 1 is one micro-batch) divides by all replicas' count.
             AccumulatingStep(trained, t.gradient_accumulation_steps)
 
 
@@ -276,9 +278,8 @@ def make_callbacks(task, config: Config, data, paths: RunPaths, trained, strateg
     k = t.gradient_accumulation_steps  # fit's steps are micro-batches; the rest counts updates
     progress = RunProgress(epochs, steps_per_epoch, by_steps=bool(t.max_steps), micro_batches=k,
                            verbose=progress_verbosity(config.logging.verbose) if runtime.is_chief(strategy) else 0)
-    return [guard, progress, FirstStepLog(log, started), ExamplesPerSecond(numerics.global_batch // k), *gradient_norm,
-            *pruner,
-            *task.callbacks(trained, data, numerics.global_batch, paths.run_logs),
+    return [guard, *task.callbacks(trained, data, numerics.global_batch, paths.run_logs), progress,
+            FirstStepLog(log, started), ExamplesPerSecond(numerics.global_batch // k), *gradient_norm, *pruner,
             *run_callbacks(paths, config, attempt.state, steps_per_epoch), *extra_callbacks]
 
 
@@ -327,7 +328,7 @@ def count_weights(variables) -> int:
     return int(sum(math.prod(v.shape) for v in variables if "seed_generator" not in v.path))
 
 
-def finish_run(task, config: Config, paths: RunPaths, model, trained, strategy, history, attempt: Attempt,
+def finish_run(task, config: Config, data, paths: RunPaths, model, trained, strategy, history, attempt: Attempt,
                recoveries: list, numerics: Numerics, steps_per_epoch: int, started: float, fit_seconds: float,
                resumed_after_epoch: int) -> dict:
     """The best weights evaluated, pruned to the target, and everything the run leaves: the task's files,
@@ -347,7 +348,7 @@ def finish_run(task, config: Config, paths: RunPaths, model, trained, strategy, 
                                             / max(fit_seconds, 1e-9), 1),
                "weights": {"total": count_weights(model.weights), "trained": count_weights(model.trainable_weights)}}
     for role, ds in attempt.eval_ds.items():
-        metrics[role] = loop.evaluate(trained, strategy, ds)
+        metrics[role] = {**loop.evaluate(trained, strategy, ds), **task.split_metrics(model, data, role)}
     task.finish(model, paths)
     write_hparams(paths.run_logs, flat_dict(config), paths.name, metrics)
     write_training_curves(paths)  # the run at a glance without TensorBoard
@@ -428,7 +429,8 @@ def _summary(paths: RunPaths, metrics: dict, by_steps: bool = False) -> str:
     lines = [f"finished {done} in {metrics['wall_seconds']:.1f}s"]
     for role in ("validation", "test"):
         if role in metrics:
-            values = ", ".join(f"{name} {value:.4f}" for name, value in sorted(metrics[role].items()))
+            values = ", ".join(f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
+                               for name, value in sorted(metrics[role].items()) if isinstance(value, (int, float)))
             lines.append(f"{role}: {values}")
     lines.append(f"model: {paths.model}")
     return "\n".join(lines)
