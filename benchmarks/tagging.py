@@ -191,6 +191,12 @@ def report(results: dict) -> str:
         for key, r in results["decoding"].items():
             lines.append(f"| {SETS[key][1]} | {r['constrained']:.4f} | {r['argmax']:.4f} | "
                          f"{r['invalid_argmax']} of {r['sentences']} | {r['invalid_constrained']} |")
+    seeds = {part: len(results[part]["runs"]) for part in SETS if part in results}
+    if any(n < 3 for n in seeds.values()):
+        lines += ["", "Seeds: " + ", ".join(f"{SETS[p][1]}: {n}" for p, n in seeds.items()) + " (the others were "
+                  "stopped for time; the median of two is their mean)."]
+    lines += ["", "Training times: the parts ran at once, three trainings sharing the 2 cores, so each time is an "
+                  "upper bound (CoNLL from MiniLM alone: about 2 minutes an epoch, measured before)."]
     if "export" in results:
         lines += ["", "Exported CoNLL MiniLM tagger (`serving_default`: raw sentences in, words and tags out, "
                       "constrained decoding in the graph), valid.txt sentences: "
