@@ -76,7 +76,17 @@ def load_tagged(text: str | DataSpec, role: str, options: ReadOptions) -> Tagged
     if spec.kind not in TAG_KINDS:
         raise DataError(f"data spec '{spec.text}': a tagger reads {', '.join(k + ':' for k in TAG_KINDS[:2])} or "
                         f"synthetic_tags, not {spec.kind}")
-    reject_options(spec, {"token_column", "tag_column", "scheme", "split"} if spec.kind == "conll" else {"split"})
+    reject_options(spec, {"token_column", "tag_column", "scheme", "split", "sample"} if spec.kind == "conll"
+                   else {"split", "sample"})
+    tagged = _read_spec(spec, options, role)
+    if "sample" in spec.options:  # the first N examples (a quick look at a large file)
+        if not spec.options["sample"].isdigit() or int(spec.options["sample"]) < 1:
+            raise DataError(f"data spec '{spec.text}': sample={spec.options['sample']!r} must be a positive integer")
+        tagged = tagged.subset(range(min(len(tagged), int(spec.options["sample"]))))
+    return tagged
+
+
+def _read_spec(spec: DataSpec, options: ReadOptions, role: str) -> TaggedSet:
     if spec.kind == "synthetic_tags":
         return synthetic_tags(role, options.learn_scheme)
     path = spec.argument

@@ -278,8 +278,9 @@ def make_callbacks(task, config: Config, data, paths: RunPaths, trained, strateg
     k = t.gradient_accumulation_steps  # fit's steps are micro-batches; the rest counts updates
     progress = RunProgress(epochs, steps_per_epoch, by_steps=bool(t.max_steps), micro_batches=k,
                            verbose=progress_verbosity(config.logging.verbose) if runtime.is_chief(strategy) else 0)
-    return [guard, *task.callbacks(trained, data, numerics.global_batch, paths.run_logs), progress,
-            FirstStepLog(log, started), ExamplesPerSecond(numerics.global_batch // k), *gradient_norm, *pruner,
+    return [guard, progress, FirstStepLog(log, started), ExamplesPerSecond(numerics.global_batch // k), *gradient_norm,
+            *pruner,
+            *task.callbacks(trained, data, numerics.global_batch, paths.run_logs),
             *run_callbacks(paths, config, attempt.state, steps_per_epoch), *extra_callbacks]
 
 
