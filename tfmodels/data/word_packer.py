@@ -21,7 +21,6 @@ import tensorflow as tf
 
 from tfmodels.runtime import outside_xla
 
-WORD_SPLITS = ("whitespace", "characters")
 WORDS = tf.RaggedTensorSpec([None, None], tf.string, ragged_rank=1, row_splits_dtype=tf.int64)  # (B, W) words
 
 

@@ -63,7 +63,6 @@ class PackedWords:
 @dataclass
 class TaggingData(TaskData):
     labels: list[str] = field(default_factory=list)
-    packer: WordPacker | None = None
     packed: dict = field(default_factory=dict)  # {role: PackedWords}
 
 
@@ -121,8 +120,7 @@ class TokenClassification(TextTask):
         labels = label_list(train)
         packer = word_packer(preprocessor, train.srl)
         packed = {role: pack(tagged, packer, labels) for role, tagged in splits.items()}
-        return TaggingData(splits, len(labels), preprocessor, train_examples=len(train), labels=labels, packer=packer,
-                           packed=packed)
+        return TaggingData(splits, len(labels), preprocessor, train_examples=len(train), labels=labels, packed=packed)
 
     def datasets(self, data: TaskData, global_batch: int, seed: int, epochs: int, first_epoch: int = 0):
         train = data.packed["train"]
