@@ -35,8 +35,12 @@ def test_committed_with_outputs_a_badge_and_the_install_cell(path):
     assert "/tmp/" not in path.read_text()  # nothing of the machine that ran it
 
 
-# The Transformer notebooks (and the tagger on CoNLL-2003) take half a minute to a minute each: slow.
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name[:2] in ("02", "03", "04", "05", "07") else p
+# The Transformer notebooks (and the tagger on CoNLL-2003, the question answerer on SQuAD) take half a minute to a
+# minute each: slow.
+SLOW_NOTEBOOKS = ("02", "03", "04", "05", "07", "08")
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name[:2] in SLOW_NOTEBOOKS else p
                                   for p in NOTEBOOKS], ids=lambda p: p.name)
 def test_notebook_executes(path, tmp_path, monkeypatch, request):
     if "TFMODELS_SHARED_DATA" in path.read_text():

@@ -105,7 +105,8 @@ def _cmd_predict(args) -> int:
     if args.output:
         from tfmodels.verbs.predict import write_jsonl
 
-        what = "with every class's probability" if hasattr(result, "class_ids") else "with every word's tag"
+        what = ("with every class's probability" if hasattr(result, "class_ids") else
+                "with the n best answers" if hasattr(result, "n_best") else "with every word's tag")
         print(f"{write_jsonl(result, args.output)} predictions, {what}: {args.output}")
     for line in result.lines(args.max_rows):
         print(line)

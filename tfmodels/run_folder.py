@@ -131,10 +131,12 @@ def require_finished(paths: RunPaths) -> dict:
 
 
 def finished_run_of(paths: RunPaths, config: Config) -> dict | None:
-    """The metrics of the finished run of exactly `config` in this folder, or None when there is none."""
+    """The metrics of the finished run of exactly `config` in this folder, or None when there is none
+    (`logging.verbose`, what the console printed while it trained, is no difference)."""
     if read_json(paths.metrics).get("status") != FINISHED or not paths.config.is_file():
         return None
-    same = not _differences(config_to_dict(read_run_config(paths)), config_to_dict(config))
+    same = not [d for d in _differences(config_to_dict(read_run_config(paths)), config_to_dict(config))
+                if d != "logging.verbose"]
     return read_json(paths.metrics) if same else None
 
 

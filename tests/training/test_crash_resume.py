@@ -210,7 +210,12 @@ def _kill_rerun_and_compare(tmp_path, config_file, overrides, kills):
      ["trainer.epochs=3", "model.encoder.dropout=0.1", "model.head.dropout=0.1", "data.batch_by_length=true",
       "logging.verbose=0", "logging.histogram_freq=0", "runtime.deterministic=true"],
      [(0, 1.0), (1, 0.3)]),
-], ids=["mlp_augmented", "transformer", "masked_lm", "accumulated_by_length", "tagger"])
+    # A question answerer: windows of long contexts, batches by length, dropout; the answer callback logs val_f1.
+    (REPO / "configs" / "qa_synthetic.yaml",
+     ["trainer.epochs=3", "model.encoder.dropout=0.1", "model.head.dropout=0.1", "data.batch_by_length=true",
+      "logging.verbose=0", "logging.histogram_freq=0", "runtime.deterministic=true"],
+     [(0, 1.0), (1, 0.3)]),
+], ids=["mlp_augmented", "transformer", "masked_lm", "accumulated_by_length", "tagger", "qa"])
 def test_sigkill_at_several_moments_then_the_same_command_ends_as_if_never_killed(tmp_path, config_file, overrides,
                                                                                      kills):
     _kill_rerun_and_compare(tmp_path, config_file, overrides, kills)

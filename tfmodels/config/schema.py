@@ -239,6 +239,25 @@ class TaggingOptions:
 
 
 @dataclass
+class QAOptions:
+    """How question answerers (model.type=qa) read a context in windows and pick answers (tfmodels/data/qa_packer.py)."""
+
+    # A context longer than a window is read in several: window k starts at context sub-word k x stride
+    # (BERT's doc_stride); each holds what fits beside the question, so neighbours overlap.
+    stride: int = 128
+    max_question_tokens: int = 64  # a longer question is cut to this many sub-words (and counted)
+    max_answer_tokens: int = 30  # the longest answer considered, in sub-words
+    n_best: int = 20  # candidates kept a question (predict's --n-best list; the best one is the answer)
+    # Which published metric scores answers: SQuAD v1.1's (en), CMRC 2018's character F1 (zh), or
+    # chosen from the training contexts' script (auto).
+    language: Literal["auto", "en", "zh"] = "auto"
+
+    def validate(self, where: str = "data.qa") -> None:
+        for key in ("stride", "max_question_tokens", "max_answer_tokens", "n_best"):
+            _at_least(f"{where}.{key}", getattr(self, key), 1)
+
+
+@dataclass
 class TokenizerConfig:
     """Text to token ids, learnt from the training text and saved with the run."""
 
@@ -282,6 +301,7 @@ class DataConfig:
     # images: digits | csv:PATH | idx:PREFIX | npz:PATH | tfds:NAME
     # text:   synthetic | csv:PATH | tsv:PATH | dir:PATH | text:PATH | tfds:NAME
     # tagged words (model.type=tagger): conll:PATH | conllu:PATH | synthetic_tags
+    # questions about a context (model.type=qa): squad:PATH | synthetic_qa
     # A list of text specs is read as one set (e.g. several corpora for pretraining).
     train: Union[str, list[str]] = "digits"
     validation: Optional[str] = None  # None: carved from train (validation_fraction)
@@ -291,6 +311,7 @@ class DataConfig:
     text: TextTableOptions = field(default_factory=TextTableOptions)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     tagging: TaggingOptions = field(default_factory=TaggingOptions)
+    qa: QAOptions = field(default_factory=QAOptions)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     cache: bool = True  # evaluation sets; training sets are held in memory and drawn in a seeded order
     # Text classifiers: batches of examples of similar length, each cut to its longest (rounded up to 8
@@ -308,6 +329,7 @@ class DataConfig:
         self.text.validate(f"{where}.text")
         self.tokenizer.validate(f"{where}.tokenizer")
         self.augment.validate(f"{where}.augment")
+        self.qa.validate(f"{where}.qa")
 
 
 @dataclass

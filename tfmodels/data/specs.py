@@ -24,6 +24,10 @@ Tagged words (token classifiers; tfmodels/data/tagging.py):
     conllu:PATH                 Universal PropBank CoNLL-U: one example a predicate (semantic roles)
     synthetic_tags              built-in sentences with people, places and organisations
 
+Questions about a context (question answerers; tfmodels/data/qa.py):
+    squad:PATH                  SQuAD JSON v1.1 (DRCD, CMRC): paragraphs, questions, answers with offsets
+    synthetic_qa                built-in contexts about made-up people, and questions about them
+
 `$VAR` and `${VAR}` in a spec are replaced from the environment (e.g. `${TFMODELS_SHARED_DATA}`).
 The `split` option picks a part of a source; without it, a source that has splits gives the one
 named after its role (train, validation or test).
@@ -39,10 +43,10 @@ from urllib.parse import parse_qsl
 from tfmodels.errors import DataError
 
 KINDS = ("digits", "csv", "idx", "npz", "tfds", "synthetic", "synthetic_pairs", "synthetic_instructions", "tsv", "dir", "text",
-         "jsonl", "conll", "conllu", "synthetic_tags")
+         "jsonl", "conll", "conllu", "synthetic_tags", "squad", "synthetic_qa")
 IMAGE_KINDS = ("digits", "csv", "idx", "npz", "tfds")
 TEXT_KINDS = ("synthetic", "synthetic_pairs", "synthetic_instructions", "csv", "tsv", "dir", "text", "tfds", "jsonl")
-_NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds", "tsv", "dir", "text", "jsonl", "conll", "conllu")
+_NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds", "tsv", "dir", "text", "jsonl", "conll", "conllu", "squad")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Models: what trains, a network with its head (an MLP on pixels, a classifier, token-classifier or masked-LM head on an
-encoder, a GPT), and the factory that builds each from its config section. Keras subclasses,
+"""Models: what trains, a network with its head (an MLP on pixels, a classifier, token-classifier, span or masked-LM
+head on an encoder, a GPT), and the factory that builds each from its config section. Keras subclasses,
 registered for `.keras` serialization under the package "tfmodels"."""
 
 from tfmodels.models.factory import (
@@ -8,14 +8,17 @@ from tfmodels.models.factory import (
     build_image_model,
     build_masked_lm,
     build_preset_text_model,
+    build_span_model,
     build_text_model,
     build_token_model,
 )
 from tfmodels.models.gpt import GPT
 from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.models.mlp import MLPClassifier
+from tfmodels.models.span_labeler import SpanLabeler
 from tfmodels.models.text_classifier import TextClassifier
 from tfmodels.models.token_classifier import TokenClassifier
 
-__all__ = ["GPT", "MLPClassifier", "MaskedLMModel", "TextClassifier", "TokenClassifier", "build_encoder", "build_gpt",
-           "build_image_model", "build_masked_lm", "build_preset_text_model", "build_text_model", "build_token_model"]
+__all__ = ["GPT", "MLPClassifier", "MaskedLMModel", "SpanLabeler", "TextClassifier", "TokenClassifier", "build_encoder",
+           "build_gpt", "build_image_model", "build_masked_lm", "build_preset_text_model", "build_span_model",
+           "build_text_model", "build_token_model"]

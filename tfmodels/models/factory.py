@@ -13,6 +13,7 @@ from tfmodels.config import ModelConfig
 from tfmodels.models.gpt import GPT
 from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.models.mlp import MLPClassifier
+from tfmodels.models.span_labeler import SpanLabeler
 from tfmodels.models.text_classifier import TextClassifier
 from tfmodels.models.token_classifier import TokenClassifier
 from tfmodels.networks import BackboneEncoder, BagOfWordsEncoder, TransformerEncoder
@@ -71,6 +72,18 @@ def build_token_model(config: ModelConfig, vocabulary_size: int, sequence_length
     else:
         encoder = build_encoder(config, vocabulary_size, sequence_length, padding_id)
     model = TokenClassifier(encoder, num_labels, dropout=config.head.dropout, name="token_classifier")
+    model.build((None, sequence_length))
+    return model
+
+
+def build_span_model(config: ModelConfig, vocabulary_size: int, sequence_length: int, padding_id: int,
+                     separator_id: int, backbone=None):
+    """A `SpanLabeler` (question answering) on a new two-segment `TransformerEncoder`, or on a preset's `backbone`."""
+    if backbone is not None:
+        encoder = BackboneEncoder(backbone, padding_id=padding_id, separator_id=separator_id, name="encoder")
+    else:
+        encoder = build_encoder(config, vocabulary_size, sequence_length, padding_id, separator_id)
+    model = SpanLabeler(encoder, dropout=config.head.dropout, name="span_labeler")
     model.build((None, sequence_length))
     return model
 

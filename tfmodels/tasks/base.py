@@ -202,6 +202,15 @@ class Task:
         raise NotImplementedError  # pragma: no cover
 
 
+def pick_split(splits: dict, split: str | None):
+    """(name, set) of the split `evaluate` reads: `split`, else the test set, else the validation set."""
+    name = split or ("test" if "test" in splits else "validation")
+    if name not in splits:
+        raise DataError(f"this run has no '{name}' set (its splits: {', '.join(splits)}); "
+                        "pass --split with one of them, or --data SPEC")
+    return name, splits[name]
+
+
 def _checked_inputs(inputs: np.ndarray, info: dict, where: str) -> np.ndarray:
     """`inputs` as the model takes them (int32 token ids or float32 pixels), or a DataError."""
     expected = info["input"].get("dtype")

@@ -11,7 +11,7 @@ from tfmodels.data.splits import infer_num_classes, load_splits
 from tfmodels.errors import DataError
 from tfmodels.models import build_image_model
 from tfmodels.run_folder import RunPaths
-from tfmodels.tasks.base import Serving, Task, TaskData
+from tfmodels.tasks.base import Serving, Task, TaskData, pick_split
 
 
 class ImageClassification(Task):
@@ -60,11 +60,7 @@ class ImageClassification(Task):
             assign_class_ids({name: images}, info.get("class_names"), where="evaluation data")
         else:
             splits = load_splits(self.config.data)
-            name = split or ("test" if "test" in splits else "validation")
-            if name not in splits:
-                raise DataError(f"this run has no '{name}' set (its splits: {', '.join(splits)}); "
-                                "pass --split with one of them, or --data SPEC")
-            images = splits[name]
+            name, images = pick_split(splits, split)
         expected = tuple(info["input"]["shape"])
         if images.image_shape != expected:
             raise DataError(f"'{images.source}' has images of shape {list(images.image_shape)}, "

@@ -66,6 +66,25 @@ register_kind("tagger", KindRules(
     one="a token classifier", sections=("encoder", "head"), tokenizers=TEXT_TOKENIZERS,
     finetune=("full", "frozen", "lora"), preset="a token classifier from a published encoder",
     objectives=("val_f1", "val_loss"), check=_tagger))
+def _qa(config) -> None:
+    if config.data.text.pairs:
+        raise ConfigError("model.type=qa reads a question and its context from squad: data; data.text.text_column "
+                          "is for text classifiers")
+    qa, length = config.data.qa, config.data.tokenizer.sequence_length
+    if qa.max_question_tokens + 3 + qa.stride > length:
+        raise ConfigError(f"data.tokenizer.sequence_length={length} cannot hold a question of data.qa.max_question_tokens="
+                          f"{qa.max_question_tokens}, [CLS], two [SEP] and a window step of data.qa.stride={qa.stride}: "
+                          "lower those two or raise the sequence length")
+    if not config.init.preset and config.model.encoder.num_segments < 2:
+        raise ConfigError("model.type=qa reads a question and a context: set model.encoder.num_segments=2, so that "
+                          "the encoder tells one from the other")
+
+
+register_kind("qa", KindRules(
+    task="tfmodels.tasks.question_answering:QuestionAnswering", noun="question answerers",
+    one="a question answerer", sections=("encoder", "head"), tokenizers=TEXT_TOKENIZERS,
+    finetune=("full", "frozen", "lora"), preset="a question answerer from a published encoder",
+    objectives=("val_f1", "val_exact_match", "val_loss"), check=_qa))
 register_kind("masked_lm", KindRules(
     task="tfmodels.tasks.masked_lm:MaskedLanguageModeling", noun="masked-LM pretraining runs",
     one="a masked-LM pretraining run", sections=("encoder", "head", "masked_lm"), tokenizers=TEXT_TOKENIZERS,

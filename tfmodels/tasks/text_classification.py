@@ -13,16 +13,15 @@ from tfmodels.converters.presets import load_backbone, preset_family
 from tfmodels.data.examples import check_labels, number_of_classes
 from tfmodels.data.text import assign_class_ids, load_text
 from tfmodels.data.text_pipeline import text_dataset, token_ids
-from tfmodels.errors import ConfigError, DataError, RunDirError
+from tfmodels.errors import ConfigError, RunDirError
 from tfmodels.models import build_preset_text_model, build_text_model
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model
-from tfmodels.tasks.base import Serving, TaskData
+from tfmodels.tasks.base import Serving, TaskData, pick_split
 from tfmodels.tasks.text_summaries import TextExamplesAndAttention
 from tfmodels.tasks.text_task import TextTask, bert_preset
 from tfmodels.training.callbacks import GradualUnfreezing
 from tfmodels.training.warm_start import copy_weights
-from tfmodels.transforms.lora import enable_lora, merged_copy
 
 PAIR_INPUT_NAME = "text_pair"  # a sentence-pair model's second input (as Hugging Face's pipelines name it)
 PADDING_SAMPLE = 2000  # training texts (a seeded sample) over which the fraction of [PAD] is measured
@@ -97,13 +96,6 @@ class TextClassification(TextTask):
         else:
             super().warm_start(model, from_run)
 
-    def configure_training(self, model) -> None:
-        trainer = self.config.trainer
-        if trainer.finetune == "frozen":
-            model.encoder.trainable = False  # only the head trains
-        elif trainer.finetune == "lora":
-            enable_lora(model, trainer.lora_rank, trainer.lora_alpha, trainer.lora_targets)
-
     def callbacks(self, model, data: TaskData, global_batch: int, log_dir=None) -> list:
         callbacks = []
         if log_dir is not None and "validation" in data.splits:
@@ -121,9 +113,6 @@ class TextClassification(TextTask):
 
     def keras_hub_preset(self, paths: RunPaths):
         return bert_preset(self.config, paths)
-
-    def model_for_saving(self, model):
-        return merged_copy(model) if self.config.trainer.finetune == "lora" else model
 
     def data_info(self, data: TaskData) -> dict:
         return {
@@ -149,11 +138,7 @@ class TextClassification(TextTask):
             assign_class_ids({name: texts}, info.get("class_names"), where="evaluation data")
         else:
             splits = self.load()
-            name = split or ("test" if "test" in splits else "validation")
-            if name not in splits:
-                raise DataError(f"this run has no '{name}' set (its splits: {', '.join(splits)}); "
-                                "pass --split with one of them, or --data SPEC")
-            texts = splits[name]
+            name, texts = pick_split(splits, split)
         check_labels(texts, info["num_classes"], f"evaluation data '{name}'")
         preprocessor = self.run_preprocessor(paths)
         return token_ids(texts.texts, preprocessor, texts.second), texts.labels, name, texts.source

@@ -20,6 +20,7 @@ from tfmodels.networks import TransformerEncoder
 from tfmodels.run_folder import RunPaths
 from tfmodels.saving import load_keras_model
 from tfmodels.tasks.base import Task, TaskData
+from tfmodels.transforms.lora import enable_lora, merged_copy
 
 
 class TextTask(Task):
@@ -68,6 +69,17 @@ class TextTask(Task):
         else:
             vocabulary = learn_vocabulary(train.texts + (train.second or []), tokenizer, seed=self.config.runtime.seed)
         return TextPreprocessor(vocabulary, tokenizer, pairs=self.config.data.text.pairs)
+
+    def configure_training(self, model) -> None:
+        """`trainer.finetune` of a model with an `encoder`: frozen (only the head trains) or LoRA adapters."""
+        trainer = self.config.trainer
+        if trainer.finetune == "frozen":
+            model.encoder.trainable = False
+        elif trainer.finetune == "lora":
+            enable_lora(model, trainer.lora_rank, trainer.lora_alpha, trainer.lora_targets)
+
+    def model_for_saving(self, model):
+        return merged_copy(model) if self.config.trainer.finetune == "lora" else model
 
     def check_teacher_preprocessing(self, paths: RunPaths, teacher_config, where: str) -> None:
         """The teacher tokenizes as this run does: the same vocabulary and the same tokenizer options."""

@@ -30,11 +30,10 @@ from tfmodels.errors import ConfigError, DataError
 from tfmodels.models import build_token_model
 from tfmodels.run_folder import RunPaths
 from tfmodels.saving import load_keras_model
-from tfmodels.tasks.base import Serving, TaskData
+from tfmodels.tasks.base import Serving, TaskData, pick_split
 from tfmodels.tasks.reports import add_report
 from tfmodels.tasks.tagging_metrics import entity_scores, format_scores, role_scores
 from tfmodels.tasks.text_task import TextTask
-from tfmodels.transforms.lora import enable_lora, merged_copy
 
 MARKERS = ("[PRED]", "[unused0]")  # the predicate's marker: ours, else a BERT vocabulary's first unused token
 PACK_BATCH = 1024  # sentences packed at a time
@@ -157,16 +156,6 @@ class TokenClassification(TextTask):
         return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
                 "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy(name="word_accuracy")]}
 
-    def configure_training(self, model) -> None:
-        trainer = self.config.trainer
-        if trainer.finetune == "frozen":
-            model.encoder.trainable = False
-        elif trainer.finetune == "lora":
-            enable_lora(model, trainer.lora_rank, trainer.lora_alpha, trainer.lora_targets)
-
-    def model_for_saving(self, model):
-        return merged_copy(model) if self.config.trainer.finetune == "lora" else model
-
     def split_metrics(self, model, data: TaskData, role: str) -> dict:
         """Entity (or argument) precision, recall and F1, overall and by type, decoded as predict decodes."""
         packed, tagged = data.packed[role], data.splits[role]
@@ -214,11 +203,7 @@ class TokenClassification(TextTask):
             check_known_tags(tagged, None, f"evaluation data '{name}'", info["class_names"])
         else:
             splits = self.load()
-            name = split or ("test" if "test" in splits else "validation")
-            if name not in splits:
-                raise DataError(f"this run has no '{name}' set (its splits: {', '.join(splits)}); "
-                                "pass --split with one of them, or --data SPEC")
-            tagged = splits[name]
+            name, tagged = pick_split(splits, split)
         packer = word_packer(self.run_preprocessor(paths), tagged.srl)
         return pack(tagged, packer, info["class_names"]), tagged, name, tagged.source
 

@@ -77,9 +77,10 @@ class RunModel:
             self._model = load_keras_model(self.paths.model, trust_code=self.trust_code)
         return self._model
 
-    def predict(self, inputs, batch_size: int = 256, predicate=None) -> Predictions:
+    def predict(self, inputs, batch_size: int = 256, predicate=None, contexts=None) -> Predictions:
         """Classes and probabilities of raw inputs, through the same graph the export serves; a token
-        classifier's words and tags (`TagPredictions`; `predicate`: a semantic-role model's word index)."""
+        classifier's words and tags (`TagPredictions`; `predicate`: a semantic-role model's word index); a
+        question answerer's answers (`AnswerPredictions`) of questions and `contexts` (or "question<TAB>context")."""
         if self._serving is None:
             self._serving = self.task.serving(self.model, self.paths, self.info)
         serving = self._serving
@@ -90,6 +91,12 @@ class RunModel:
             fn = (lambda text, predicate: serving.features(text, predicate)) if srl else \
                 (lambda text: serving.features(text))
             return TaggerModel(fn, srl, self.info["input"].get("words", "whitespace"))(inputs, predicate, batch_size)
+        if "answer" in serving.feature_shapes:
+            from tfmodels.verbs.predict_qa import QAModel
+
+            return QAModel(lambda question, context: serving.features(question, context),
+                           self.config.data.qa.max_question_tokens, self.info.get("language", "en"))(
+                inputs, contexts, min(batch_size, 32))
         if serving.logits is None:
             raise ExportError(f"{self!r} is not a classifier (its export returns {', '.join(serving.feature_shapes)}); "
                               "call .model, or .generate for a language model")
@@ -162,13 +169,18 @@ class ExportedModel:
     def signatures(self) -> dict:
         return dict(self._loaded.signatures)
 
-    def predict(self, inputs, batch_size: int = 512, predicate=None) -> Predictions:
+    def predict(self, inputs, batch_size: int = 512, predicate=None, contexts=None) -> Predictions:
         """Classes and probabilities of raw inputs: texts, (first, second) pairs, or images (N, H, W) in [0, 1];
-        a token classifier's words and tags (`TagPredictions`) of sentences (and a predicate's word index)."""
+        a token classifier's words and tags (`TagPredictions`) of sentences (and a predicate's word index); a
+        question answerer's answers (`AnswerPredictions`) of questions and `contexts` (or "question<TAB>context")."""
         if "tags" in self.info.get("outputs", {}):  # a token classifier's export: words and their tags
             from tfmodels.verbs.predict_tags import TaggerModel
 
             return TaggerModel.of_export(self._loaded, self.info)(inputs, predicate, batch_size)
+        if "answer" in self.info.get("outputs", {}):  # a question answerer's export
+            from tfmodels.verbs.predict_qa import QAModel
+
+            return QAModel.of_export(self._loaded, self.info)(inputs, contexts, min(batch_size, 32))
         if self._classifier is None:
             self._classifier = ServingModel(self.path)
         model = self._classifier

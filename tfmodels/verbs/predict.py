@@ -266,14 +266,19 @@ def read_text_inputs(argument: str, class_names: list[str] | None = None,
 
 def predict(export_dir, arguments: list[str], as_text: bool = False, predicate: int | None = None):
     """Runs the SavedModel on every input argument (see the module's docstring for what they can be):
-    `Predictions` of a classifier, `TagPredictions` of a token classifier (tfmodels/verbs/predict_tags.py)."""
+    `Predictions` of a classifier, `TagPredictions` of a token classifier (tfmodels/verbs/predict_tags.py),
+    `AnswerPredictions` of a question answerer (tfmodels/verbs/predict_qa.py)."""
     info = _export_info(export_dir)
     if "tags" in info.get("outputs", {}):  # a token classifier's export: words and their tags
         from tfmodels.verbs.predict_tags import predict_tags
 
         return predict_tags(load_saved_model(export_dir), info, arguments, as_text, predicate)
     if predicate is not None:
-        raise DataError("--predicate is for semantic-role models; this export is a classifier")
+        raise DataError("--predicate is for semantic-role models; this export is not one")
+    if "answer" in info.get("outputs", {}):  # a question answerer's export: answers as spans of the context
+        from tfmodels.verbs.predict_qa import predict_answers
+
+        return predict_answers(load_saved_model(export_dir), info, arguments, as_text)
     model = ServingModel(export_dir)
     inputs, labels, texts = [], [], None
     for argument in arguments:
