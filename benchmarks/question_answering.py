@@ -174,6 +174,10 @@ def report(results: dict) -> str:
     if any(n < 3 for n in seeds.values()):
         lines += ["", "Seeds: " + ", ".join(f"{SETS[p][1]}: {n}" for p, n in seeds.items()) + " (fewer than 3: "
                   "stopped for time)."]
+    missing = [label for part, (_, label, _) in SETS.items() if part not in results]
+    if missing:
+        lines += ["", "Not measured in this run (stopped for time): " + "; ".join(missing) + "."]
+    lines += ["", "Training times: two or three trainings (and tests) shared the 2 cores, so each is an upper bound."]
     if "export" in results:
         lines += ["", "Exported SQuAD MiniLM model (`serving_default`: question and context in, answer, score and "
                       "offsets out; words, windows and decoding in the graph), validation questions: "

@@ -70,3 +70,19 @@ def test_cmrc_exact_match_and_character_f1(prediction, gold, em, f1):
 def test_the_language_is_chosen_from_the_script_of_the_contexts():
     assert text_language(["在歐洲，梵語的學術研究，由德國學者陸特和漢斯雷頓開創。"]) == "zh"
     assert text_language(["Super Bowl 50 was an American football game."]) == "en"
+
+
+def test_the_sliding_window_baseline_scores_question_words_around_each_candidate():
+    from tfmodels.data.qa import QASet
+    from tfmodels.tasks.qa_baseline import sliding_window_answers
+
+    context = ("Berlin hosted the summit in spring and many ministers came along to talk for days without end . "
+               "Lisbon hosted the regatta in autumn .")
+    qa = QASet(["Which city hosted the regatta ?"], [context], [[("Lisbon", context.index("Lisbon"))]], ["a"], [0])
+    # Question words in the context: hosted, the (2 each: log 1.5 = 0.405), regatta (1: log 2 = 0.693).
+    # "Lisbon": 8 words left hold none of them, 8 right hold hosted, the, regatta: 1.504.
+    # "came along to talk": 8 left hold hosted, the; 8 right hold hosted, the: 1.622, the best (the method
+    # counts every occurrence, as Richardson et al.'s windows do).
+    assert sliding_window_answers(qa) == ["came along to talk"]
+    shorter = QASet(qa.questions, ["Lisbon hosted the regatta in autumn ."], [[("Lisbon", 0)]], ["a"], [0])
+    assert sliding_window_answers(shorter) == ["Lisbon"]  # "autumn" ties it (3 x log 2): the earlier span wins
