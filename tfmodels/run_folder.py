@@ -58,6 +58,7 @@ class RunPaths:
     vocabulary = property(lambda self: self.root / "vocabulary.txt")
     characters = property(lambda self: self.root / "characters.json")
     bpe = property(lambda self: self.root / "bpe.json")
+    source_bpe = property(lambda self: self.root / "source" / "bpe.json")  # an encoder-decoder's own source vocabulary
     preset = property(lambda self: self.root / "preset")
     adapters = property(lambda self: self.root / "adapters.npz")
     checkpoints = property(lambda self: self.root / "checkpoints")
@@ -74,7 +75,7 @@ class RunPaths:
         return self.root / f"confusion_matrix_{split}.png"
 
     # Files that make a run folder's model usable beyond model.keras (copied into an export).
-    assets = property(lambda self: [self.vocabulary, self.characters, self.bpe])
+    assets = property(lambda self: [self.vocabulary, self.characters, self.bpe])  # (source/bpe.json: by the task)
 
 
 def default_run_dir(config: Config) -> Path:

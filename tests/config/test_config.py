@@ -200,7 +200,8 @@ def test_a_causal_lm_fine_tunes_in_full_or_with_lora_from_a_run(overrides, messa
     ("gpt_shakespeare_char.yaml", ["data.tokenizer.kind=wordpiece"],
      "model.type=gpt reads characters or byte-level BPE: set data.tokenizer.kind=character or bpe"),
     ("encoder_sst2.yaml", ["data.tokenizer.kind=bpe"],
-     "data.tokenizer.kind=bpe is for causal language models \\(model.type=gpt\\); model.type=transformer reads"),
+     "data.tokenizer.kind=bpe is for encoder-decoders or causal language models \\(model.type=seq2seq or gpt\\); "
+     "model.type=transformer reads"),
 ])
 def test_tokenizer_kinds_belong_to_their_models(config, overrides, message):
     with pytest.raises(ConfigError, match=message):

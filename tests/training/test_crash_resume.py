@@ -215,7 +215,13 @@ def _kill_rerun_and_compare(tmp_path, config_file, overrides, kills):
      ["trainer.epochs=3", "model.encoder.dropout=0.1", "model.head.dropout=0.1", "data.batch_by_length=true",
       "logging.verbose=0", "logging.histogram_freq=0", "runtime.deterministic=true"],
      [(0, 1.0), (1, 0.3)]),
-], ids=["mlp_augmented", "transformer", "masked_lm", "accumulated_by_length", "tagger", "qa"])
+    # An encoder-decoder: pairs batched by length, dropout, label smoothing; the decoding callback logs val_bleu.
+    (REPO / "configs" / "s2s_synthetic.yaml",
+     ["trainer.epochs=3", "model.seq2seq.dropout=0.1", "data.train=synthetic_s2s?size=800",
+      "data.validation=synthetic_s2s?size=100", "data.test=null", "data.seq2seq.beam_size=1", "trainer.warmup_steps=10",
+      "logging.verbose=0", "logging.histogram_freq=0", "runtime.deterministic=true"],
+     [(0, 1.0), (1, 0.3)]),
+], ids=["mlp_augmented", "transformer", "masked_lm", "accumulated_by_length", "tagger", "qa", "seq2seq"])
 def test_sigkill_at_several_moments_then_the_same_command_ends_as_if_never_killed(tmp_path, config_file, overrides,
                                                                                      kills):
     _kill_rerun_and_compare(tmp_path, config_file, overrides, kills)

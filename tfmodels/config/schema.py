@@ -150,6 +150,35 @@ class GPTConfig:
 
 
 @dataclass
+class Seq2SeqConfig:
+    """The encoder-decoder Transformer (model.type=seq2seq; Vaswani et al. 2017): names as the paper's."""
+
+    width: int = 256  # d_model; a multiple of num_heads
+    encoder_layers: int = 3
+    decoder_layers: int = 3
+    num_heads: int = 4
+    ffn_dim: int = 1024  # d_ff
+    dropout: float = 0.1
+    activation: str = "relu"  # the paper's; any Keras activation
+    norm_first: bool = True  # pre-norm (True) or the paper's post-norm (False) blocks
+    # One byte-level BPE learnt from both sides, one token embedding for both (the paper's shared
+    # vocabulary); false: a vocabulary and an embedding each side (data.tokenizer.vocabulary_size each).
+    shared_vocabulary: bool = True
+    tie_weights: bool = True  # the output projection is the target embedding
+    label_smoothing: float = 0.1  # the paper's epsilon_ls
+
+    def validate(self, where: str = "model.seq2seq") -> None:
+        for key in ("width", "encoder_layers", "decoder_layers", "num_heads", "ffn_dim"):
+            _at_least(f"{where}.{key}", getattr(self, key), 1)
+        if self.width % self.num_heads:
+            near = max(self.num_heads, round(self.width / self.num_heads) * self.num_heads)
+            raise ConfigError(f"{where}.width={self.width} is not divisible by {where}.num_heads={self.num_heads}; "
+                              f"choose a multiple of num_heads, e.g. width={near}")
+        _fraction(f"{where}.dropout", self.dropout)
+        _fraction(f"{where}.label_smoothing", self.label_smoothing)
+
+
+@dataclass
 class ModelConfig:
     # A registered kind of model (tfmodels/tasks/registry.py lists them, each with its task and rules).
     type: KindName = "mlp"
@@ -160,6 +189,7 @@ class ModelConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     masked_lm: MaskedLMConfig = field(default_factory=MaskedLMConfig)
     gpt: GPTConfig = field(default_factory=GPTConfig)
+    seq2seq: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)
 
     def validate(self, where: str = "model") -> None:
         if self.num_classes is not None:
@@ -258,6 +288,27 @@ class QAOptions:
 
 
 @dataclass
+class Seq2SeqOptions:
+    """How an encoder-decoder (model.type=seq2seq) reads pairs and writes its outputs (tfmodels/tasks/seq2seq.py)."""
+
+    # Longer sources and targets (in tokens, the end token included) are cut in data files (and counted);
+    # these are also the model's position tables, so a longer source is refused at translate time.
+    max_source_tokens: int = 128
+    max_target_tokens: int = 64
+    beam_size: int = 4  # of the final evaluation, `evaluate`, `translate` and the export's default; 1: greedy
+    length_penalty: float = 0.6  # GNMT's alpha: lp(n) = ((5 + n) / 6) ** alpha; 0: none
+    # Validation after each epoch decodes greedily (beam 1) this many examples (0: all) for val_bleu / val_rouge*.
+    epoch_examples: int = 0
+
+    def validate(self, where: str = "data.seq2seq") -> None:
+        for key in ("max_source_tokens", "max_target_tokens", "beam_size"):
+            _at_least(f"{where}.{key}", getattr(self, key), 1 if key == "beam_size" else 2)
+        _at_least(f"{where}.epoch_examples", self.epoch_examples, 0)
+        if self.length_penalty < 0:
+            raise ConfigError(f"{where}.length_penalty must be 0 or more (GNMT uses 0.6), got {self.length_penalty}")
+
+
+@dataclass
 class TokenizerConfig:
     """Text to token ids, learnt from the training text and saved with the run."""
 
@@ -302,6 +353,8 @@ class DataConfig:
     # text:   synthetic | csv:PATH | tsv:PATH | dir:PATH | text:PATH | tfds:NAME
     # tagged words (model.type=tagger): conll:PATH | conllu:PATH | synthetic_tags
     # questions about a context (model.type=qa): squad:PATH | synthetic_qa
+    # source -> target pairs (model.type=seq2seq): parallel:PREFIX?source=de&target=en | jsonl:PATH?source=..&target=..
+    #         | synthetic_s2s
     # A list of text specs is read as one set (e.g. several corpora for pretraining).
     train: Union[str, list[str]] = "digits"
     validation: Optional[str] = None  # None: carved from train (validation_fraction)
@@ -312,6 +365,7 @@ class DataConfig:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     tagging: TaggingOptions = field(default_factory=TaggingOptions)
     qa: QAOptions = field(default_factory=QAOptions)
+    seq2seq: Seq2SeqOptions = field(default_factory=Seq2SeqOptions)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     cache: bool = True  # evaluation sets; training sets are held in memory and drawn in a seeded order
     # Text classifiers: batches of examples of similar length, each cut to its longest (rounded up to 8
@@ -330,6 +384,7 @@ class DataConfig:
         self.tokenizer.validate(f"{where}.tokenizer")
         self.augment.validate(f"{where}.augment")
         self.qa.validate(f"{where}.qa")
+        self.seq2seq.validate(f"{where}.seq2seq")
 
 
 @dataclass

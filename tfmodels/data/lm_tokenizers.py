@@ -112,18 +112,19 @@ class BytePairCodec:
     def vocabulary_size(self) -> int:
         return len(self.vocabulary)
 
-    def _encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        """Texts -> their ids, one array each."""
         ids = self.tokenizer(tf.constant(texts))
         return [np.asarray(r, np.int32) for r in (ids.to_list() if hasattr(ids, "to_list") else ids)]
 
     def encode(self, text: str, where: str = "the text") -> np.ndarray:
-        return self._encode_batch([text])[0]
+        return self.encode_batch([text])[0]
 
     def stream(self, texts: list[str], where: str = "the text", batch: int = 1000) -> np.ndarray:
         """All texts encoded (a thousand at a time) and joined with `<|endoftext|>` between two documents."""
         pieces = []
         for start in range(0, len(texts), batch):
-            for ids in self._encode_batch(texts[start:start + batch]):
+            for ids in self.encode_batch(texts[start:start + batch]):
                 if pieces:
                     pieces.append(np.asarray([self.end_of_text], np.int32))
                 pieces.append(ids)

@@ -28,6 +28,11 @@ Questions about a context (question answerers; tfmodels/data/qa.py):
     squad:PATH                  SQuAD JSON v1.1 (DRCD, CMRC): paragraphs, questions, answers with offsets
     synthetic_qa                built-in contexts about made-up people, and questions about them
 
+Source -> target pairs (encoder-decoders; tfmodels/data/parallel.py):
+    parallel:PREFIX             PREFIX.<source> and PREFIX.<target>, line i paired (?source=de&target=en)
+    jsonl:PATH                  JSON lines with the two fields named by ?source=FIELD&target=FIELD
+    synthetic_s2s               built-in pairs: a made-up language, word by word and reversed
+
 `$VAR` and `${VAR}` in a spec are replaced from the environment (e.g. `${TFMODELS_SHARED_DATA}`).
 The `split` option picks a part of a source; without it, a source that has splits gives the one
 named after its role (train, validation or test).
@@ -43,10 +48,10 @@ from urllib.parse import parse_qsl
 from tfmodels.errors import DataError
 
 KINDS = ("digits", "csv", "idx", "npz", "tfds", "synthetic", "synthetic_pairs", "synthetic_instructions", "tsv", "dir", "text",
-         "jsonl", "conll", "conllu", "synthetic_tags", "squad", "synthetic_qa")
+         "jsonl", "conll", "conllu", "synthetic_tags", "squad", "synthetic_qa", "parallel", "synthetic_s2s")
 IMAGE_KINDS = ("digits", "csv", "idx", "npz", "tfds")
 TEXT_KINDS = ("synthetic", "synthetic_pairs", "synthetic_instructions", "csv", "tsv", "dir", "text", "tfds", "jsonl")
-_NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds", "tsv", "dir", "text", "jsonl", "conll", "conllu", "squad")
+_NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds", "tsv", "dir", "text", "jsonl", "conll", "conllu", "squad", "parallel")
 
 
 @dataclass(frozen=True)

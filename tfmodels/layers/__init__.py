@@ -2,10 +2,12 @@
 nothing else of tfmodels."""
 
 from tfmodels.layers.attention import MultiHeadSelfAttention
+from tfmodels.layers.cross_attention import MultiHeadCrossAttention
 from tfmodels.layers.decoder_block import DecoderBlock
 from tfmodels.layers.dropout import Dropout16
 from tfmodels.layers.embeddings import TokenAndPositionEmbedding, segment_ids_from_separators
 from tfmodels.layers.encoder_block import TransformerEncoderBlock
+from tfmodels.layers.transformer_decoder_block import TransformerDecoderBlock
 
-__all__ = ["DecoderBlock", "Dropout16", "MultiHeadSelfAttention", "TokenAndPositionEmbedding", "TransformerEncoderBlock",
-           "segment_ids_from_separators"]
+__all__ = ["DecoderBlock", "Dropout16", "MultiHeadCrossAttention", "MultiHeadSelfAttention", "TokenAndPositionEmbedding",
+           "TransformerDecoderBlock", "TransformerEncoderBlock", "segment_ids_from_separators"]

@@ -1,6 +1,6 @@
 """Models: what trains, a network with its head (an MLP on pixels, a classifier, token-classifier, span or masked-LM
-head on an encoder, a GPT), and the factory that builds each from its config section. Keras subclasses,
-registered for `.keras` serialization under the package "tfmodels"."""
+head on an encoder, a GPT, the encoder-decoder Transformer), and the factory that builds each from its config
+section. Keras subclasses, registered for `.keras` serialization under the package "tfmodels"."""
 
 from tfmodels.models.factory import (
     build_encoder,
@@ -8,6 +8,7 @@ from tfmodels.models.factory import (
     build_image_model,
     build_masked_lm,
     build_preset_text_model,
+    build_seq2seq,
     build_span_model,
     build_text_model,
     build_token_model,
@@ -15,10 +16,12 @@ from tfmodels.models.factory import (
 from tfmodels.models.gpt import GPT
 from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.models.mlp import MLPClassifier
+from tfmodels.models.seq2seq import Seq2SeqTransformer
 from tfmodels.models.span_labeler import SpanLabeler
 from tfmodels.models.text_classifier import TextClassifier
 from tfmodels.models.token_classifier import TokenClassifier
 
-__all__ = ["GPT", "MLPClassifier", "MaskedLMModel", "SpanLabeler", "TextClassifier", "TokenClassifier", "build_encoder",
-           "build_gpt", "build_image_model", "build_masked_lm", "build_preset_text_model", "build_span_model",
+__all__ = ["GPT", "MLPClassifier", "MaskedLMModel", "Seq2SeqTransformer", "SpanLabeler", "TextClassifier", "TokenClassifier",
+           "build_encoder",
+           "build_gpt", "build_image_model", "build_masked_lm", "build_preset_text_model", "build_seq2seq", "build_span_model",
            "build_text_model", "build_token_model"]

@@ -13,6 +13,7 @@ from tfmodels.config import ModelConfig
 from tfmodels.models.gpt import GPT
 from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.models.mlp import MLPClassifier
+from tfmodels.models.seq2seq import Seq2SeqTransformer
 from tfmodels.models.span_labeler import SpanLabeler
 from tfmodels.models.text_classifier import TextClassifier
 from tfmodels.models.token_classifier import TokenClassifier
@@ -106,3 +107,16 @@ def build_gpt(config: ModelConfig, vocabulary_size: int):
     model.build((None, g.block_size))
     return model
 
+
+
+def build_seq2seq(config: ModelConfig, vocabulary_sizes: tuple[int, int], lengths: tuple[int, int], padding_id: int):
+    """The built `Seq2SeqTransformer` that `config.seq2seq` describes: (source, target) vocabulary sizes and
+    longest lengths (its position tables)."""
+    m = config.seq2seq
+    model = Seq2SeqTransformer(*vocabulary_sizes, *lengths, width=m.width, encoder_layers=m.encoder_layers,
+                               decoder_layers=m.decoder_layers, num_heads=m.num_heads, ffn_dim=m.ffn_dim,
+                               dropout=m.dropout, activation=m.activation, norm_first=m.norm_first,
+                               padding_id=padding_id, share_embeddings=m.shared_vocabulary, tie_weights=m.tie_weights,
+                               name="seq2seq")
+    model.build()
+    return model

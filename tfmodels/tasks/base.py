@@ -202,6 +202,19 @@ class Task:
         raise NotImplementedError  # pragma: no cover
 
 
+def read_one_spec(spec, role: str, reader: Callable, one: str):
+    """`reader(spec, role)` of a split's one data spec (`one`: what reads it, for the message when a list holds
+    several); a reader's DataError says which split it was."""
+    if isinstance(spec, list):
+        if len(spec) != 1:
+            raise DataError(f"data.{role} lists {len(spec)} specs; {one} reads one file a split")
+        spec = spec[0]
+    try:
+        return reader(spec, role)
+    except DataError as e:
+        raise DataError(f"data.{role}: {e}") from None
+
+
 def pick_split(splits: dict, split: str | None):
     """(name, set) of the split `evaluate` reads: `split`, else the test set, else the validation set."""
     name = split or ("test" if "test" in splits else "validation")

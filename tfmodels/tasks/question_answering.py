@@ -30,7 +30,7 @@ from tfmodels.errors import DataError
 from tfmodels.models import build_span_model
 from tfmodels.run_folder import RunPaths
 from tfmodels.saving import load_keras_model
-from tfmodels.tasks.base import Serving, TaskData, pick_split
+from tfmodels.tasks.base import Serving, TaskData, pick_split, read_one_spec
 from tfmodels.tasks.qa_metrics import answer_scores, text_language
 from tfmodels.tasks.reports import add_report
 from tfmodels.tasks.text_task import TextTask
@@ -76,14 +76,7 @@ class QuestionAnswering(TextTask):
     # --- reading and preparing ---------------------------------------------------------------------
 
     def _read(self, spec, role: str) -> QASet:
-        if isinstance(spec, list):
-            if len(spec) != 1:
-                raise DataError(f"data.{role} lists {len(spec)} specs; a question answerer reads one file a split")
-            spec = spec[0]
-        try:
-            return load_qa(spec, role)
-        except DataError as e:
-            raise DataError(f"data.{role}: {e}") from None
+        return read_one_spec(spec, role, load_qa, "a question answerer")
 
     def load(self) -> dict:
         data = self.config.data

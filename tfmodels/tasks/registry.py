@@ -85,6 +85,16 @@ register_kind("qa", KindRules(
     one="a question answerer", sections=("encoder", "head"), tokenizers=TEXT_TOKENIZERS,
     finetune=("full", "frozen", "lora"), preset="a question answerer from a published encoder",
     objectives=("val_f1", "val_exact_match", "val_loss"), check=_qa))
+def _seq2seq(config) -> None:
+    if config.data.text.pairs:
+        raise ConfigError("model.type=seq2seq reads source -> target pairs from parallel:, jsonl: or synthetic_s2s "
+                          "specs; data.text.text_column is for text classifiers")
+
+
+register_kind("seq2seq", KindRules(
+    task="tfmodels.tasks.seq2seq:SequenceToSequence", noun="encoder-decoders", one="an encoder-decoder",
+    sections=("seq2seq",), tokenizers=("bpe",),
+    objectives=("val_bleu", "val_rouge1", "val_rouge2", "val_rougeL", "val_loss"), check=_seq2seq))
 register_kind("masked_lm", KindRules(
     task="tfmodels.tasks.masked_lm:MaskedLanguageModeling", noun="masked-LM pretraining runs",
     one="a masked-LM pretraining run", sections=("encoder", "head", "masked_lm"), tokenizers=TEXT_TOKENIZERS,

@@ -30,7 +30,7 @@ from tfmodels.errors import ConfigError, DataError
 from tfmodels.models import build_token_model
 from tfmodels.run_folder import RunPaths
 from tfmodels.saving import load_keras_model
-from tfmodels.tasks.base import Serving, TaskData, pick_split
+from tfmodels.tasks.base import Serving, TaskData, pick_split, read_one_spec
 from tfmodels.tasks.reports import add_report
 from tfmodels.tasks.tagging_metrics import entity_scores, format_scores, role_scores
 from tfmodels.tasks.text_task import TextTask
@@ -77,14 +77,7 @@ class TokenClassification(TextTask):
         return ReadOptions(t.token_column, t.tag_column, t.scheme, t.learn_scheme)
 
     def _read(self, spec, role: str) -> TaggedSet:
-        if isinstance(spec, list):
-            if len(spec) != 1:
-                raise DataError(f"data.{role} lists {len(spec)} specs; a tagger reads one file a split")
-            spec = spec[0]
-        try:
-            return load_tagged(spec, role, self.read_options())
-        except DataError as e:
-            raise DataError(f"data.{role}: {e}") from None
+        return read_one_spec(spec, role, lambda spec, role: load_tagged(spec, role, self.read_options()), "a tagger")
 
     def load(self) -> dict:
         data = self.config.data

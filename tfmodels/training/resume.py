@@ -162,8 +162,8 @@ def _csv_text(rows: list[dict]) -> str:
 
 
 def monitor_mode(monitor: str) -> str:
-    """"max" for accuracies, F1 and AUC, else "min" (losses)."""
-    return "max" if ("acc" in monitor or "f1" in monitor or "auc" in monitor) else "min"
+    """"max" for accuracies, F1, AUC, BLEU and ROUGE, else "min" (losses)."""
+    return "max" if any(word in monitor for word in ("acc", "f1", "auc", "bleu", "rouge", "exact_match")) else "min"
 
 
 def best_value(values: list[float], monitor: str) -> float | None:

@@ -5,6 +5,7 @@ Hugging Face's pipelines are.
     model.predict(["a gripping film", "dull and long"])   # Predictions: class names, probabilities, .records()
     model.evaluate("tsv:../shared/data/text_cls/sst2/dev.tsv")     # the task's metrics on a labelled data spec
     model.generate("the film", max_new_tokens=50)         # a causal LM: the continuation
+    model.translate(["Ein Mann fährt Fahrrad."])          # an encoder-decoder: Translations (beam search)
     for piece in model.generate("the film", stream=True): # ... or its pieces as they come
         print(piece, end="")
 
@@ -124,6 +125,19 @@ class RunModel:
         return Predictions(ids, probabilities[np.arange(len(ids)), ids], None, [names[i] for i in ids], texts,
                            probabilities, names)
 
+    def translate(self, sources, beam_size: int | None = None):
+        """An encoder-decoder's outputs (`Translations`) of source texts, by beam search (`beam_size` 1: greedy;
+        None: the run's data.seq2seq.beam_size), through the graph its export serves."""
+        from tfmodels.verbs.translate import TranslateModel
+
+        if self._serving is None:
+            self._serving = self.task.serving(self.model, self.paths, self.info)
+        if "translate" not in self._serving.signatures:
+            raise ExportError(f"{self!r} is not an encoder-decoder; translate needs one (a run of configs/s2s_*.yaml)")
+        s2s = self.config.data.seq2seq
+        return TranslateModel(self._serving.signatures["translate"][0], s2s.max_source_tokens, s2s.beam_size)(
+            sources, beam_size)
+
     def generate(self, prompt: str, max_new_tokens: int = 200, stream: bool = False, **sampling) -> str | Iterator[str]:
         """The continuation of `prompt` (a causal LM), or with `stream=True` an iterator of its pieces as they
         come. `sampling`: sampler ("greedy", "top_k", "top_p", "random", "beam"), temperature, top_k, top_p,
@@ -196,6 +210,14 @@ class ExportedModel:
         return Predictions(ids, probabilities[np.arange(len(ids)), ids], None,
                            [n.decode("utf-8") for n in outputs["class_name"]], texts, probabilities,
                            model.class_names or [str(c) for c in range(probabilities.shape[1])])
+
+    def translate(self, sources, beam_size: int | None = None):
+        """The `translate` signature of an encoder-decoder's export (`Translations`)."""
+        from tfmodels.verbs.translate import TranslateModel
+
+        if "translate" not in self._loaded.signatures:
+            raise ExportError(f"{self!r} has no translate signature: it is not an encoder-decoder")
+        return TranslateModel.of_export(self._loaded, self.info)(sources, beam_size)
 
     def generate(self, prompt: str, max_new_tokens: int = 200, stream: bool = False, temperature: float = 0.0,
                  seed: int = 0, chunk: int = 8) -> str | Iterator[str]:

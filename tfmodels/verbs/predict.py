@@ -111,6 +111,9 @@ class ServingModel:
         self._loaded = load_saved_model(export_dir)  # keep: the signature needs it alive
         if "serving_default" not in self._loaded.signatures:
             raise ExportError(f"'{export_dir}' has no serving_default signature")
+        if "translate" in self._loaded.signatures:
+            raise ExportError(f"'{export_dir}' is an encoder-decoder, not a classifier: `tfmodels translate "
+                              f"{export_dir} TEXT` (or tfmodels.load(...).translate) gives its outputs")
         self._fn = self._loaded.signatures["serving_default"]
         inputs = self._fn.structured_input_signature[1]
         self.pair_name = _export_info(export_dir).get("input", {}).get("pair")  # a sentence-pair model's second input

@@ -95,7 +95,7 @@ def format_summary(summary: dict) -> str:
              f"size: {summary['bytes'] / 1024:.1f} KiB, float model alone {summary['float_bytes'] / 1024:.1f} KiB "
              f"({summary['bytes'] / summary['float_bytes']:.1%})"]
     if "validation" in summary:
-        key = next(k for k in ("loss", "accuracy", "f1") if k in summary["validation"])
+        key = next(k for k in ("loss", "accuracy", "f1", "bleu") if k in summary["validation"])
         lines.append(f"validation {key}: float {summary['float_validation'][key]:.4f}, "
                      f"{summary['mode']} {summary['validation'][key]:.4f}")
     lines.append(f"quantized run: {summary['out']}")
