@@ -65,6 +65,21 @@ def seeded(part: str, work: Path, seeds: int) -> dict:
             "examples": info["examples"], "cut_sources": info["cut_sources"], "cut_targets": info["cut_targets"]}
 
 
+def unfinished(part: str, work: Path) -> dict:
+    """`--no-train`: what the work folder's (stopped) run of `part` logged after each epoch (greedy decoding of
+    the validation set or its first `epoch_examples`), beside the baseline; nothing is trained."""
+    import csv
+
+    run_dir = work / f"{part}_seed{FIRST_SEED}"
+    with open(run_dir / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    info = json.loads((run_dir / "data.json").read_text())
+    return {"unfinished": True, "epochs": [{k: float(v) for k, v in row.items() if k in (
+        "epoch", "loss", "val_loss", "val_bleu", "val_rouge1", "val_rouge2", "val_rougeL", "examples_per_second")}
+        for row in rows], "baseline": baseline(part), "run_dir": str(run_dir), "examples": info["examples"],
+        "cut_sources": info["cut_sources"], "cut_targets": info["cut_targets"]}
+
+
 def baseline(part: str) -> dict:
     """Copy the source (translation) or its lead (summarization), scored by the same code on the same pairs."""
     from tfmodels.config import load_config
@@ -179,6 +194,8 @@ def main(argv=None) -> None:
     parser.add_argument("--work", default=None)
     parser.add_argument("--parts", default="multi30k,aeslc,decoding,training")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--no-train", action="store_true",
+                        help="report the work folder's unfinished runs as they stand (their per-epoch validation)")
     args = parser.parse_args(argv)
     shared = Path(args.shared_data or default_shared_data())
     os.environ["TFMODELS_SHARED_DATA"] = str(shared)
@@ -196,6 +213,8 @@ def main(argv=None) -> None:
                                    "date": now_stamp()}
         elif part == "training":
             results["training"] = {**training_speed(), "machine": machine(), "date": now_stamp()}
+        elif args.no_train:
+            results[part] = unfinished(part, work)
         else:
             results[part] = seeded(part, work, args.seeds)
         saved.write_text(json.dumps(results, indent=2))
@@ -214,7 +233,7 @@ def report(results: dict) -> str:
              "per seed | baseline | baseline BLEU | baseline ROUGE-1 / 2 / L | epochs | training s (median run) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for part, (_, label, target) in SETS.items():
-        if part not in results:
+        if part not in results or results[part].get("unfinished"):
             continue
         r, m, b = results[part], results[part]["median"], results[part]["baseline"]
         key = "bleu" if part == "multi30k" else "rougeL"
@@ -224,7 +243,17 @@ def report(results: dict) -> str:
                      f"{m['greedy_rouge1']:.2f} / {m['greedy_rouge2']:.2f} / {m['greedy_rougeL']:.2f} | "
                      f"{key}: {per_seed} | {b['name']} | {b['bleu']:.2f} | {b['rouge1']:.2f} / {b['rouge2']:.2f} / "
                      f"{b['rougeL']:.2f} | {r['median_run']['epochs']} | {r['median_run']['fit_seconds']:.0f} |")
-    seeds = {part: len(results[part]["runs"]) for part in SETS if part in results}
+    for part, (_, label, _) in SETS.items():
+        if part in results and results[part].get("unfinished"):
+            r, b = results[part], results[part]["baseline"]
+            lines += ["", f"{label}: **stopped after {len(r['epochs'])} epoch(s), not finished** (no beam-search score); "
+                          "greedy validation after each epoch: " + "; ".join(
+                              f"epoch {int(e['epoch']) + 1}: ROUGE-1/2/L {e['val_rouge1']:.2f} / {e['val_rouge2']:.2f} / "
+                              f"{e['val_rougeL']:.2f}, BLEU {e['val_bleu']:.2f}, val loss {e['val_loss']:.3f}, "
+                              f"{e['examples_per_second']:.1f} pairs/s" for e in r["epochs"])
+                          + f". Baseline ({b['name']}): ROUGE-1/2/L {b['rouge1']:.2f} / {b['rouge2']:.2f} / "
+                          f"{b['rougeL']:.2f}, BLEU {b['bleu']:.2f}."]
+    seeds = {part: len(results[part]["runs"]) for part in SETS if part in results and "runs" in results[part]}
     if any(n < 3 for n in seeds.values()):
         lines += ["", "Seeds: " + ", ".join(f"{SETS[p][1]}: {n}" for p, n in seeds.items()) + " (fewer than 3: "
                   "stopped for time)."]
