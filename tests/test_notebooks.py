@@ -37,7 +37,7 @@ def test_committed_with_outputs_a_badge_and_the_install_cell(path):
 
 # The Transformer notebooks (and the tagger on CoNLL-2003, the question answerer on SQuAD) take half a minute to a
 # minute each: slow.
-SLOW_NOTEBOOKS = ("02", "03", "04", "05", "07", "08", "09")
+SLOW_NOTEBOOKS = ("02", "03", "04", "05", "07", "08", "09", "10")
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name[:2] in SLOW_NOTEBOOKS else p

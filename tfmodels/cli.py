@@ -149,7 +149,7 @@ def _cmd_search(args) -> int:
 
     plan = make_plan(args.config, args.space, args.set, trials=args.trials, max_time=args.max_time,
                      sampler=args.sampler, objective=args.objective, study_dir=args.study_dir,
-                     pruner=args.pruner, storage=args.storage)
+                     pruner=args.pruner, storage=args.storage, folds=args.folds)
     if args.worker is not None:  # one of --workers N's processes, started by the first
         import time
 
@@ -162,7 +162,7 @@ def _cmd_search(args) -> int:
                    "--sampler", args.sampler, "--objective", args.objective, "--study-dir", str(plan.study_dir),
                    *(["--max-time", args.max_time] if args.max_time else []),
                    *(["--storage", args.storage] if args.storage else []),
-                   "--pruner", args.pruner, *[a for kv in args.set for a in ("--set", kv)]]
+                   "--pruner", args.pruner, "--folds", str(args.folds), *[a for kv in args.set for a in ("--set", kv)]]
     result = search(plan, workers=args.workers, log=lambda line: print(line, flush=True), worker_argv=worker_argv)
     print(table(result.rows, plan))
     overhead = 1 - result.in_trials / result.seconds if result.seconds else 0.0
@@ -174,6 +174,17 @@ def _cmd_search(args) -> int:
         return 1
     print(f"best: trial {result.best['trial']}, {plan.objective} {result.best[plan.objective]:.4f}; "
           f"train it with: tfmodels train {result.best_config}")
+    return 0
+
+
+def _cmd_cv(args) -> int:
+    from tfmodels.config import apply_overrides, load_config
+    from tfmodels.verbs.cross_validate import cross_validate, format_table
+
+    config = apply_overrides(load_config(args.config), args.set)
+    result = cross_validate(config, args.folds, args.out, log=print)
+    print(format_table(result.summary, args.folds), end="")
+    print(f"{args.folds} folds in {result.out_dir}: cv.json, cv.md; TensorBoard: tfmodels tensorboard {result.out_dir}")
     return 0
 
 
@@ -394,9 +405,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pruner", default="median", metavar="NAME",
                    help="median | halving | none: how clearly worse trials are stopped after an epoch (median of the "
                         "earlier trials, default; successive halving); none runs every trial to its last epoch")
+    p.add_argument("--folds", type=int, default=0, metavar="K",
+                   help="score each trial by K-fold cross-validation (the mean over K runs; small data sets); default 0: "
+                        "the validation set")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_search)
+
+    p = commands.add_parser("cv", help="K-fold cross-validation of a classifier's config: mean and sd of every metric",
+                            description="Trains CONFIG K times, each on all but one of K stratified, seeded folds of "
+                                        "its training set and validated on that fold (each an ordinary run folder in "
+                                        "OUT/fold-k, resumable), then writes the mean and standard deviation of every "
+                                        "metric to OUT/cv.json, OUT/cv.md and TensorBoard's HParams. Rerunning the same "
+                                        "command goes on where it stopped.")
+    p.add_argument("config", metavar="CONFIG", help="YAML config file")
+    p.add_argument("--folds", type=int, default=5, metavar="K", help="number of folds, at least 2 (default 5)")
+    p.add_argument("--out", metavar="DIR", help="the folder of the folds (default runs/<config name>-cv<K>)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
+    p.set_defaults(func=_cmd_cv)
 
     p = commands.add_parser("demo", help="the main job: train, evaluate and export the built-in defaults (no network)",
                             description="Train the MLP on scikit-learn's bundled digits and a Transformer (beside its "

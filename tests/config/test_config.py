@@ -76,7 +76,7 @@ def test_unknown_key_in_a_file_names_the_file_and_nearest_key(tmp_path):
     ("trainer: [1, 2]", "config key 'trainer': expected a mapping"),
     ("- a\n- b", "expected a mapping"),
     ("trainer:\n  epochs: [1", "not valid YAML"),
-    ("model:\n  type: cnn", "config key 'model.type': expected 'mlp'"),
+    ("model:\n  type: rnn", "config key 'model.type': expected 'mlp'"),
 ])
 def test_bad_files(tmp_path, text, message):
     path = tmp_path / "bad.yaml"

@@ -91,3 +91,26 @@ def test_each_epoch_is_a_permutation_of_its_own_and_a_resume_continues_it():
     np.testing.assert_array_equal(np.concatenate(resumed), np.concatenate(full[4:]))
     other_seed = [y for (y,) in training_batches((np.arange(n),), batch, seed=6, epochs=1).as_numpy_iterator()]
     assert not np.array_equal(np.concatenate(other_seed), epochs[0])
+
+
+def test_colour_images_are_augmented_alike_in_every_channel_and_mirrored_when_asked():
+    """Flip alone (no rotation, shift or zoom): each image comes out as it was or mirrored left-right, exactly,
+    both happen, and every channel moves with the others."""
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (64, 6, 5, 3)).astype(np.float32)
+    images = ImageSet(pixels, np.zeros(64, np.int32), 255.0, "colour")
+    flip = AugmentConfig(enabled=True, rotation=0.0, shift=0.0, zoom=0.0, flip=True)
+    batches = list(image_dataset(images, 64, training=True, seed=1, augment=flip).as_numpy_iterator())
+    x = batches[0][0]
+    assert x.shape == (64, 6, 5, 3)
+    from tfmodels.data.order import epoch_order
+
+    originals = pixels[epoch_order(64, 1, 0)[:64]] / 255.0
+    same = [np.allclose(a, b, atol=1e-5) for a, b in zip(x, originals)]
+    mirrored = [np.allclose(a, b[:, ::-1], atol=1e-5) for a, b in zip(x, originals)]
+    assert all(s or m for s, m in zip(same, mirrored))
+    assert 10 < sum(mirrored) < 54  # about half
+    moved = list(image_dataset(images, 64, training=True, seed=1, augment=AugmentConfig(enabled=True, shift=0.3))
+                 .as_numpy_iterator())[0][0]
+    assert moved.shape == (64, 6, 5, 3) and 0.0 <= moved.min() and moved.max() <= 1.0
+    assert not np.allclose(moved, originals)

@@ -182,12 +182,32 @@ def test_max_time_stops_a_running_trial_at_an_epoch_end_and_the_next_search_resu
     ("model.mlp.dropout: [0.0]\n", {"sampler": "bayes"}, "--sampler 'bayes'"),
     ("model.mlp.dropout: [0.0]\n", {"pruner": "hyperband"}, "--pruner 'hyperband'"),
     ("model.mlp.dropout: [0.0]\n", {"trials": 0}, "--trials must be at least 1"),
+    ("model.mlp.dropout: [0.0]\n", {"folds": 1}, "--folds 1: cross-validation needs at least 2 folds (0: none)"),
 ])
 def test_bad_searches_are_refused_before_any_trial(tmp_path, space, options, says):
     (tmp_path / "space.yaml").write_text(space)
     with pytest.raises(ConfigError) as error:
         make_plan(MLP, tmp_path / "space.yaml", study_dir=tmp_path / "study", **options)
     assert says in str(error.value) and "\n" not in str(error.value), str(error.value)
+
+
+def test_a_search_can_optimise_the_cross_validated_score(workdir):
+    """--folds K: each trial is a `tfmodels cv` folder (trials/NNN/fold-k), its objective the mean over the folds of
+    each fold's kept epoch, as cv.json says; nothing is pruned."""
+    import json
+
+    (workdir / "space.yaml").write_text("model.mlp.dropout: [0.0, 0.3]\n")
+    out = run_cli("search", MLP, "--space", "space.yaml", "--trials", "2", "--sampler", "grid", "--folds", "3",
+                  "--study-dir", "study", *QUICK, cwd=workdir).stdout
+    assert "no pruning after an epoch" in out
+    rows = rows_of(workdir / "study")
+    assert [r["state"] for r in rows] == ["complete", "complete"]
+    for r in rows:
+        cv = json.loads((workdir / "study" / r["run"] / "cv.json").read_text())
+        assert cv["folds"] == 3 and len(cv["validation"]["accuracy"]["values"]) == 3
+        assert abs(float(r["val_accuracy"]) - cv["validation"]["accuracy"]["mean"]) < 1e-9
+        assert (workdir / "study" / r["run"] / "fold-3" / "metrics.json").is_file()
+    assert [t.user_attrs["cv_sd"] >= 0 for t in optuna_trials(workdir / "study")] == [True, True]
 
 
 def test_a_grid_smaller_than_the_trials_runs_its_size_and_a_larger_one_is_refused(workdir):

@@ -25,7 +25,9 @@ def _offline_small(path: Path) -> list[str]:
     overrides = []
     if isinstance(data.train, str) and data.train.startswith("tfds:"):
         overrides += ["data.train=digits", "data.test=digits"]
-    elif config.model.type != "mlp":
+    elif isinstance(data.train, str) and data.train.startswith("dir:") and config.model.type in ("cnn", "vit", "mlp"):
+        overrides.append(f"data.train={data.train}&sample=400")  # image files: a seeded 400 of them
+    elif config.model.type not in ("mlp", "cnn", "vit"):
         trains = data.train if isinstance(data.train, list) else [data.train]
         if trains:  # pretraining cuts text into sequences: it needs more of it for two batches
             size = 4000 if config.model.type == "masked_lm" else 400

@@ -34,6 +34,7 @@ class KindRules:
     pairs: bool = False  # sentence pairs (two text columns)
     template: bool = False  # instruction tuning (data.text.template)
     distill: bool = False  # a teacher (trainer.distill.teacher)
+    folds: bool = False  # cross-validation folds of labelled examples (data.folds)
     objectives: tuple[str, ...] = ("val_loss",)  # what a run logs each epoch (what `search` may optimize)
     # Rules of this kind alone, run before the shared ones (with messages in the kind's words).
     check_model: Optional[Callable] = None  # (ModelConfig, where) -> None
@@ -115,6 +116,10 @@ def check_kind(config) -> None:
     if data.text.pairs and not rules.pairs and data.text.template is None:
         raise ConfigError(f"data.text.text_column names two columns (sentence pairs), which text classifiers read "
                           f"(model.type={either(kinds_where(lambda r: r.pairs))}); model.type={kind} reads one text")
+    if data.folds.count and not rules.folds:
+        raise ConfigError(f"data.folds (cross-validation) is for classifiers (model.type="
+                          f"{either(kinds_where(lambda r: r.folds))}); model.type={kind} validates on data.validation "
+                          "or a carved share")
     if t.distill.teacher and not rules.distill:
         raise ConfigError(f"trainer.distill is for classifiers (model.type={either(kinds_where(lambda r: r.distill))}); "
                           f"model.type={kind} cannot take a teacher here")

@@ -26,6 +26,14 @@ def _at_least(where: str, value, low) -> None:
         raise ConfigError(f"{where} must be at least {low}, got {value}")
 
 
+def _heads_divide(where: str, width: int, num_heads: int) -> None:
+    """Attention splits `width` into `num_heads` heads of equal size."""
+    if width % num_heads:
+        near = max(num_heads, round(width / num_heads) * num_heads)
+        raise ConfigError(f"{where}.width={width} is not divisible by {where}.num_heads={num_heads}; "
+                          f"choose a multiple of num_heads, e.g. width={near}")
+
+
 def _fraction(where: str, value: float, closed_top: bool = False) -> None:
     """`value` in [0, 1) (or [0, 1] with `closed_top`)."""
     if not (0.0 <= value <= 1.0 if closed_top else 0.0 <= value < 1.0):
@@ -56,6 +64,85 @@ class MLPConfig:
 
 
 @dataclass
+class CNNConfig:
+    """A residual convolutional network (model.type=cnn): He et al. 2016's CIFAR ResNet (section 4.2).
+
+    A 3x3 convolution to widths[0], then one stage a width, each of `blocks_per_stage` residual blocks
+    (two 3x3 convolutions with batch norm; the first block of a later stage halves the resolution),
+    global average pooling and the logits: 6n + 2 weight layers for n blocks a stage (n=3: ResNet-20).
+    """
+
+    widths: list[int] = field(default_factory=lambda: [16, 32, 64])  # channels of each stage
+    blocks_per_stage: int = 3  # n
+    dropout: float = 0.0  # before the logits
+    weight_decay: float = 5e-4  # L2 on the convolution and logit kernels (the paper's 1e-4 x 5: CIFAR recipes)
+
+    def validate(self, where: str = "model.cnn") -> None:
+        if not self.widths or any(w < 1 for w in self.widths):
+            raise ConfigError(f"{where}.widths must be a non-empty list of positive channel counts, got {self.widths}")
+        _at_least(f"{where}.blocks_per_stage", self.blocks_per_stage, 1)
+        _fraction(f"{where}.dropout", self.dropout)
+        _at_least(f"{where}.weight_decay", self.weight_decay, 0.0)
+
+
+@dataclass
+class ViTConfig:
+    """A Vision Transformer (model.type=vit; Dosovitskiy et al. 2021): the image cut into patch_size x
+    patch_size patches, each a token (a linear map of its pixels plus a learned position), the house's
+    encoder blocks over them, and the class token's vector (or the mean of the patches') to the logits."""
+
+    patch_size: int = 4  # must divide the image's height and width
+    width: int = 128  # a multiple of num_heads
+    num_layers: int = 6
+    num_heads: int = 4
+    ffn_dim: int = 256
+    dropout: float = 0.1
+    pooling: Literal["class_token", "mean"] = "class_token"
+
+    def validate(self, where: str = "model.vit") -> None:
+        for key in ("patch_size", "width", "num_layers", "num_heads", "ffn_dim"):
+            _at_least(f"{where}.{key}", getattr(self, key), 1)
+        _heads_divide(where, self.width, self.num_heads)
+        _fraction(f"{where}.dropout", self.dropout)
+
+
+@dataclass
+class RNNConfig:
+    """A recurrent text encoder (model.type=lstm or gru): token embeddings, then `num_layers` recurrent
+    layers, each reading the text both ways when `bidirectional` (the two directions' states concatenated)."""
+
+    embedding_dim: int = 128
+    units: int = 128  # per direction
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.2  # on the embeddings and between layers
+
+    def validate(self, where: str = "model.rnn") -> None:
+        for key in ("embedding_dim", "units", "num_layers"):
+            _at_least(f"{where}.{key}", getattr(self, key), 1)
+        _fraction(f"{where}.dropout", self.dropout)
+
+
+@dataclass
+class TextCNNConfig:
+    """Kim (2014)'s convolutional text encoder (model.type=textcnn): token embeddings, one 1-D convolution
+    (ReLU) a filter width, their feature maps side by side; the head's max over time pools them."""
+
+    embedding_dim: int = 128  # Kim: 300 (word2vec)
+    filter_widths: list[int] = field(default_factory=lambda: [3, 4, 5])
+    filters: int = 100  # feature maps a width
+    dropout: float = 0.0  # on the embeddings (Kim's 0.5 dropout is the head's: model.head.dropout)
+
+    def validate(self, where: str = "model.textcnn") -> None:
+        if not self.filter_widths or any(w < 1 for w in self.filter_widths):
+            raise ConfigError(f"{where}.filter_widths must be a non-empty list of positive widths, "
+                              f"got {self.filter_widths}")
+        for key in ("embedding_dim", "filters"):
+            _at_least(f"{where}.{key}", getattr(self, key), 1)
+        _fraction(f"{where}.dropout", self.dropout)
+
+
+@dataclass
 class EncoderConfig:
     """A Transformer encoder (also the width of the bag-of-words baseline's embeddings)."""
 
@@ -77,10 +164,8 @@ class EncoderConfig:
         for key in ("num_layers", "width", "num_heads", "ffn_dim"):
             _at_least(f"{where}.{key}", getattr(self, key), 1)
         _at_least(f"{where}.num_segments", self.num_segments, 0)
-        if needs_heads and self.width % self.num_heads:
-            near = max(self.num_heads, round(self.width / self.num_heads) * self.num_heads)
-            raise ConfigError(f"{where}.width={self.width} is not divisible by {where}.num_heads={self.num_heads}; "
-                              f"choose a multiple of num_heads, e.g. width={near}")
+        if needs_heads:
+            _heads_divide(where, self.width, self.num_heads)
         if self.initializer_range is not None and self.initializer_range <= 0:
             raise ConfigError(f"{where}.initializer_range must be positive (BERT uses 0.02), or null for "
                               f"Keras's initializers; got {self.initializer_range}")
@@ -101,7 +186,8 @@ class EncoderConfig:
 class HeadConfig:
     """The classification head on an encoder's sequence output."""
 
-    pooling: Literal["first", "mean"] = "first"  # the [CLS] vector, or the mean over real tokens
+    # The [CLS] vector, the mean over real tokens, or their maximum a feature (Kim's max-over-time pooling).
+    pooling: Literal["first", "mean", "max"] = "first"
     dropout: float = 0.1
 
     def validate(self, where: str = "model.head") -> None:
@@ -142,10 +228,7 @@ class GPTConfig:
             _at_least(f"{where}.{key}", getattr(self, key), 1)
         if self.ffn_dim is not None:
             _at_least(f"{where}.ffn_dim", self.ffn_dim, 1)
-        if self.width % self.num_heads:
-            near = max(self.num_heads, round(self.width / self.num_heads) * self.num_heads)
-            raise ConfigError(f"{where}.width={self.width} is not divisible by {where}.num_heads={self.num_heads}; "
-                              f"choose a multiple of num_heads, e.g. width={near}")
+        _heads_divide(where, self.width, self.num_heads)
         _fraction(f"{where}.dropout", self.dropout)
 
 
@@ -170,10 +253,7 @@ class Seq2SeqConfig:
     def validate(self, where: str = "model.seq2seq") -> None:
         for key in ("width", "encoder_layers", "decoder_layers", "num_heads", "ffn_dim"):
             _at_least(f"{where}.{key}", getattr(self, key), 1)
-        if self.width % self.num_heads:
-            near = max(self.num_heads, round(self.width / self.num_heads) * self.num_heads)
-            raise ConfigError(f"{where}.width={self.width} is not divisible by {where}.num_heads={self.num_heads}; "
-                              f"choose a multiple of num_heads, e.g. width={near}")
+        _heads_divide(where, self.width, self.num_heads)
         _fraction(f"{where}.dropout", self.dropout)
         _fraction(f"{where}.label_smoothing", self.label_smoothing)
 
@@ -185,8 +265,12 @@ class ModelConfig:
     # None: inferred from the training labels (largest label + 1).
     num_classes: Optional[int] = None
     mlp: MLPConfig = field(default_factory=MLPConfig)
+    cnn: CNNConfig = field(default_factory=CNNConfig)
+    vit: ViTConfig = field(default_factory=ViTConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
+    rnn: RNNConfig = field(default_factory=RNNConfig)
+    textcnn: TextCNNConfig = field(default_factory=TextCNNConfig)
     masked_lm: MaskedLMConfig = field(default_factory=MaskedLMConfig)
     gpt: GPTConfig = field(default_factory=GPTConfig)
     seq2seq: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)
@@ -340,6 +424,7 @@ class AugmentConfig:
     rotation: float = 0.03  # fraction of a full turn, as keras.layers.RandomRotation
     shift: float = 0.08  # fraction of height and width, as keras.layers.RandomTranslation
     zoom: float = 0.08  # as keras.layers.RandomZoom
+    flip: bool = False  # mirror left-right half the images (natural images; never digits)
 
     def validate(self, where: str = "data.augment") -> None:
         for key in ("rotation", "shift", "zoom"):
@@ -347,9 +432,28 @@ class AugmentConfig:
 
 
 @dataclass
+class FoldsConfig:
+    """Cross-validation (`tfmodels cv`, `search --folds`): the training set in `count` stratified folds
+    drawn from `seed`; a run trains on all but fold `index` and validates on it (data.validation unread).
+    count 0: no folds."""
+
+    count: int = 0
+    index: int = 0
+    seed: int = 0
+
+    def validate(self, where: str = "data.folds") -> None:
+        if self.count == 0:
+            return
+        if self.count < 2:
+            raise ConfigError(f"{where}.count={self.count}: cross-validation needs at least 2 folds (0 turns it off)")
+        if not 0 <= self.index < self.count:
+            raise ConfigError(f"{where}.index={self.index} is not a fold of {self.count}: use 0 .. {self.count - 1}")
+
+
+@dataclass
 class DataConfig:
     # Data specs, each with optional `?split=...&key=value` options (see tfmodels/data/specs.py):
-    # images: digits | csv:PATH | idx:PREFIX | npz:PATH | tfds:NAME
+    # images: digits | csv:PATH | idx:PREFIX | npz:PATH | dir:FOLDER_OR_TAR_GZ | tfds:NAME
     # text:   synthetic | csv:PATH | tsv:PATH | dir:PATH | text:PATH | tfds:NAME
     # tagged words (model.type=tagger): conll:PATH | conllu:PATH | synthetic_tags
     # questions about a context (model.type=qa): squad:PATH | synthetic_qa
@@ -367,6 +471,7 @@ class DataConfig:
     qa: QAOptions = field(default_factory=QAOptions)
     seq2seq: Seq2SeqOptions = field(default_factory=Seq2SeqOptions)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    folds: FoldsConfig = field(default_factory=FoldsConfig)
     cache: bool = True  # evaluation sets; training sets are held in memory and drawn in a seeded order
     # Text classifiers: batches of examples of similar length, each cut to its longest (rounded up to 8
     # tokens), instead of every example padded to data.tokenizer.sequence_length (tfmodels/data/order.py).
@@ -383,6 +488,7 @@ class DataConfig:
         self.text.validate(f"{where}.text")
         self.tokenizer.validate(f"{where}.tokenizer")
         self.augment.validate(f"{where}.augment")
+        self.folds.validate(f"{where}.folds")
         self.qa.validate(f"{where}.qa")
         self.seq2seq.validate(f"{where}.seq2seq")
 

@@ -35,13 +35,53 @@ def carve(examples: Examples, fraction: float, purpose: str = "validation",
 
 
 def train_and_validation(load: Callable[[object, str], Examples], train_spec, validation_spec,
-                         validation_fraction: float) -> tuple[Examples, Examples]:
+                         validation_fraction: float, folds=None) -> tuple[Examples, Examples]:
     """`load(spec, role)` of the training set and of the validation set, or the validation set carved
-    from the training set (`validation_fraction`) when no spec names one."""
+    from the training set (`validation_fraction`) when no spec names one. With `folds` (a `FoldsConfig`
+    of count > 0): fold `folds.index` of the training set is the validation set and the rest trains."""
     train = load(train_spec, "train")
+    if folds is not None and folds.count:
+        return fold(train, folds.count, folds.index, folds.seed)
     if validation_spec:
         return train, load(validation_spec, "validation")
     return carve(train, validation_fraction)
+
+
+def fold_labels(examples) -> np.ndarray | None:
+    """The labels folds are stratified by: the ids, or the class names before they have ids (None: unlabelled)."""
+    if examples.labels is not None:
+        return np.asarray(examples.labels)
+    return None if examples.label_names is None else np.asarray(examples.label_names)
+
+
+def check_folds(examples, count: int) -> None:
+    """Stratified folds need 2 .. (examples of the smallest class): else one line saying which bound."""
+    if count < 2:
+        raise DataError(f"cross-validation needs at least 2 folds, got {count}")
+    labels = fold_labels(examples)
+    if labels is None:
+        if count > len(examples):
+            raise DataError(f"{count} folds of the {len(examples)} examples of '{examples.source}': at most "
+                            f"{len(examples)}")
+        return
+    names, counts = np.unique(labels, return_counts=True)
+    if count > counts.min():
+        raise DataError(f"{count} stratified folds of '{examples.source}': its smallest class ('{names[counts.argmin()]}') "
+                        f"has {counts.min()} examples, so use at most {counts.min()} folds")
+
+
+def fold(examples: Examples, count: int, index: int, seed: int = SPLIT_SEED) -> tuple[Examples, Examples]:
+    """(all but fold `index`, fold `index`) of `count` stratified folds drawn from `seed` (scikit-learn's
+    `StratifiedKFold` with shuffling; `KFold` for unlabelled examples), each in the original order."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    check_folds(examples, count)
+    labels = fold_labels(examples)
+    splitter = (KFold(count, shuffle=True, random_state=seed) if labels is None
+                else StratifiedKFold(count, shuffle=True, random_state=seed))
+    rest, held_out = list(splitter.split(np.zeros(len(examples)), labels))[index]
+    return (examples.subset(np.sort(rest), f"{examples.source} (all but fold {index + 1} of {count})"),
+            examples.subset(np.sort(held_out), f"{examples.source} (fold {index + 1} of {count})"))
 
 
 def number_of_classes(train, configured: int | None) -> int:

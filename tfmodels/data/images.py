@@ -1,10 +1,12 @@
 """Labelled images from a data spec, read and checked up front into NumPy arrays.
 
-Every source gives an `ImageSet`: raw pixel values, integer labels, and the largest possible
-pixel value (16 for the UCI digits, 255 for MNIST). Scaling to [0, 1] happens in the tf.data
+Every source gives an `ImageSet`: raw pixel values (grey `(N, H, W)` or colour `(N, H, W, C)`),
+integer labels, and the largest possible pixel value (16 for the UCI digits, 255 for MNIST and
+image files). Scaling to [0, 1] happens in the tf.data
 pipeline (`tfmodels.data.pipeline`). The files these read are small tables of pixels, so they
 are parsed here with NumPy rather than inside a tf.data graph: every error (a ragged row, a bad
-label, a missing column) is then found and reported before a run folder is made.
+label, a missing column, a corrupt JPEG) is then found and reported before a run folder is made. Folders
+of class folders of JPEG/PNG/GIF/BMP files (`dir:`, also inside a tar archive) are decoded by TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 
 from tfmodels.config import TableOptions
 from tfmodels.data.examples import SPLIT_SEED, assign_class_ids, carve
-from tfmodels.data.files import decode_utf8, existing_file, read_bytes
+from tfmodels.data.files import class_files, decode_utf8, existing_file, read_bytes
 from tfmodels.data.specs import (
     IMAGE_KINDS,
     DataSpec,
@@ -67,7 +69,8 @@ def load_images(spec: str | DataSpec, role: str, table: TableOptions | None = No
         raise DataError(f"data spec '{spec.text}': '{spec.kind}' is a text source, but this model takes images "
                         f"({', '.join(IMAGE_KINDS)})")
     table = table or TableOptions()
-    loader = {"digits": _load_digits, "csv": _load_csv, "idx": _load_idx, "npz": _load_npz, "tfds": _load_tfds}
+    loader = {"digits": _load_digits, "csv": _load_csv, "idx": _load_idx, "npz": _load_npz, "tfds": _load_tfds,
+              "dir": _load_image_dir}
     if spec.kind in HOLDOUT_KINDS:
         spec, holdout = _holdout_option(spec)
     images = loader[spec.kind](spec, role, table)
@@ -246,6 +249,74 @@ def _load_tfds(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
     return ImageSet(pixels.astype(np.float32), labels.astype(np.int32), 255.0, spec.text)
 
 
+def _load_image_dir(spec: DataSpec, role: str, table: TableOptions) -> ImageSet:
+    """`dir:FOLDER` or `dir:ARCHIVE.tar.gz?root=train`: one sub-folder a class, its image files the examples.
+
+    Every image must have the same size and channels, or the load stops naming two that differ: images are
+    not resized silently. `?image_shape=H,W` resizes all to H x W (bilinear); `?channels=1|3` reads all as
+    grey or colour; `?sample=N` reads a seeded N of the files."""
+    reject_options(spec, {"root", "image_shape", "channels", "sample"})
+    files = class_files(spec, spec.option("root", ""))
+    if spec.option("sample") is not None:  # a seeded share of the files (a quick trial), read and decoded alone
+        files = _sampled(files, spec)
+    channels = spec.option("channels")
+    if channels not in (None, "1", "3"):
+        raise DataError(f"data spec '{spec.text}': channels={channels!r}; use 1 (grey) or 3 (colour)")
+    resize = spec.option("image_shape")
+    if resize is not None:
+        resize = _image_shape(spec, table, 0, spec.argument, check=False)
+        if len(resize) != 2:
+            raise DataError(f"data spec '{spec.text}': image_shape must be H,W for image files, got {list(resize)}")
+    images, names, first = [], [], None
+    for name, entries in files.items():
+        for path, content in entries:
+            pixels = _decode_image(path, content if content is not None else read_bytes(path), channels, resize)
+            if first is None:
+                first = (path, pixels.shape)
+            elif pixels.shape != first[1]:
+                what = "channels" if pixels.shape[:2] == first[1][:2] else "size"
+                fix = "?channels=3 (or 1) reads all alike" if what == "channels" else \
+                    "?image_shape=H,W resizes all to one size"
+                raise DataError(f"'{path}' is {_describe(pixels.shape)} but '{first[0]}' is {_describe(first[1])}: "
+                                f"images of one data set must match (refused, not resized); {fix}")
+            images.append(pixels)
+            names.append(name)
+    pixels = np.stack(images).astype(np.float32)  # (N, H, W, C)
+    if pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]  # grey: (N, H, W), as the other sources
+    return ImageSet(pixels, None, 255.0, spec.text, sorted(files), label_names=names)
+
+
+def _sampled(files: dict, spec: DataSpec) -> dict:
+    text = spec.option("sample")
+    if not text.isdigit() or int(text) < 1:
+        raise DataError(f"data spec '{spec.text}': sample={text!r} is not a positive number of images")
+    entries = [(name, entry) for name, items in files.items() for entry in items]
+    keep = np.sort(np.random.default_rng(SPLIT_SEED).permutation(len(entries))[:int(text)])
+    sampled: dict = {}
+    for i in keep:
+        sampled.setdefault(entries[i][0], []).append(entries[i][1])
+    return sampled
+
+
+def _decode_image(path: str, data: bytes, channels: str | None, resize) -> np.ndarray:
+    """(H, W, C) uint8 pixels of a JPEG/PNG/GIF/BMP file's bytes, or a DataError naming the file."""
+    import tensorflow as tf
+
+    try:
+        pixels = tf.io.decode_image(data, channels=int(channels or 0), expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
+        message = " ".join(str(e.message).split())[:120]
+        raise DataError(f"'{path}' is not a readable image (JPEG, PNG, GIF or BMP): {message}") from None
+    if resize is not None and tuple(pixels.shape[:2]) != tuple(resize):
+        pixels = tf.image.resize(pixels, resize, method="bilinear", antialias=True)
+    return pixels.numpy()
+
+
+def _describe(shape) -> str:
+    return f"{shape[0]}x{shape[1]} with {shape[2]} channel{'s' if shape[2] != 1 else ''}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
@@ -328,7 +399,7 @@ def _integer_labels(values: np.ndarray, path: str) -> np.ndarray:
     return labels.astype(np.int32)
 
 
-def _image_shape(spec: DataSpec, table: TableOptions, n_pixels: int, path: str) -> tuple[int, ...]:
+def _image_shape(spec: DataSpec, table: TableOptions, n_pixels: int, path: str, check: bool = True) -> tuple[int, ...]:
     shape = spec.option("image_shape", table.image_shape)
     if isinstance(shape, str):
         try:
@@ -338,7 +409,7 @@ def _image_shape(spec: DataSpec, table: TableOptions, n_pixels: int, path: str) 
     if shape is None:
         side = math.isqrt(n_pixels)
         return (side, side) if side * side == n_pixels else (n_pixels,)
-    if math.prod(shape) != n_pixels or any(s < 1 for s in shape):
+    if any(s < 1 for s in shape) or (check and math.prod(shape) != n_pixels):
         raise DataError(f"'{path}': image_shape {list(shape)} does not hold the {n_pixels} pixels of a row")
     return tuple(shape)
 

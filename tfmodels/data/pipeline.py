@@ -49,39 +49,44 @@ def image_dataset(
 
 
 def _augmenter(augment: AugmentConfig, image_shape: tuple[int, ...], seed: int):
-    """`(step, (images, labels)) -> (images, labels)`: each image rotated, shifted and zoomed at random.
+    """`(step, (images, labels)) -> (images, labels)`: each image rotated, shifted and zoomed at random, and
+    mirrored left-right half the time when `augment.flip`.
 
     The ranges are those of Keras's RandomRotation / RandomTranslation / RandomZoom (a fraction of a
     turn, of the size, of the scale), combined into one affine map and drawn from (seed, step) with
-    stateless ops. Keras's layers draw from a SeedGenerator whose state lives in the input pipeline,
-    where no backup reaches it: a resumed run would augment differently from one never stopped.
+    stateless ops (a mirror is the map's x scaled by -1). Keras's layers draw from a SeedGenerator whose
+    state lives in the input pipeline, where no backup reaches it: a resumed run would augment differently
+    from one never stopped. Grey images are (H, W), colour ones (H, W, C): every channel moves alike.
     """
     import keras
 
-    if len(image_shape) != 2:
+    if len(image_shape) not in (2, 3):
         raise DataError(
-            f"data.augment needs 2-D images, but the images have shape {list(image_shape)}; "
-            "set data.table.image_shape (e.g. [28, 28]) or turn augmentation off"
+            f"data.augment needs 2-D images (grey, or with channels last), but the images have shape "
+            f"{list(image_shape)}; set data.table.image_shape (e.g. [28, 28]) or turn augmentation off"
         )
-    height, width = image_shape
+    height, width = image_shape[:2]
+    grey = len(image_shape) == 2
     cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
 
     def apply(step, batch):
-        x, y = batch  # (B, H, W), (B,)
+        x, y = batch  # (B, H, W[, C]), (B,)
         step_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, 2], tf.int64), step)
-        draws = tf.random.stateless_uniform((tf.shape(x)[0], 4), step_seed, minval=-1.0, maxval=1.0)  # (B, 4)
+        draws = tf.random.stateless_uniform((tf.shape(x)[0], 5), step_seed, minval=-1.0, maxval=1.0)  # (B, 5)
         angle = draws[:, 0] * augment.rotation * 2.0 * np.pi
         scale = 1.0 + draws[:, 1] * augment.zoom  # > 1 reads a larger patch: zooms out
         shift_x, shift_y = draws[:, 2] * augment.shift * width, draws[:, 3] * augment.shift * height
-        # Output pixel (u, v) reads input (a0 u + a1 v + a2, b0 u + b1 v + b2): rotate and scale about the centre.
-        a0, a1 = scale * tf.cos(angle), -scale * tf.sin(angle)
-        b0, b1 = scale * tf.sin(angle), scale * tf.cos(angle)
+        mirror = tf.where(draws[:, 4] < 0.0, -1.0, 1.0) if augment.flip else tf.ones_like(angle)  # (B,)
+        # Output pixel (u, v) reads input (a0 u + a1 v + a2, b0 u + b1 v + b2): mirror, rotate and scale about
+        # the centre.
+        a0, a1 = mirror * scale * tf.cos(angle), -scale * tf.sin(angle)
+        b0, b1 = mirror * scale * tf.sin(angle), scale * tf.cos(angle)
         a2 = cx - a0 * cx - a1 * cy - shift_x
         b2 = cy - b0 * cx - b1 * cy - shift_y
         zeros = tf.zeros_like(a0)
         transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=-1)  # (B, 8)
-        moved = keras.ops.image.affine_transform(x[..., None], transform, interpolation="bilinear",
-                                                 fill_mode="constant", data_format="channels_last")[..., 0]
-        return tf.clip_by_value(moved, 0.0, 1.0), y
+        moved = keras.ops.image.affine_transform(x[..., None] if grey else x, transform, interpolation="bilinear",
+                                                 fill_mode="constant", data_format="channels_last")
+        return tf.clip_by_value(moved[..., 0] if grey else moved, 0.0, 1.0), y
 
     return apply

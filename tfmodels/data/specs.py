@@ -6,6 +6,9 @@ Images (models that take images):
     csv:PATH                    one image a row: pixel columns and a label column (.csv or .csv.gz)
     idx:PREFIX                  MNIST IDX files PREFIX-images-idx3-ubyte[.gz], PREFIX-labels-idx1-ubyte[.gz]
     npz:PATH                    arrays x/y (or x_train/y_train, x_test/y_test) in a NumPy .npz
+    dir:PATH                    one folder a class of JPEG/PNG images (Keras's image_dataset_from_directory
+                                layout); PATH may be a .tar.gz with `?root=FOLDER/IN/ARCHIVE`; every image
+                                the same size (`?image_shape=H,W` resizes) and channels (`?channels=1|3`)
     tfds:NAME                   a TensorFlow Datasets name (needs a network the first time)
 
 Text (models that take text):
@@ -49,7 +52,7 @@ from tfmodels.errors import DataError
 
 KINDS = ("digits", "csv", "idx", "npz", "tfds", "synthetic", "synthetic_pairs", "synthetic_instructions", "tsv", "dir", "text",
          "jsonl", "conll", "conllu", "synthetic_tags", "squad", "synthetic_qa", "parallel", "synthetic_s2s")
-IMAGE_KINDS = ("digits", "csv", "idx", "npz", "tfds")
+IMAGE_KINDS = ("digits", "csv", "idx", "npz", "tfds", "dir")
 TEXT_KINDS = ("synthetic", "synthetic_pairs", "synthetic_instructions", "csv", "tsv", "dir", "text", "tfds", "jsonl")
 _NEEDS_ARGUMENT = ("csv", "idx", "npz", "tfds", "tsv", "dir", "text", "jsonl", "conll", "conllu", "squad", "parallel")
 

@@ -11,7 +11,8 @@ from tfmodels.errors import DataError
 def load_splits(config: DataConfig) -> dict[str, ImageSet]:
     """Returns {"train", "validation"[, "test"]}; validation is carved from train when not given."""
     load = lambda spec, role: _load(spec, role, config)  # noqa: E731
-    train, validation = train_and_validation(load, config.train, config.validation, config.validation_fraction)
+    train, validation = train_and_validation(load, config.train, config.validation, config.validation_fraction,
+                                             config.folds)
     splits = {"train": train, "validation": validation}
     if config.test:
         splits["test"] = load(config.test, "test")

@@ -9,14 +9,13 @@ from __future__ import annotations
 import csv
 import gzip
 import os
-import tarfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tfmodels.config import TextTableOptions
 from tfmodels.data.examples import assign_class_ids
-from tfmodels.data.files import decode_utf8, existing_file, read_bytes
+from tfmodels.data.files import class_files, decode_utf8, existing_file, read_bytes
 from tfmodels.data.specs import (
     TEXT_KINDS,
     DataSpec,
@@ -266,21 +265,8 @@ def _text_columns(option, spec: DataSpec) -> list:
 
 def _load_dir(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
     reject_options(spec, {"root"})
-    path = spec.argument
-    if path.endswith((".tar.gz", ".tgz", ".tar")):
-        files = _files_in_archive(path, spec.option("root", ""), spec)
-    else:
-        if not os.path.isdir(path):
-            raise DataError(f"data folder '{path}' does not exist (from data spec '{spec.text}')")
-        files = {}
-        for name in sorted(os.listdir(path)):
-            folder = os.path.join(path, name)
-            if os.path.isdir(folder):
-                files[name] = [(os.path.join(folder, f), None) for f in sorted(os.listdir(folder))
-                               if os.path.isfile(os.path.join(folder, f))]
+    files = class_files(spec, spec.option("root", ""))
     class_names = sorted(files)
-    if len(class_names) < 2:
-        raise DataError(f"'{path}' needs one sub-folder a class (at least two); found {class_names or 'none'}")
     texts, names = [], []
     for name in class_names:
         for file_path, content in files[name]:
@@ -293,29 +279,6 @@ def _load_dir(spec: DataSpec, role: str, options: TextTableOptions) -> TextSet:
     # Labelled by folder name: the ids come from the training set's folders, so a test folder with a
     # class missing (or one more) cannot shift them.
     return TextSet(texts, None, spec.text, class_names, label_names=names)
-
-
-def _files_in_archive(path: str, root: str, spec: DataSpec) -> dict[str, list[tuple[str, bytes]]]:
-    if not os.path.isfile(path):
-        raise DataError(f"archive '{path}' does not exist (from data spec '{spec.text}')")
-    root = root.strip("/")
-    files: dict[str, list[tuple[str, bytes]]] = {}
-    try:
-        with tarfile.open(path) as archive:
-            for member in archive:
-                if not member.isfile():
-                    continue
-                parts = member.name.strip("./").split("/")
-                prefix = root.split("/") if root else []
-                if parts[:len(prefix)] != prefix or len(parts) != len(prefix) + 2:
-                    continue  # only ROOT/CLASS/FILE
-                files.setdefault(parts[-2], []).append((f"{path}:{member.name}", archive.extractfile(member).read()))
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise DataError(f"archive '{path}' cannot be read: {e}") from None
-    if not files:
-        raise DataError(f"archive '{path}' has no ROOT/CLASS/FILE entries under root '{root}'; "
-                        f"give the folder of the class folders, e.g. 'dir:{path}?root=aclImdb/train'")
-    return {name: sorted(entries) for name, entries in files.items()}
 
 
 def _stream_corpus(spec: DataSpec, role: str, labelled: bool, options: TextTableOptions) -> CorpusStream:

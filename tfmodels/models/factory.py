@@ -13,19 +13,33 @@ from tfmodels.config import ModelConfig
 from tfmodels.models.gpt import GPT
 from tfmodels.models.masked_lm import MaskedLMModel
 from tfmodels.models.mlp import MLPClassifier
+from tfmodels.models.resnet import ResNet
 from tfmodels.models.seq2seq import Seq2SeqTransformer
 from tfmodels.models.span_labeler import SpanLabeler
 from tfmodels.models.text_classifier import TextClassifier
 from tfmodels.models.token_classifier import TokenClassifier
-from tfmodels.networks import BackboneEncoder, BagOfWordsEncoder, TransformerEncoder
+from tfmodels.models.vit import VisionTransformer
+from tfmodels.networks import BackboneEncoder, BagOfWordsEncoder, RecurrentEncoder, TextCNNEncoder, TransformerEncoder
 
 
 def build_image_model(config: ModelConfig, train_inputs: np.ndarray, num_classes: int):
-    """A built classifier for images like `train_inputs`, its input statistics adapted."""
-    mlp = config.mlp
-    model = MLPClassifier(num_classes=num_classes, hidden_units=mlp.hidden_units, activation=mlp.activation,
-                          dropout=mlp.dropout, batch_norm=mlp.batch_norm, normalization=mlp.normalization,
-                          name="mlp_classifier")
+    """A built classifier (MLP, ResNet or Vision Transformer) for images like `train_inputs`, its input
+    statistics adapted."""
+    if config.type == "cnn":
+        c = config.cnn
+        model = ResNet(num_classes, widths=c.widths, blocks_per_stage=c.blocks_per_stage, dropout=c.dropout,
+                       name="resnet")
+    elif config.type == "vit":
+        v = config.vit
+        model = VisionTransformer(num_classes, train_inputs.shape[1:3], patch_size=v.patch_size, width=v.width,
+                                  num_layers=v.num_layers, num_heads=v.num_heads, ffn_dim=v.ffn_dim, dropout=v.dropout,
+                                  pooling=v.pooling, name="vit")
+    else:
+        mlp = config.mlp
+        model = MLPClassifier(num_classes=num_classes, hidden_units=mlp.hidden_units, activation=mlp.activation,
+                              dropout=mlp.dropout, batch_norm=mlp.batch_norm, normalization=mlp.normalization,
+                              name="mlp_classifier")
+    model.build((None, *train_inputs.shape[1:]))
     model.adapt(train_inputs)
     return model
 
@@ -44,10 +58,20 @@ def build_encoder(config: ModelConfig, vocabulary_size: int, sequence_length: in
 
 def build_text_model(config: ModelConfig, vocabulary_size: int, sequence_length: int, num_classes: int,
                      padding_id: int = 0, separator_id: int | None = None):
-    """A `TextClassifier` on a Transformer encoder, or on the bag-of-words baseline."""
+    """A `TextClassifier` on a Transformer, recurrent (LSTM, GRU) or convolutional (TextCNN) encoder, or on the
+    bag-of-words baseline."""
     e, head = config.encoder, config.head
     if config.type == "transformer":
         encoder = build_encoder(config, vocabulary_size, sequence_length, padding_id, separator_id)
+    elif config.type in ("lstm", "gru"):
+        r = config.rnn
+        encoder = RecurrentEncoder(vocabulary_size, cell=config.type, embedding_dim=r.embedding_dim, units=r.units,
+                                   num_layers=r.num_layers, bidirectional=r.bidirectional, dropout=r.dropout,
+                                   padding_id=padding_id, name="encoder")
+    elif config.type == "textcnn":
+        t = config.textcnn
+        encoder = TextCNNEncoder(vocabulary_size, embedding_dim=t.embedding_dim, filter_widths=t.filter_widths,
+                                 filters=t.filters, dropout=t.dropout, padding_id=padding_id, name="encoder")
     else:
         encoder = BagOfWordsEncoder(vocabulary_size, width=e.width, padding_id=padding_id, name="encoder")
     model = TextClassifier(encoder, num_classes, pooling=head.pooling, dropout=head.dropout, name="text_classifier")

@@ -14,8 +14,8 @@ class TextClassifier(keras.Model):
         encoder: a text encoder (the contract of `tfmodels/networks/encoder.py`): `TransformerEncoder`,
             `BagOfWordsEncoder`, or a pretrained backbone in `BackboneEncoder`.
         num_classes: number of classes.
-        pooling: "first" (the vector at position 0, the [CLS] token) or "mean" (the mean over real
-            tokens, padding excluded).
+        pooling: "first" (the vector at position 0, the [CLS] token), "mean" (the mean over real
+            tokens, padding excluded) or "max" (each feature's maximum over real tokens: Kim's max-over-time).
         dropout: dropout on the pooled vector.
     """
 
@@ -23,8 +23,8 @@ class TextClassifier(keras.Model):
         super().__init__(**kwargs)
         if isinstance(encoder, dict):
             encoder = keras.saving.deserialize_keras_object(encoder)
-        if pooling not in ("first", "mean"):
-            raise ValueError(f"pooling must be 'first' or 'mean', got {pooling!r}")
+        if pooling not in ("first", "mean", "max"):
+            raise ValueError(f"pooling must be 'first', 'mean' or 'max', got {pooling!r}")
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         self.encoder = encoder
@@ -44,9 +44,13 @@ class TextClassifier(keras.Model):
         h = self.encoder(token_ids, training=training)  # (B, T, C)
         if self.pooling == "first":
             pooled = h[:, 0, :]  # (B, C)
-        else:
+        elif self.pooling == "mean":
             mask = ops.cast(self.encoder.padding_mask(token_ids), h.dtype)[:, :, None]  # (B, T, 1)
             pooled = ops.sum(h * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)  # (B, C)
+        else:
+            mask = self.encoder.padding_mask(token_ids)[:, :, None]  # (B, T, 1)
+            lowest = ops.cast(-65000.0 if h.dtype == "float16" else -1e9, h.dtype)  # below any feature
+            pooled = ops.max(ops.where(mask, h, lowest), axis=1)  # (B, C)
         return self.logits(self.head_dropout(pooled, training=training))  # (B, num_classes)
 
     @property

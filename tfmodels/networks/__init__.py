@@ -4,6 +4,8 @@ contract (`encoder.py`) that the models' heads rely on; keras-hub backbones keep
 from tfmodels.networks.backbone_encoder import BackboneEncoder
 from tfmodels.networks.bag_of_words import BagOfWordsEncoder
 from tfmodels.networks.encoder import TextEncoder
+from tfmodels.networks.recurrent import RecurrentEncoder
+from tfmodels.networks.text_cnn import TextCNNEncoder
 from tfmodels.networks.transformer import TransformerEncoder
 
-__all__ = ["BackboneEncoder", "BagOfWordsEncoder", "TextEncoder", "TransformerEncoder"]
+__all__ = ["BackboneEncoder", "BagOfWordsEncoder", "RecurrentEncoder", "TextCNNEncoder", "TextEncoder", "TransformerEncoder"]

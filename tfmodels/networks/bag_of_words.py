@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from tfmodels.networks.encoder import TextEncoder
 
@@ -27,13 +26,6 @@ class BagOfWordsEncoder(TextEncoder, keras.Model):
                                           name="token_embedding")
         self.wte.build(input_shape)
         self.built = True
-
-    @property
-    def token_embedding(self):
-        return self.wte
-
-    def padding_mask(self, token_ids):
-        return ops.not_equal(token_ids, self.padding_id)  # (B, T)
 
     def call(self, token_ids, training=False):
         return self.wte(token_ids)  # (B, T, C)

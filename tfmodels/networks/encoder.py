@@ -14,17 +14,19 @@ backbone, through the one adapter `BackboneEncoder`. A head uses nothing else of
 
 from __future__ import annotations
 
+from keras import ops
+
 
 class TextEncoder:
     """The contract as a mixin (listed first among a Keras model's bases); the defaults are those of an
-    encoder without attention."""
+    encoder without attention whose token embedding is `self.wte` and whose padding is `self.padding_id`."""
 
     returns_attention = False
     blocks = ()  # an encoder with Transformer layers sets its own list
 
     @property
-    def token_embedding(self):  # pragma: no cover - every encoder says where its embedding is
-        raise NotImplementedError
+    def token_embedding(self):
+        return self.wte
 
-    def padding_mask(self, token_ids):  # pragma: no cover
-        raise NotImplementedError
+    def padding_mask(self, token_ids):
+        return ops.not_equal(token_ids, self.padding_id)  # (B, T), True at real tokens

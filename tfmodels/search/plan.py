@@ -42,6 +42,7 @@ class SearchPlan:
     objective: str = "val_accuracy"
     pruner: str = "median"
     storage: str | None = None  # None: sqlite in the study folder
+    folds: int = 0  # > 0: each trial is a cross-validation of that many folds, its objective their mean
     notes: list[str] = field(default_factory=list)  # what the plan changed, said once
 
     @property
@@ -70,7 +71,8 @@ def logged_objectives(config: Config) -> tuple[str, ...]:
 
 def make_plan(config_path: str, space_path: str, overrides: list[str] = (), trials: int = 20,
               max_time: str | None = None, sampler: str = "tpe", objective: str = "val_accuracy",
-              study_dir: str | os.PathLike | None = None, pruner: str = "median", storage: str | None = None) -> SearchPlan:
+              study_dir: str | os.PathLike | None = None, pruner: str = "median", storage: str | None = None,
+              folds: int = 0) -> SearchPlan:
     base = apply_overrides(load_config(config_path), list(overrides))
     if base.trainer.max_steps is not None:
         raise ConfigError(f"'{config_path}' trains by steps (trainer.max_steps); a search prunes and compares "
@@ -85,9 +87,16 @@ def make_plan(config_path: str, space_path: str, overrides: list[str] = (), tria
         raise ConfigError(f"--pruner {pruner!r}: give one of {', '.join(PRUNERS)}")
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
+    if folds == 1 or folds < 0:
+        raise ConfigError(f"--folds {folds}: cross-validation needs at least 2 folds (0: none)")
+    if folds and not kind_rules(base.model.type).folds:
+        raise ConfigError(f"--folds: model.type={base.model.type} is not a classifier; cross-validate classifiers only")
     plan = SearchPlan(str(config_path), list(overrides), base, space,
                       Path(study_dir) if study_dir else Path("studies") / base.name, trials,
-                      parse_duration(max_time), sampler, objective, pruner, storage)
+                      parse_duration(max_time), sampler, objective, "none" if folds else pruner, storage, folds)
+    if folds and pruner != "none":
+        plan.notes.append(f"--folds {folds}: each trial is the mean of {folds} runs, compared when all have finished "
+                          "(no pruning after an epoch)")
     if sampler == "grid":
         size = grid_size(space)
         if size is None:
@@ -106,7 +115,8 @@ def make_plan(config_path: str, space_path: str, overrides: list[str] = (), tria
 def study_record(plan: SearchPlan) -> dict:
     return {"config": config_to_dict(plan.base), "config_path": plan.config_path, "overrides": plan.overrides,
             "space": [p.__dict__ | {"choices": list(p.choices)} for p in plan.space],
-            "objective": plan.objective, "sampler": plan.sampler, "pruner": plan.pruner, "trials": plan.trials}
+            "objective": plan.objective, "sampler": plan.sampler, "pruner": plan.pruner, "trials": plan.trials,
+            **({"folds": plan.folds} if plan.folds else {})}
 
 
 def check_study_dir(plan: SearchPlan) -> bool:
@@ -118,8 +128,8 @@ def check_study_dir(plan: SearchPlan) -> bool:
                               "give an empty or new folder")
         return False
     old, new = read_json(record_path), json.loads(json.dumps(study_record(plan)))
-    for key in ("config", "space", "objective", "sampler"):
-        if old.get(key) != new[key]:
+    for key in ("config", "space", "objective", "sampler", "folds"):
+        if old.get(key) != new.get(key):
             what = differences(old.get(key), new[key]) if key == "config" else [f"{key}: {old.get(key)!r} there"]
             raise RunDirError(f"study folder '{plan.study_dir}' was made for another search "
                               f"({'; '.join(what[:3])}); give another --study-dir, or the same config and space")

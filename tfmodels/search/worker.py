@@ -60,15 +60,26 @@ def run_trial(study, trial, plan: SearchPlan, log: Callable[[str], None], deadli
     run_dir = plan.study_dir / "trials" / run
     for epoch, value in enumerate(history_values(run_dir, plan.objective)):  # a resumed trial's epochs so far
         trial.report(value, epoch)
-    reporter = ReportEveryEpoch(plan.objective, trial.report, trial.should_prune if plan.pruner != "none" else lambda: False,
-                                deadline)
+    if plan.folds:  # a fold's epochs are not the trial's: only the deadline is watched
+        reporter = ReportEveryEpoch(plan.objective, lambda value, epoch: None, lambda: False, deadline)
+    else:
+        reporter = ReportEveryEpoch(plan.objective, trial.report,
+                                    trial.should_prune if plan.pruner != "none" else lambda: False, deadline)
     log(f"trial {trial.number} ({run}): " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                                     for k, v in values.items()))
     started = time.time()
     try:  # a trial that fails by itself (two values that do not go together, diverged, out of memory) is recorded so
         config = apply_overrides(plan.base, [p.override(values[p.key]) for p in plan.space]
                                  + [f"trainer.monitor={plan.objective}", f"name={plan.base.name}-trial{run}"])
-        result = train(config, run_dir, callbacks=[reporter])
+        if plan.folds:
+            from tfmodels.verbs.cross_validate import cross_validate
+
+            folds = cross_validate(config, plan.folds, run_dir, callbacks=[reporter])
+            score = folds.summary["validation"][plan.objective.removeprefix("val_")]
+            trial.set_user_attr("cv_sd", score["sd"])
+            result = None
+        else:
+            result = train(config, run_dir, callbacks=[reporter])
     except DeadlinePassed as stop:
         trial.set_user_attr("interrupted", f"--max-time, after epoch {stop.epoch + 1}")
         log(f"trial {trial.number} stopped at --max-time after epoch {stop.epoch + 1}; the same search command "
@@ -83,6 +94,11 @@ def run_trial(study, trial, plan: SearchPlan, log: Callable[[str], None], deadli
         return
     trial.set_user_attr("seconds", round(time.time() - started, 1))
     write_hparams(run_dir, trial.number, values, plan)
+    if result is None:  # cross-validated: the mean over the folds of each fold's kept (best) epoch
+        keras.backend.clear_session()
+        study.tell(trial, score["mean"])
+        log(f"trial {trial.number}: {plan.objective} {score['mean']:.4f} ± {score['sd']:.4f} over {plan.folds} folds")
+        return
     best = best_of(history_values(run_dir, plan.objective), plan.direction)
     keras.backend.clear_session()
     if reporter.stopped_epoch is not None:

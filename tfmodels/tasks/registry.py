@@ -51,16 +51,40 @@ def _tagger(config) -> None:
 
 register_kind("mlp", KindRules(
     task="tfmodels.tasks.image_classification:ImageClassification", noun="image classifiers",
-    one="an image classifier", sections=("mlp",), distill=True, objectives=CLASSIFIER_OBJECTIVES))
+    one="an image classifier", sections=("mlp",), distill=True, folds=True, objectives=CLASSIFIER_OBJECTIVES))
+register_kind("cnn", KindRules(
+    task="tfmodels.tasks.image_classification:ImageClassification", noun="image classifiers",
+    one="an image classifier", sections=("cnn",), distill=True, folds=True, objectives=CLASSIFIER_OBJECTIVES))
+register_kind("vit", KindRules(
+    task="tfmodels.tasks.image_classification:ImageClassification", noun="image classifiers",
+    one="an image classifier", sections=("vit",), distill=True, folds=True, objectives=CLASSIFIER_OBJECTIVES))
 register_kind("transformer", KindRules(
     task="tfmodels.tasks.text_classification:TextClassification", noun="text classifiers", one="a text classifier",
     sections=("encoder", "head"), tokenizers=TEXT_TOKENIZERS, finetune=("full", "frozen", "gradual", "lora"),
-    preset="a text classifier from a published encoder", pairs=True, distill=True,
+    preset="a text classifier from a published encoder", pairs=True, distill=True, folds=True,
     objectives=CLASSIFIER_OBJECTIVES, check=_transformer))
 register_kind("bag_of_words", KindRules(
     task="tfmodels.tasks.text_classification:TextClassification", noun="text classifiers", one="a text classifier",
     sections=("head",), tokenizers=TEXT_TOKENIZERS, finetune=("full", "frozen", "gradual", "lora"), pairs=True,
-    distill=True, objectives=CLASSIFIER_OBJECTIVES, check_model=_bag_of_words_model, check=_bag_of_words))
+    distill=True, folds=True, objectives=CLASSIFIER_OBJECTIVES, check_model=_bag_of_words_model, check=_bag_of_words))
+def _pooled_over_time(model, where: str) -> None:
+    if model.head.pooling == "first":
+        raise ConfigError(f"{where}.type={model.type} has no [CLS] vector to read: set {where}.head.pooling=max "
+                          "(the maximum over the text, Kim's max-over-time) or mean")
+
+
+register_kind("lstm", KindRules(
+    task="tfmodels.tasks.text_classification:TextClassification", noun="text classifiers", one="a text classifier",
+    sections=("rnn", "head"), tokenizers=TEXT_TOKENIZERS, pairs=True, distill=True, folds=True, objectives=CLASSIFIER_OBJECTIVES,
+    check_model=_pooled_over_time))
+register_kind("gru", KindRules(
+    task="tfmodels.tasks.text_classification:TextClassification", noun="text classifiers", one="a text classifier",
+    sections=("rnn", "head"), tokenizers=TEXT_TOKENIZERS, pairs=True, distill=True, folds=True, objectives=CLASSIFIER_OBJECTIVES,
+    check_model=_pooled_over_time))
+register_kind("textcnn", KindRules(
+    task="tfmodels.tasks.text_classification:TextClassification", noun="text classifiers", one="a text classifier",
+    sections=("textcnn", "head"), tokenizers=TEXT_TOKENIZERS, pairs=True, distill=True, folds=True,
+    objectives=CLASSIFIER_OBJECTIVES, check_model=_pooled_over_time))
 register_kind("tagger", KindRules(
     task="tfmodels.tasks.token_classification:TokenClassification", noun="token classifiers",
     one="a token classifier", sections=("encoder", "head"), tokenizers=TEXT_TOKENIZERS,

@@ -43,7 +43,7 @@ class TextTask(Task):
                 raise DataError(f"data.train: {e}") from None
             return {"train": train, "validation": validation}
         train, validation = train_and_validation(lambda specs, role: train if role == "train" else load(specs, role),
-                                                 data.train, data.validation, data.validation_fraction)
+                                                 data.train, data.validation, data.validation_fraction, data.folds)
         return {"train": train, "validation": validation}
 
     def vocabulary_texts(self, train) -> TextSet:

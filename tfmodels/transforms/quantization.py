@@ -46,6 +46,13 @@ def float_layers(model) -> list[str]:
     return [layer.path for layer in _leaves(model) if layer.weights and not layer.quantization_mode]
 
 
+def float_convolutions(model) -> list[str]:
+    """Paths of the convolutions, which Keras's `quantize` leaves in float (it converts Dense, EinsumDense and
+    Embedding layers only); a LiteRT int8 conversion quantizes them."""
+    return [layer.path for layer in _leaves(model) if isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D)
+            and not layer.quantization_mode]
+
+
 def gptq_structure(model) -> dict:
     """What Keras's GPTQ walks, block after block: the embedding (tokens + positions) then the decoder blocks."""
     def embed(token_ids):  # (B, T) -> (B, T, C), as GPT.call before the first block

@@ -24,7 +24,7 @@ from tfmodels.files import atomic_write_json, make_staging_dir, read_json
 from tfmodels.run_folder import FINISHED, RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_keras_model, quantization_record, save_quantized_model
 from tfmodels.tasks import task_for
-from tfmodels.transforms.quantization import MODES, float_layers, quantize_model, quantized_layers
+from tfmodels.transforms.quantization import MODES, float_convolutions, float_layers, quantize_model, quantized_layers
 
 GPTQ_CALIBRATION_SEQUENCES = 128
 NOT_COPIED = ("checkpoints", "logs", "model.keras", "encoder.keras", "metrics.json", "adapters.npz")
@@ -54,7 +54,8 @@ def quantize_run(run_dir, mode: str, out: str | os.PathLike | None = None, evalu
         log(f"GPTQ: calibrating on {len(calibration)} sequences of {calibration.shape[1]} training tokens")
     quantize_model(model, mode, calibration)
     summary = {"mode": mode, "from": str(paths.root.resolve()), "quantized_layers": len(quantized_layers(model)),
-               "float_layers": float_layers(model), "float_bytes": float_size}
+               "float_layers": float_layers(model), "float_convolutions": float_convolutions(model),
+               "float_bytes": float_size}
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = make_staging_dir(target, f".tmp-{target.name}-")
@@ -94,6 +95,10 @@ def format_summary(summary: dict) -> str:
              f"{', ...' if len(summary['float_layers']) > 6 else ''})",
              f"size: {summary['bytes'] / 1024:.1f} KiB, float model alone {summary['float_bytes'] / 1024:.1f} KiB "
              f"({summary['bytes'] / summary['float_bytes']:.1%})"]
+    if summary.get("float_convolutions"):
+        lines.append(f"{len(summary['float_convolutions'])} convolutions stay float (Keras's quantize converts Dense, "
+                     "EinsumDense and Embedding layers); `tfmodels export RUN --format litert --quantize int8` makes "
+                     "them int8")
     if "validation" in summary:
         key = next(k for k in ("loss", "accuracy", "f1", "bleu") if k in summary["validation"])
         lines.append(f"validation {key}: float {summary['float_validation'][key]:.4f}, "
