@@ -101,7 +101,7 @@ def test_keras_quantize_of_a_cnn_says_its_convolutions_stay_float(runs):
 def test_quantized_files_reload_alone_in_a_fresh_process(runs):
     """A process that never saw the models loads each quantized file and computes the same outputs."""
     cases = sorted(p.name[:-len("-x.npy")] for p in runs.glob("*-x.npy"))
-    assert len(cases) == 6  # every case of the test above
+    assert len(cases) == 7  # every case of the test above
     result = run_python_alone(
         "import sys, numpy as np\nfrom tfmodels.saving import load_keras_model\n"
         "for case in sys.argv[2:]:\n"
