@@ -200,4 +200,5 @@ def test_a_language_model_student_is_refused_on_the_command_line(tmp_path, capsy
     code = cli.main(["train", str(CONFIGS / "gpt_shakespeare_char.yaml"), "--set", "trainer.distill.teacher=runs/t"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err
-    assert "trainer.distill is for classifiers (model.type=mlp, cnn, vit, transformer, bag_of_words, lstm, gru or textcnn); model.type=gpt" in err
+    assert ("trainer.distill is for classifiers (model.type=mlp, cnn, vit, transformer, bag_of_words, lstm, gru or "
+            "textcnn); model.type=gpt") in err
