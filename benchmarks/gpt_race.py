@@ -1,21 +1,23 @@
-"""The race with nanoGPT: its CPU recipe on Tiny Shakespeare, then how steps and generation scale.
+"""The race with nanoGPT: its CPU recipe on Tiny Shakespeare, both programs in one run, then how steps and generation scale.
 
-    python -m benchmarks.gpt_race [--shared-data ../shared/data] [--seeds 3] [--skip-scaling] [--only race|generation]
+    python -m benchmarks.gpt_race [--seeds 3] [--nanogpt DIR] [--torch-python PY] [--skip-scaling] [--only race|generation]
 
-1. `tfmodels train configs/gpt_shakespeare_char.yaml` as shipped, one process a seed, timed from
-   the command's start to its end (start-up, data, compilation, the 8 evaluations and the text
-   samples included), as `time python train.py ...` times nanoGPT. Validation loss at step 2,000
-   (nanoGPT's estimate: 20 batches), the median step (a separate in-process run of 250 steps timed
-   step by step), tokens/s, and model-FLOP utilisation: nanoGPT's `estimate_mfu` count (6 N + 12 L T C
-   per token, N without the position table) against this machine's float32 matrix-product ceiling.
-2. How the median step grows with the block (64 -> 512) and the width (128 -> 512).
+1. For each seed, alternating: nanoGPT's `train.py` with its README's CPU command (`benchmarks/nanogpt.py`:
+   where nanoGPT and PyTorch are, how to set them up), then `tfmodels train configs/gpt_shakespeare_char.yaml`
+   as shipped, each one process timed from the command's start to its end (start-up, data, compilation,
+   the 9 evaluations, checkpoints and, for ours, the text samples included). Both are then scored by the same
+   code: `tfmodels evaluate` over the whole validation text (every character predicted once), nanoGPT's
+   step-2,000 checkpoint loaded into our GPT (exact GELU, as its `nn.GELU()`). Also each program's own
+   20-batch estimate, nanoGPT's median iteration time (from its log) and ours (a separate in-process run of
+   250 steps timed step by step), tokens/s, and model-FLOP utilisation: nanoGPT's `estimate_mfu` count
+   (6 N + 12 L T C per token, N without the position table) against this machine's float32 matrix-product
+   ceiling.
+2. How our median step grows with the block (64 -> 512) and the width (128 -> 512).
 3. Generation: tokens/s for 256 new tokens at batch 1 and 16, ours with the key/value cache and
    without (the prefix recomputed every token, as nanoGPT's `generate`), beside keras-hub's
    `GPT2CausalLM.generate` on the same sizes and weights (`to_gpt2_backbone`), greedy, in this process.
 
-nanoGPT on a machine of this kind (AMD EPYC, 2 cores; PyTorch 2.13, CPU) took 127.6 s, 59.5 ms a
-step, and reached 1.886 (from the issue; nanoGPT is not installed here, so it is not rerun). Prints the
-numbers and writes the "gpt-race" (1, 2) and "gpt-generation" (3) sections of docs/benchmarks.md.
+Prints the numbers and writes the "gpt-race" (1, 2) and "gpt-generation" (3) sections of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,14 +35,25 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks import CONFIGS, REPO, default_shared_data
-from benchmarks.report import write_section
+import numpy as np
 
-NANOGPT = {"seconds": 127.6, "ms_per_step": 59.5, "val_loss": 1.886}
+from benchmarks import CONFIGS, REPO, default_shared_data
+from benchmarks.nanogpt import NanoGPT, from_nanogpt, prepare_data
+from benchmarks.report import machine, write_section
+
 CONFIG = CONFIGS / "gpt_shakespeare_char.yaml"
 
 
 # --- 1. The race ---------------------------------------------------------------------------------
+
+def whole_validation_loss(run_dir: Path) -> float:
+    """`tfmodels evaluate RUN`: the loss over every character of the run's validation text once."""
+    done = subprocess.run([sys.executable, "-m", "tfmodels", "evaluate", str(run_dir)], cwd=REPO,
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"evaluating {run_dir} failed:\n{done.stderr[-3000:]}")
+    return json.loads((run_dir / "metrics.json").read_text())["evaluation"]["validation"]["loss"]
+
 
 def race_seed(seed: int, run_dir: Path) -> dict:
     started = time.perf_counter()
@@ -50,16 +64,29 @@ def race_seed(seed: int, run_dir: Path) -> dict:
     if done.returncode:
         raise RuntimeError(f"seed {seed} failed:\n{done.stderr[-3000:]}")
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    # The loss over every character of the validation text once (`tfmodels evaluate`, 111,538
-    # predictions), besides training's estimate from 20 fixed batches (240 windows).
-    whole = subprocess.run([sys.executable, "-m", "tfmodels", "evaluate", str(run_dir)], cwd=REPO,
-                           capture_output=True, text=True)
-    if whole.returncode:
-        raise RuntimeError(f"evaluating seed {seed} failed:\n{whole.stderr[-3000:]}")
-    evaluated = json.loads((run_dir / "metrics.json").read_text())["evaluation"]["validation"]
     return {"seed": seed, "seconds": seconds, "val_loss": metrics["validation"]["loss"],
-            "whole_val_loss": evaluated["loss"], "steps": metrics["steps_trained"],
+            "whole_val_loss": whole_validation_loss(run_dir), "steps": metrics["steps_trained"],
             "fit_seconds": metrics["fit_seconds"]}
+
+
+def nanogpt_seed(nanogpt: NanoGPT, seed: int, dataset: Path, out_dir: Path, our_run: Path) -> dict:
+    """nanoGPT's run of `seed`, and its step-2,000 checkpoint scored as ours: its weights in a copy of
+    our run folder of the same data (same characters, same validation text), evaluated there."""
+    result = nanogpt.train(dataset, out_dir, seed)
+    weights = nanogpt.weights(result.pop("checkpoint"), out_dir / "weights.npz")
+    if int(weights["iter_num"]) != 2000:
+        raise RuntimeError(f"nanoGPT's checkpoint is from step {int(weights['iter_num'])}, not 2,000")
+    from tfmodels.saving import load_keras_model
+
+    scored = out_dir / "scored"
+    shutil.copytree(our_run, scored, ignore=shutil.ignore_patterns("logs", "backup*"))
+    ours = load_keras_model(scored / "model.keras")
+    theirs = type(ours).from_config({**ours.get_config(), "activation": "gelu"})  # nanoGPT's nn.GELU(): exact
+    theirs.build((None, ours.block_size))
+    from_nanogpt(theirs, weights)
+    theirs.save(scored / "model.keras")
+    result["whole_val_loss"] = whole_validation_loss(scored)
+    return result
 
 
 class StepClock:
@@ -99,8 +126,6 @@ def median_step(overrides: list[str], steps: int, run_dir: Path) -> tuple[float,
 def flops_per_token(model) -> float:
     """nanoGPT's `estimate_mfu`: 6 N + 12 L T C model FLOPs per token (forward and backward), N the
     parameters without the position table."""
-    import numpy as np
-
     n = sum(int(np.prod(w.shape)) for w in model.weights) - int(np.prod(model.wpe.position_embeddings.shape))
     return 6 * n + 12 * model.num_layers * model.block_size * model.width
 
@@ -115,7 +140,6 @@ def ceiling_gflops() -> float:
 
 def generation(new_tokens: int = 256, batches=(1, 16), repeats: int = 3) -> list[dict]:
     import keras_hub
-    import numpy as np
     import tensorflow as tf
 
     from tfmodels.converters.keras_hub_gpt2 import to_gpt2_backbone
@@ -173,12 +197,15 @@ def generation(new_tokens: int = 256, batches=(1, 16), repeats: int = 3) -> list
 # --- the report -----------------------------------------------------------------------------------
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared-data", default=default_shared_data())
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--nanogpt", help="a checkout of karpathy/nanoGPT (default: $NANOGPT_DIR or ../nanoGPT)")
+    parser.add_argument("--torch-python", help="a Python with torch (default: this one)")
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--only", choices=["race", "generation"], help="one part (default: both)")
     args = parser.parse_args()
+    nanogpt = NanoGPT.find(args.nanogpt, args.torch_python) if args.only != "generation" else None
     if args.only != "race":
         write_generation()
     if args.only == "generation":
@@ -187,39 +214,52 @@ def main() -> None:
     lines = ["## The race with nanoGPT: `configs/gpt_shakespeare_char.yaml` (`benchmarks/gpt_race.py`)", ""]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        seeds = [race_seed(seed, tmp / f"seed{seed}") for seed in range(1, args.seeds + 1)]
-        for s in seeds:
-            print(s, flush=True)
-        step_ms, model = median_step([], 250, tmp / "steps")
+        dataset = prepare_data(Path(args.shared_data) / "text_lm" / "tinyshakespeare" / "input.txt", tmp / "nanogpt-data")
+        seeds, theirs = [], []
+        for seed in range(1, args.seeds + 1):  # alternating, so that both see the same machine over time
+            seeds.append(race_seed(seed, tmp / f"seed{seed}"))
+            print("tfmodels", seeds[-1], flush=True)
+            theirs.append(nanogpt_seed(nanogpt, seed, dataset, tmp / f"nanogpt{seed}", tmp / f"seed{seed}"))
+            print("nanoGPT", theirs[-1], flush=True)
+        step_ms, model = median_step([], 300, tmp / "steps")  # 250 left StepClock no calls to time
         tokens_per_step = 12 * model.block_size
         ceiling = ceiling_gflops()
-        mfu = flops_per_token(model) * tokens_per_step / (step_ms / 1000) / 1e9 / ceiling
-        loss = statistics.median(s["val_loss"] for s in seeds)
-        whole = statistics.median(s["whole_val_loss"] for s in seeds)
-        seconds = statistics.median(s["seconds"] for s in seeds)
-        spread = lambda key: f"{min(s[key] for s in seeds):.4f} - {max(s[key] for s in seeds):.4f}"  # noqa: E731
+        flops = flops_per_token(model) * tokens_per_step / 1e9  # per step
+
+        def med(rows, key):
+            return statistics.median(r[key] for r in rows)
+
+        def spread(rows, key):
+            return f"{min(r[key] for r in rows):.4f} - {max(r[key] for r in rows):.4f}"
+
+        their_ms = med(theirs, "ms_per_step")
+        ratio_wall, ratio_step = med(seeds, "seconds") / med(theirs, "seconds"), step_ms / their_ms
         lines += [
-            "nanoGPT's CPU recipe (4 x 4 x 128, block 64, batch 12, 2,000 steps, evaluated every 250 on 20 "
-            "batches), one `tfmodels train` process a seed, timed from start to end; nanoGPT's numbers on a "
-            "machine of this kind are from the issue (not rerun here). Validation loss at step 2,000 two ways: "
-            "training's estimate from 20 batches of 12 windows (as nanoGPT's `estimate_loss`, one sample of "
-            "240 windows), and the whole validation text, every character predicted once (`tfmodels evaluate`; "
-            "nanoGPT's estimate is an unbiased sample of this number):",
+            f"{machine()}. nanoGPT {nanogpt.commit()}, PyTorch {nanogpt.torch_version} (CPU), with its README's CPU "
+            "command (4 x 4 x 128, block 64, batch 12, 2,000 steps, 20-batch evaluations every 250), and "
+            f"`tfmodels train` as shipped, {args.seeds} seeds each, alternating in this one run, each process timed "
+            "from start to end. Validation loss at step 2,000 two ways: each program's own estimate from 20 "
+            "random batches of 12 windows, and the whole validation text, every character predicted once, "
+            "by the same code for both (`tfmodels evaluate`; nanoGPT's step-2,000 checkpoint loaded into our "
+            "GPT):",
             "",
-            "| | val loss, 20 batches (median) | min - max | val loss, whole text (median) | min - max "
-            "| wall seconds (median) | ms per step (median step) | tokens/s | MFU (float32 ceiling) |",
-            "|---|---|---|---|---|---|---|---|---|",
-            f"| tfmodels ({len(seeds)} seeds) | {loss:.4f} | {spread('val_loss')} | **{whole:.4f}** | "
-            f"{spread('whole_val_loss')} | **{seconds:.1f}** | {step_ms:.1f} | "
-            f"{tokens_per_step / step_ms * 1000:,.0f} | {mfu:.1%} of {ceiling:.0f} GFLOP/s |",
-            f"| nanoGPT (issue) | {NANOGPT['val_loss']} | | | | {NANOGPT['seconds']} | {NANOGPT['ms_per_step']} | "
-            f"{tokens_per_step / NANOGPT['ms_per_step'] * 1000:,.0f} | |",
+            "| | val loss, whole text (median) | min - max | own 20-batch estimate (median) | wall seconds (median) "
+            "| ms per step (median) | tokens/s | MFU (float32 ceiling) |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| tfmodels | **{med(seeds, 'whole_val_loss'):.4f}** | {spread(seeds, 'whole_val_loss')} | "
+            f"{med(seeds, 'val_loss'):.4f} | **{med(seeds, 'seconds'):.1f}** | {step_ms:.1f} | "
+            f"{tokens_per_step / step_ms * 1000:,.0f} | {flops / (step_ms / 1000) / ceiling:.1%} of {ceiling:.0f} GFLOP/s |",
+            f"| nanoGPT | **{med(theirs, 'whole_val_loss'):.4f}** | {spread(theirs, 'whole_val_loss')} | "
+            f"{med(theirs, 'val_loss'):.4f} | **{med(theirs, 'seconds'):.1f}** | {their_ms:.1f} | "
+            f"{tokens_per_step / their_ms * 1000:,.0f} | {flops / (their_ms / 1000) / ceiling:.1%} |",
             "",
-            f"Targets: loss <= 1.88 (whole text: {'met' if whole <= 1.88 else 'not met'}; 20 batches: "
-            f"{'met' if loss <= 1.88 else 'not met'}); wall <= 0.8 x nanoGPT = 102 s "
-            f"({'met' if seconds <= 102 else 'not met'}); step <= 48 ms ({'met' if step_ms <= 48 else 'not met'}). "
-            f"Per seed: " + ", ".join(f"seed {s['seed']}: {s['val_loss']:.4f} (whole {s['whole_val_loss']:.4f}) in "
-                                      f"{s['seconds']:.1f} s (fit {s['fit_seconds']:.1f} s)" for s in seeds) + ".",
+            f"Ours over nanoGPT's: wall {ratio_wall:.2f}x, ms per step {ratio_step:.2f}x (target: 0.8x or less: "
+            f"{'met' if max(ratio_wall, ratio_step) <= 0.8 else 'not met'}); whole-text loss "
+            f"{med(seeds, 'whole_val_loss') - med(theirs, 'whole_val_loss'):+.4f} (target: <= 0: "
+            f"{'met' if med(seeds, 'whole_val_loss') <= med(theirs, 'whole_val_loss') else 'not met'}). Per seed: "
+            + "; ".join(f"seed {s['seed']}: ours {s['whole_val_loss']:.4f} in {s['seconds']:.1f} s (fit "
+                        f"{s['fit_seconds']:.1f} s), nanoGPT {t['whole_val_loss']:.4f} in {t['seconds']:.1f} s"
+                        for s, t in zip(seeds, theirs)) + ".",
         ]
         write_section("gpt-race", "\n".join(lines))  # what is measured so far, should a later part fail
         if not args.skip_scaling:

@@ -13,6 +13,21 @@ REPORT = DOCS / "benchmarks.md"
 HEADER = "# Benchmarks\n\nWritten by the scripts in `benchmarks/`; each owns one section and rewrites it when run.\n"
 
 
+# The instruction sets that decide which precision pays on a CPU (`lscpu`'s flags): AVX2 only,
+# AVX-512, bfloat16 dot products (AVX512-BF16), or matrix tiles (AMX).
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_flags() -> list[str]:
+    """Those of `SPEED_FLAGS` this CPU has (from /proc/cpuinfo; none where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            have = set(next(line.split(":", 1)[1].split() for line in f if line.startswith("flags")))
+    except (OSError, StopIteration):
+        return []
+    return [flag for flag in SPEED_FLAGS if flag in have]
+
+
 def machine() -> str:
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -21,6 +36,9 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     memory = ""
+    flags = cpu_flags()
+    if flags:
+        cpu += f" ({' '.join(flags)})"
     try:
         with open("/proc/meminfo") as f:
             kib = int(next(line.split()[1] for line in f if line.startswith("MemTotal")))

@@ -34,6 +34,19 @@ def _heads_divide(where: str, width: int, num_heads: int) -> None:
                           f"choose a multiple of num_heads, e.g. width={near}")
 
 
+def _activation(where: str, name: str) -> None:
+    """A Keras activation's name, or one of EXTRA_ACTIVATIONS."""
+    if name in EXTRA_ACTIVATIONS:
+        return
+    import keras  # only here: reading a config needs no TensorFlow
+
+    try:
+        keras.activations.get(name)
+    except ValueError:
+        raise ConfigError(f"{where} {name!r} is not an activation: use a Keras name (gelu, relu, silu, ...) or "
+                          "gelu_approximate (the tanh GELU of BERT and GPT-2)") from None
+
+
 def _fraction(where: str, value: float, closed_top: bool = False) -> None:
     """`value` in [0, 1) (or [0, 1] with `closed_top`)."""
     if not (0.0 <= value <= 1.0 if closed_top else 0.0 <= value < 1.0):
@@ -172,14 +185,7 @@ class EncoderConfig:
         if not self.layer_norm_epsilon > 0:
             raise ConfigError(f"{where}.layer_norm_epsilon must be positive, got {self.layer_norm_epsilon}")
         _fraction(f"{where}.dropout", self.dropout)
-        if self.activation not in EXTRA_ACTIVATIONS:
-            import keras  # only here: reading a config needs no TensorFlow
-
-            try:
-                keras.activations.get(self.activation)
-            except ValueError:
-                raise ConfigError(f"{where}.activation {self.activation!r} is not an activation: use a Keras name "
-                                  "(gelu, relu, silu, ...) or gelu_approximate (BERT's tanh GELU)") from None
+        _activation(f"{where}.activation", self.activation)
 
 
 @dataclass
@@ -222,6 +228,7 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True  # biases in the projections and layer norms
     tie_weights: bool = True  # the output projection is the token embedding
+    activation: str = "gelu_approximate"  # the MLP's: GPT-2's tanh GELU; nanoGPT's nn.GELU is "gelu" (exact)
 
     def validate(self, where: str = "model.gpt") -> None:
         for key in ("block_size", "num_layers", "num_heads", "width"):
@@ -230,6 +237,7 @@ class GPTConfig:
             _at_least(f"{where}.ffn_dim", self.ffn_dim, 1)
         _heads_divide(where, self.width, self.num_heads)
         _fraction(f"{where}.dropout", self.dropout)
+        _activation(f"{where}.activation", self.activation)
 
 
 @dataclass

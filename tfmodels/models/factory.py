@@ -127,7 +127,8 @@ def build_gpt(config: ModelConfig, vocabulary_size: int):
     """The `GPT` that `config.gpt` describes."""
     g = config.gpt
     model = GPT(vocabulary_size, g.block_size, width=g.width, num_layers=g.num_layers, num_heads=g.num_heads,
-                ffn_dim=g.ffn_dim, dropout=g.dropout, use_bias=g.bias, tie_weights=g.tie_weights, name="gpt")
+                ffn_dim=g.ffn_dim, dropout=g.dropout, use_bias=g.bias, tie_weights=g.tie_weights,
+                activation=g.activation, name="gpt")
     model.build((None, g.block_size))
     return model
 

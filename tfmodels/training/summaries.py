@@ -96,15 +96,24 @@ class GradientNorm(keras.callbacks.Callback):
     def __init__(self, batch):
         super().__init__()
         self.batch = batch
+        self._norm = None
 
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
+    def gradient_norm(self):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(self.batch)
         with tf.GradientTape() as tape:
             loss = self.model.compute_loss(x, y, self.model(x, training=False), sample_weight, training=False)
         gradients = [g for g in tape.gradient(loss, self.model.trainable_variables) if g is not None]
-        logs["gradient_norm"] = float(tf.linalg.global_norm([tf.cast(g, tf.float32) for g in gradients]))
+        return tf.linalg.global_norm([tf.cast(g, tf.float32) for g in gradients])
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        # A graph, traced again only when the trainable set changes (gradual unfreezing): eagerly, the
+        # tape cost 0.26 s an epoch for the 4-layer character GPT.
+        trainable = tuple(id(v) for v in self.model.trainable_variables)
+        if self._norm is None or self._norm[0] != trainable:
+            self._norm = trainable, tf.function(self.gradient_norm)
+        logs["gradient_norm"] = float(self._norm[1]())
 
 
 def write_config_text(log_dir: Path | str, config_yaml: str, data_info: dict | None = None) -> None:
