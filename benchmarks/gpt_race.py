@@ -221,7 +221,7 @@ def main() -> None:
             print("tfmodels", seeds[-1], flush=True)
             theirs.append(nanogpt_seed(nanogpt, seed, dataset, tmp / f"nanogpt{seed}", tmp / f"seed{seed}"))
             print("nanoGPT", theirs[-1], flush=True)
-        step_ms, model = median_step([], 300, tmp / "steps")  # 250 left StepClock no calls to time
+        step_ms, model = median_step([], 250, tmp / "steps")
         tokens_per_step = 12 * model.block_size
         ceiling = ceiling_gflops()
         flops = flops_per_token(model) * tokens_per_step / 1e9  # per step
@@ -264,10 +264,10 @@ def main() -> None:
         write_section("gpt-race", "\n".join(lines))  # what is measured so far, should a later part fail
         if not args.skip_scaling:
             lines += ["", "The median training step as the block and the width grow (batch 12, 4 layers, 4 heads; "
-                      "60 steps each):", "", "| block | width | ms per step | tokens/s |", "|---|---|---|---|"]
+                      "120 steps each):", "", "| block | width | ms per step | tokens/s |", "|---|---|---|---|"]
             for block, width in [(64, 128), (128, 128), (256, 128), (512, 128), (64, 256), (64, 384), (64, 512)]:
                 ms, _ = median_step([f"model.gpt.block_size={block}", f"model.gpt.width={width}",
-                                     "trainer.warmup_steps=5"], 60,
+                                     "trainer.warmup_steps=5"], 120,  # 12 calls of 10 steps: 6 timed after 5 skipped
                                     tmp / f"scale-{block}-{width}")
                 lines.append(f"| {block} | {width} | {ms:.1f} | {12 * block / ms * 1000:,.0f} |")
                 print(lines[-1], flush=True)

@@ -42,6 +42,7 @@ RECIPE = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False",
 class NanoGPT:
     root: Path  # a checkout of karpathy/nanoGPT
     python: str  # a Python with torch
+    torch_version: str = ""
 
     @classmethod
     def find(cls, root: str | None, python: str | None) -> "NanoGPT":
@@ -53,9 +54,7 @@ class NanoGPT:
         probe = subprocess.run([python, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True)
         if probe.returncode:
             raise SystemExit(f"nanoGPT: '{python}' cannot import torch; {SETUP}")
-        found = cls(folder.resolve(), python)
-        found.torch_version = probe.stdout.strip()
-        return found
+        return cls(folder.resolve(), python, probe.stdout.strip())
 
     def commit(self) -> str:
         done = subprocess.run(["git", "-C", str(self.root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)

@@ -154,6 +154,7 @@ TEXT = ["model.type=transformer", "data.train=synthetic"]
                                          "choose a multiple of num_heads, e.g. width=128"),
     ([*TEXT, "model.encoder.num_layers=0"], "model.encoder.num_layers must be at least 1, got 0"),
     ([*TEXT, "model.encoder.activation=swoosh"], "model.encoder.activation 'swoosh' is not an activation"),
+    (["model.type=gpt", "model.gpt.activation=gelu_tanh"], "model.gpt.activation 'gelu_tanh' is not an activation"),
     ([*TEXT, "model.encoder.layer_norm_epsilon=0"], "model.encoder.layer_norm_epsilon must be positive"),
     ([*TEXT, "model.encoder.initializer_range=-1"], "model.encoder.initializer_range must be positive"),
     ([*TEXT, "model.head.dropout=1.5"], r"model.head.dropout must be in \[0, 1\)"),

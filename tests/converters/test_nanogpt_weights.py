@@ -99,3 +99,18 @@ def test_same_logits_as_nanogpts_own_model():
     with torch.no_grad():
         logits, _ = theirs(torch.from_numpy(ids), torch.from_numpy(ids))  # with targets: every position
     np.testing.assert_allclose(np.asarray(ours(ids)), logits.numpy(), atol=2e-5)
+
+
+def test_the_gpt_activation_key_reaches_the_model():
+    from tfmodels.config.schema import GPTConfig, ModelConfig
+    from tfmodels.models import build_gpt
+
+    def built(activation):
+        return build_gpt(ModelConfig(type="gpt", gpt=GPTConfig(block_size=8, width=16, num_layers=1,
+                                                               activation=activation)), 11)
+
+    exact, tanh = built("gelu"), built("gelu_approximate")
+    assert exact.activation == "gelu" and exact.blocks[0].activation == "gelu"
+    tanh.set_weights(exact.get_weights())
+    ids = np.arange(8)[None] % 11
+    assert 0 < np.abs(np.asarray(exact(ids)) - np.asarray(tanh(ids))).max() < 1e-2  # two GELUs, close not equal
