@@ -189,3 +189,30 @@ def test_the_saved_suite_report_renders_with_its_targets():
     assert "is trained, as `--train-segment-embedding` asks" in markdown(report)
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + len(e["variants"]) + 1 + len(e["chunk_loss"]["tfmodels default, seed 1"])  # 2 headers
+
+
+def test_the_profile_sums_op_times_by_kind(tmp_path):
+    """benchmarks/encoder_profile.py reads TensorFlow's own trace: a step of 3 products, a cast and a
+    transpose, profiled, comes back as 3 products, 1 cast and 1 layout op a step, with positive times."""
+    from benchmarks.encoder_profile import KINDS, OTHER, by_kind, op_seconds
+
+    a = tf.random.normal((256, 256))
+
+    @tf.function
+    def step(x):
+        y = tf.matmul(tf.matmul(tf.matmul(x, a), a), a)
+        return tf.transpose(tf.cast(y, tf.bfloat16))
+
+    step(a)  # traced before the profile
+    tf.profiler.experimental.start(str(tmp_path))
+    for _ in range(2):
+        step(a).numpy()
+    tf.profiler.experimental.stop()
+    seconds, counts = op_seconds(str(tmp_path))
+    kinds = by_kind(seconds, counts, steps=2)
+    assert set(kinds) <= {*KINDS, OTHER}
+    assert kinds["matrix products"]["ops"] == 3 and kinds["matrix products"]["ms"] > 0
+    assert kinds["casts"]["ops"] == 1
+    assert kinds["layout (transpose, reshape, copies)"]["ops"] >= 1
+    with pytest.raises(RuntimeError, match="no .xplane.pb"):
+        op_seconds(str(tmp_path / "empty"))
