@@ -2,11 +2,12 @@
 
     python -m benchmarks.encoder_profile [--steps 5] [--timed-steps 20] [--variants ours,float32,hub16,hub32]
 
-The suite (`python -m benchmarks`) says how fast; this says why. For each variant, trained on the
-suite's masked-LM batches (`configs/encoder_reference.yaml`): the untraced step (median of
-`--timed-steps`), then TensorFlow's profiler around `--steps` more steps of `fit`, its `.xplane.pb`
-read with TensorFlow's own protobuf and the op events' durations summed by kind (`KINDS`). The
-process runs one inter-op thread, so that ops do not overlap and their durations add up to the
+The suite (`python -m benchmarks`) says how fast; this says why. First, each of the step's matrix products
+alone at its shape (forward and both gradients, float32 and bfloat16), the best the products can do.
+Then, for each variant, trained on the suite's masked-LM batches (`configs/encoder_reference.yaml`):
+the untraced step (median of `--timed-steps`), then TensorFlow's profiler around `--steps` more steps
+of `fit`, its `.xplane.pb` read with TensorFlow's own protobuf and the op events' durations summed by
+kind (`KINDS`). The process runs one inter-op thread, so that ops do not overlap and their durations add up to the
 step (with two, concurrent ops slow each other and every op looks slower than it is).
 
 Variants: `ours` (the precision and XLA this CPU gets by default), `float32` (ours in float32),
@@ -125,6 +126,44 @@ def profile_variant(model, inputs_for, batches: list, steps: int, timed_steps: i
             "kinds": by_kind(seconds, counts, steps)}
 
 
+def product_shapes(config, facts: dict) -> list[tuple[str, int, int, int]]:
+    """(name, M, K, N) of the reference encoder's forward products: per layer the fused Q/K/V projection, the
+    attention output, the FFN's two; the head's dense layer and vocabulary projection (at the masked slots)."""
+    e, batch = config.model.encoder, config.trainer.batch_size
+    tokens, slots = batch * facts["sequence_length"], batch * facts["mask_positions"]
+    return [("Q/K/V projection", tokens, e.width, 3 * e.width), ("attention output", tokens, e.width, e.width),
+            ("FFN in", tokens, e.width, e.ffn_dim), ("FFN out", tokens, e.ffn_dim, e.width),
+            ("head dense", slots, e.width, e.width), ("vocabulary projection", slots, e.width, facts["vocabulary_size"])]
+
+
+def product_rates(shapes, repeats: int = 20) -> list[dict]:
+    """GFLOP/s of each product alone, as the step runs it: forward X W, and the two gradients
+    dX = dY W^T and dW = X^T dY, in float32 and bfloat16 (oneDNN, no XLA)."""
+    import tensorflow as tf
+
+    product = tf.function(lambda a, b, ta, tb: tf.matmul(a, b, transpose_a=ta, transpose_b=tb))
+    rows = []
+    for name, m, k, n in shapes:
+        row = {"name": name, "shape": f"{m} x {k} x {n}"}
+        for dtype in (tf.float32, tf.bfloat16):
+            def r(*shape):
+                return tf.cast(tf.random.normal(shape), dtype)
+
+            # forward (M,K)(K,N); dX (M,N)(K,N)^T; dW (M,K)^T(M,N): each 2 M K N FLOPs.
+            cases = [(r(m, k), r(k, n), False, False), (r(m, n), r(k, n), False, True), (r(m, k), r(m, n), True, False)]
+            seconds = 0.0
+            for a, b, ta, tb in cases:
+                product(a, b, ta, tb).numpy()
+                started = time.perf_counter()
+                for _ in range(repeats):
+                    out = product(a, b, ta, tb)
+                out.numpy()
+                seconds += (time.perf_counter() - started) / repeats
+            row[dtype.name] = 3 * 2 * m * k * n / seconds / 1e9
+        rows.append(row)
+    return rows
+
+
 VARIANTS = {"ours": "tfmodels, defaults", "float32": "tfmodels, float32", "hub16": "keras-hub, mixed_bfloat16",
             "hub32": "keras-hub, float32"}
 
@@ -149,6 +188,8 @@ def run(args) -> dict:
     top = ceiling(args.matmul_size, 3)
     report = {"source": source, "model_gflop_per_step": flops / 1e9, "defaults": f"{precision}, xla {xla}",
               "ceiling_gflops": {k: v["median"] for k, v in top.items()}, "variants": {}}
+    print("the step's products alone (forward and both gradients)")
+    report["products"] = product_rates(product_shapes(config, facts))
     for key in args.variants:
         keras.utils.set_random_seed(1)
         if key == "ours":
@@ -202,6 +243,10 @@ def markdown(report: dict) -> str:
             ("products' own rate (model FLOPs / product time)", lambda r: f"{r['product_gflops_per_second']:.0f} GFLOP/s")]
     for label, cell in rows:
         lines.append(f"| {label} | " + " | ".join(cell(report["variants"][n]) for n in names) + " |")
+    lines += ["", "The step's matrix products alone (oneDNN, no XLA; forward and both gradients, GFLOP/s): what the "
+              "products' time above can be at best, shape by shape (M x K x N).", "",
+              "| product | shape | float32 | bfloat16 |", "|---|---|---|---|"]
+    lines += [f"| {p['name']} | {p['shape']} | {p['float32']:.0f} | {p['bfloat16']:.0f} |" for p in report["products"]]
     lines += ["", "Largest op types of each variant (ms a step):", ""]
     for n in names:
         types = sorted(((op, ms) for k in report["variants"][n]["kinds"].values() for op, ms in k["types"].items()),

@@ -216,3 +216,18 @@ def test_the_profile_sums_op_times_by_kind(tmp_path):
     assert kinds["layout (transpose, reshape, copies)"]["ops"] >= 1
     with pytest.raises(RuntimeError, match="no .xplane.pb"):
         op_seconds(str(tmp_path / "empty"))
+
+
+def test_the_profiled_product_shapes_are_the_model_flops():
+    """The profile's product shapes, each layer's four times the layers plus the head's two, with the
+    attention's scores and weighted values, are the suite's model FLOPs (a third of a training step's)."""
+    from benchmarks.encoder_profile import product_shapes
+
+    config = load_config(CONFIGS / "encoder_reference.yaml")
+    facts = {"vocabulary_size": 8192, "sequence_length": 128, "mask_positions": 20}
+    shapes = product_shapes(config, facts)
+    e, batch = config.model.encoder, config.trainer.batch_size
+    per_layer = sum(2 * m * k * n for name, m, k, n in shapes[:4])
+    head = sum(2 * m * k * n for name, m, k, n in shapes[4:])
+    attention = e.num_layers * 2 * 2 * batch * 128 * 128 * e.width
+    assert 3 * (e.num_layers * per_layer + head + attention) == training_flops_per_step(config, facts)
