@@ -231,3 +231,18 @@ def test_the_profiled_product_shapes_are_the_model_flops():
     head = sum(2 * m * k * n for name, m, k, n in shapes[4:])
     attention = e.num_layers * 2 * 2 * batch * 128 * 128 * e.width
     assert 3 * (e.num_layers * per_layer + head + attention) == training_flops_per_step(config, facts)
+
+
+def test_one_seed_leaves_the_loss_curves_unjudged():
+    """`python -m benchmarks --seeds 1` (the issue's command) has no seed spread: the report says so, not "no"."""
+    report = json.loads((CONFIGS.parent / "docs" / "benchmarks.json").read_text())
+    e = report["encoder"]
+    for table in (e["variants"], e["chunk_loss"]):
+        for name in [n for n in table if n.endswith("seed 2")]:
+            del table[name]
+    report["settings"]["seeds"] = 1
+    report["targets"] = targets(e["variants"], e["chunk_loss"], 1)
+    line = next(line for line in markdown(report).splitlines() if line.startswith("- loss curves"))
+    assert "spread: **not judged: one seed has no seed-to-seed spread" in line
+    report["settings"]["seeds"] = 2  # the same numbers judged as two seeds' would say "no" (spread 0)
+    assert "spread: **no**" in markdown(report)
