@@ -1,6 +1,6 @@
 """The race with nanoGPT: its CPU recipe on Tiny Shakespeare, both programs in one run, then how steps and generation scale.
 
-    python -m benchmarks.gpt_race [--seeds 3] [--nanogpt DIR] [--torch-python PY] [--skip-scaling] [--only race|generation]
+    python -m benchmarks.gpt_race [--seeds 3] [--nanogpt DIR] [--torch-python PY] [--skip-scaling] [--only race|generation|wall]
 
 1. For each seed, alternating: nanoGPT's `train.py` with its README's CPU command (`benchmarks/nanogpt.py`:
    where nanoGPT and PyTorch are, how to set them up), then `tfmodels train configs/gpt_shakespeare_char.yaml`
@@ -17,7 +17,12 @@
    without (the prefix recomputed every token, as nanoGPT's `generate`), beside keras-hub's
    `GPT2CausalLM.generate` on the same sizes and weights (`to_gpt2_backbone`), greedy, in this process.
 
-Prints the numbers and writes the "gpt-race" (1, 2) and "gpt-generation" (3) sections of docs/benchmarks.md.
+4. `--only wall`: where our wall time goes besides the steps: one in-process run of the shipped config,
+   timed by phase (set-up, the first call with its compilation, the steps, the evaluations, the work at
+   each evaluation's end: text samples, gradient norm, checkpoints), and again without text samples.
+
+Prints the numbers and writes the "gpt-race" (1, 2), "gpt-generation" (3) and "gpt-wall" (4) sections of
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -136,6 +141,86 @@ def ceiling_gflops() -> float:
     return ceiling(2048, 5)["float32"]["median"]
 
 
+# --- 4. Where the wall goes --------------------------------------------------------------------------
+
+class PhaseClock:
+    """Stamps of one `fit`, from a callback that runs after the run's own: the time between an
+    evaluation's end and this callback's `on_epoch_end` is what the run's callbacks do there."""
+
+    def __init__(self):
+        import keras
+
+        self.stamps = stamps = []
+
+        class _Callback(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                stamps.append(("train_begin", time.perf_counter()))
+
+            def on_train_batch_end(self, batch, logs=None):
+                stamps.append(("batch", time.perf_counter()))
+
+            def on_test_begin(self, logs=None):
+                stamps.append(("test_begin", time.perf_counter()))
+
+            def on_test_end(self, logs=None):
+                stamps.append(("test_end", time.perf_counter()))
+
+            def on_epoch_end(self, epoch, logs=None):
+                stamps.append(("epoch_end", time.perf_counter()))
+
+        self.callback = _Callback()
+
+    def phases(self, started: float, returned: float) -> dict:
+        """Seconds by phase; the first evaluation and the first evaluation's end apart (they compile)."""
+        out = {"set-up (data, model)": self.stamps[0][1] - started, "first call (compiling, 10 steps)": 0.0,
+               "training steps": 0.0, "first evaluation": 0.0, "other evaluations": 0.0,
+               "first evaluation's end (text samples, gradient norm, checkpoints)": 0.0,
+               "other evaluations' ends": 0.0, "after training (model file, plots)": 0.0}
+        evaluations = 0
+        for (_, t0), (what, t1) in zip(self.stamps, self.stamps[1:]):
+            if what == "batch":
+                first = not out["first call (compiling, 10 steps)"]
+                out["first call (compiling, 10 steps)" if first else "training steps"] += t1 - t0
+            elif what == "test_end":
+                out["first evaluation" if not evaluations else "other evaluations"] += t1 - t0
+            elif what == "epoch_end":
+                key = "first evaluation's end (text samples, gradient norm, checkpoints)"
+                out[key if not evaluations else "other evaluations' ends"] += t1 - t0
+                evaluations += 1
+            elif what == "test_begin":
+                out["training steps"] += t1 - t0
+        out["after training (model file, plots)"] = returned - self.stamps[-1][1]
+        return out
+
+
+def wall_phases(overrides: list[str], run_dir: Path) -> dict:
+    from tfmodels.config import apply_overrides, load_config
+    from tfmodels.verbs.train import train
+
+    config = apply_overrides(load_config(CONFIG), ["logging.verbose=0", *overrides])
+    clock, started = PhaseClock(), time.perf_counter()
+    train(config, run_dir, callbacks=[clock.callback])
+    return clock.phases(started, time.perf_counter())
+
+
+def write_wall() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        import tfmodels.verbs.train  # noqa: F401  (TensorFlow, Keras, keras-hub)
+
+        imports = time.perf_counter() - started
+        shipped = wall_phases([], Path(tmp) / "shipped")
+        without = wall_phases(["logging.text_samples=0"], Path(tmp) / "no-samples")
+    lines = ["## Where the character GPT's wall time goes (`benchmarks/gpt_race.py --only wall`)", "",
+             f"`configs/gpt_shakespeare_char.yaml` as shipped, in this process (imports: {imports:.1f} s), timed by "
+             "phase from a callback that runs after the run's own; then the same without text samples:", "",
+             "| phase | seconds, as shipped | without text samples |", "|---|---|---|"]
+    lines += [f"| {phase} | {shipped[phase]:.2f} | {without[phase]:.2f} |" for phase in shipped]
+    lines.append(f"| **total** | **{sum(shipped.values()):.1f}** | **{sum(without.values()):.1f}** |")
+    write_section("gpt-wall", "\n".join(lines))
+    print("\n".join(lines))
+
+
 # --- 3. Generation ---------------------------------------------------------------------------------
 
 def generation(new_tokens: int = 256, batches=(1, 16), repeats: int = 3) -> list[dict]:
@@ -203,8 +288,11 @@ def main() -> None:
     parser.add_argument("--nanogpt", help="a checkout of karpathy/nanoGPT (default: $NANOGPT_DIR or ../nanoGPT)")
     parser.add_argument("--torch-python", help="a Python with torch (default: this one)")
     parser.add_argument("--skip-scaling", action="store_true")
-    parser.add_argument("--only", choices=["race", "generation"], help="one part (default: both)")
+    parser.add_argument("--only", choices=["race", "generation", "wall"], help="one part (default: race and generation)")
     args = parser.parse_args()
+    if args.only == "wall":
+        os.environ["TFMODELS_SHARED_DATA"] = str(Path(args.shared_data).resolve())
+        return write_wall()
     nanogpt = NanoGPT.find(args.nanogpt, args.torch_python) if args.only != "generation" else None
     if args.only != "race":
         write_generation()

@@ -10,6 +10,7 @@ import re
 from benchmarks import DOCS
 
 REPORT = DOCS / "benchmarks.md"
+CPUINFO = "/proc/cpuinfo"
 HEADER = "# Benchmarks\n\nWritten by the scripts in `benchmarks/`; each owns one section and rewrites it when run.\n"
 
 
@@ -18,27 +19,31 @@ HEADER = "# Benchmarks\n\nWritten by the scripts in `benchmarks/`; each owns one
 SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
+def cpuinfo(key: str) -> str | None:
+    """The first value of `key` in /proc/cpuinfo (None where it cannot be read)."""
+    try:
+        with open(CPUINFO) as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.split(":")[0].strip() == key)
+    except (OSError, StopIteration):
+        return None
+
+
 def cpu_flags() -> list[str]:
     """Those of `SPEED_FLAGS` this CPU has (from /proc/cpuinfo; none where it cannot be read)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            have = set(next(line.split(":", 1)[1].split() for line in f if line.startswith("flags")))
-    except (OSError, StopIteration):
-        return []
+    have = set((cpuinfo("flags") or "").split())
     return [flag for flag in SPEED_FLAGS if flag in have]
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpuinfo("model name") or platform.processor() or "unknown CPU"
+    # A virtual machine may name only the brand ("AMD EPYC"): family and model tell its generation
+    # (AMD family 25: Zen 3/4, 26: Zen 5; Intel family 6 model 143: Sapphire Rapids).
+    generation = [f"{key} {cpuinfo(key)}" for key in ("cpu family", "model") if cpuinfo(key)]
+    details = [", ".join(generation)] if generation else []
+    details += [" ".join(cpu_flags())] if cpu_flags() else []
+    if details:
+        cpu += f" ({'; '.join(details)})"
     memory = ""
-    flags = cpu_flags()
-    if flags:
-        cpu += f" ({' '.join(flags)})"
     try:
         with open("/proc/meminfo") as f:
             kib = int(next(line.split()[1] for line in f if line.startswith("MemTotal")))

@@ -1,5 +1,3 @@
-import sys
+from tfmodels.cli import run
 
-from tfmodels.cli import main
-
-sys.exit(main())
+run()

@@ -223,3 +223,21 @@ def test_every_sampler_runs_in_the_xla_compiled_loop(name):
     if name in ("greedy", "beam"):
         graph = np.asarray(compiled_generate(model, sampler(7))(tokens, mask))
         np.testing.assert_array_equal(xla[0], graph)
+
+
+def test_the_training_samples_slide_as_the_exported_generate_and_keep_a_seed():
+    """`text_sampler` (TensorBoard's samples, one XLA program a pass) against `generate_in_blocks` (the
+    SavedModel's graph loop): greedy (temperature 0), the same tokens through 40 new tokens in a block
+    of 16 (passes that slide); sampled, one seed one text, another seed another."""
+    import tensorflow as tf
+
+    from tfmodels.decoding.generation import generate_in_blocks, text_sampler
+
+    model, block = small_gpt(), T + 4
+    prompt = [int(i) for i in TOKENS[0, :3]]
+    greedy = text_sampler(model, block, temperature=0.0)(prompt, 40, seed=1)
+    exported, _ = generate_in_blocks(model, tf.constant(prompt), tf.constant(40), block, tf.constant(0.0), tf.constant(1))
+    assert len(greedy) == 40 and greedy == exported.numpy().tolist()
+    sample = text_sampler(model, block, temperature=1.5)
+    runs = [sample(prompt, 40, seed) for seed in (7, 7, 8)]
+    assert runs[0] == runs[1] and runs[0] != runs[2] and len(runs[2]) == 40

@@ -432,3 +432,17 @@ def test_a_tpu_name_that_cannot_be_looked_up_is_an_error_within_the_time_limit(m
     with pytest.raises(ConfigError, match="TPU named 'no-such-tpu' (could not be looked up within 6 s|was found)"):
         resolve_strategy("tpu", connect_timeout=6)
     assert time.monotonic() - started < 15
+
+
+def test_the_shipped_gpt_trains_on_two_replicas_with_its_samples(tmp_path):
+    """configs/gpt_shakespeare_char.yaml asks for whole-step XLA, which fails under a strategy (another
+    replica's variables): on two replicas the run says it trains without XLA, and trains, text samples included."""
+    gpt = tiny_gpt(tmp_path, "model.gpt.num_layers=1", "trainer.max_steps=20", "trainer.eval_interval=10",
+                   "runtime.deterministic=false", "logging.sample_tokens=40", "runtime.strategy=mirrored",
+                   "runtime.num_cpu_devices=2", "trainer.batch_size=8")
+    run = tmp_path / "run"
+    done = run_cli("train", REPO / "configs" / "gpt_shakespeare_char.yaml", "--run-dir", run,
+                   *[arg for o in gpt for arg in ("--set", o)], cwd=tmp_path)
+    assert "xla off (runtime.xla=on needs one replica; this run has 2)" in done.stdout + done.stderr
+    assert json.loads((run / "metrics.json").read_text())["steps_trained"] == 20
+    assert len(list((run / "logs" / "run" / "samples").glob("events.out.tfevents.*"))) == 1

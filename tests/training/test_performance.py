@@ -246,3 +246,27 @@ def test_one_seed_leaves_the_loss_curves_unjudged():
     assert "spread: **not judged: one seed has no seed-to-seed spread" in line
     report["settings"]["seeds"] = 2  # the same numbers judged as two seeds' would say "no" (spread 0)
     assert "spread: **no**" in markdown(report)
+
+
+def test_the_machine_line_names_the_cpus_generation_and_speed_flags(tmp_path, monkeypatch):
+    """A VM that calls its CPU only "AMD EPYC": the family and model tell Zen 4 from Zen 5 beside every speed."""
+    from benchmarks import report
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\n"
+                       "model name\t: AMD EPYC\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 avx_vnni\n\nprocessor\t: 1\n")
+    monkeypatch.setattr(report, "CPUINFO", str(cpuinfo))
+    assert report.machine().startswith("AMD EPYC (cpu family 26, model 2; avx2 avx512f avx512_bf16), ")
+    monkeypatch.setattr(report, "CPUINFO", str(tmp_path / "none"))  # no /proc: the platform's name, no details
+    assert "(" not in report.machine().split(",")[0]
+
+
+def test_the_wall_phases_add_up_to_the_run_and_keep_the_first_evaluation_apart():
+    from benchmarks.gpt_race import PhaseClock
+
+    clock = PhaseClock()
+    clock.stamps[:] = [("train_begin", 1.0), ("batch", 3.0), ("batch", 3.5), ("test_begin", 3.6), ("test_end", 4.6),
+                       ("epoch_end", 5.6), ("batch", 5.7), ("test_begin", 5.8), ("test_end", 6.0), ("epoch_end", 6.3)]
+    phases = clock.phases(started=0.5, returned=6.8)
+    assert list(phases.values()) == pytest.approx([0.5, 2.0, 0.8, 1.0, 0.2, 1.0, 0.3, 0.5])
+    assert sum(phases.values()) == pytest.approx(6.8 - 0.5)

@@ -3,6 +3,7 @@ written with the user's umask (issue 37's defects, the first of them)."""
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,21 @@ def test_files_and_folders_get_the_users_umask(tmp_path, mask):
     mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
     assert mode(tmp_path / "metrics.json") == mode(tmp_path / "plain.txt") == 0o666 & ~mask
     assert mode(folder) == mode(tmp_path / "plain") == 0o777 & ~mask
+
+
+def test_the_program_exits_with_mains_code_without_the_last_garbage_collection(monkeypatch):
+    """`tfmodels` and `python -m tfmodels` run `cli.run`: main's exit code, the garbage collector frozen
+    first (TensorFlow's objects cost the interpreter's last collection ~1 s an exit)."""
+    import gc
+    import tomllib
+
+    frozen = []
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    with pytest.raises(SystemExit) as exit:
+        cli.run()
+    assert exit.value.code == 3 and frozen == [True]
+    repo = Path(__file__).resolve().parents[2]
+    scripts = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"tfmodels": "tfmodels.cli:run"}
+    assert "run()" in (repo / "tfmodels" / "__main__.py").read_text()

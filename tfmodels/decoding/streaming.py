@@ -15,6 +15,8 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
+from tfmodels.decoding.generation import pass_length
+
 
 def sample_next(logits: np.ndarray, sampler: str, temperature: float, top_k: int, top_p: float,
                 rng: np.random.Generator) -> int:
@@ -73,10 +75,3 @@ class TokenStream:
                     logits, cache = self._step(tf.constant([[token]], tf.int32), cache, index)
             remaining -= n
 
-
-def pass_length(tokens: int, remaining: int, block_size: int) -> int:
-    """New tokens in the next pass of decoding: all that remain when they fit in the block after the
-    text so far, else half a block (or what fills the block, if more) after the newest context."""
-    if tokens + remaining <= block_size:
-        return remaining
-    return min(remaining, max(block_size // 2, block_size - tokens, 1))

@@ -31,7 +31,7 @@ from tfmodels.data.lm_tokenizers import BytePairCodec, learn_codec, read_codec
 from tfmodels.data.streams import CorpusStream, lm_windows
 from tfmodels.data.text import held_out_texts, load_text
 from tfmodels.data.tokenizers import sample_texts
-from tfmodels.decoding.generation import generate_in_blocks
+from tfmodels.decoding.generation import generate_in_blocks, text_sampler
 from tfmodels.errors import ConfigError, DataError, ExportError
 from tfmodels.models import build_gpt
 from tfmodels.run_folder import RunPaths
@@ -152,21 +152,19 @@ class CausalLanguageModeling(TextTask, LanguageModelTask):
         n, length = self.config.logging.text_samples, self.config.logging.sample_tokens
         if n and log_dir is not None:
             codec, prompt = data.preprocessor, self.sample_prompt(data)
-            block, seed = self.config.model.gpt.block_size, self.config.runtime.seed
+            seed = self.config.runtime.seed
             # Sampled at temperature 0.8 (nanoGPT's sample.py), sliding through the block as `generate`.
-            continue_prompt = tf.function(lambda sample_seed: generate_in_blocks(
-                model, prompt, tf.constant(length), block, tf.constant(0.8), sample_seed)[0])
+            continue_prompt = text_sampler(model, self.config.model.gpt.block_size, temperature=0.8)
 
             def sample() -> list[str]:
-                return [codec.decode(prompt.numpy()) + codec.decode(continue_prompt(tf.constant(seed + i)).numpy())
-                        for i in range(n)]
+                return [codec.decode(prompt) + codec.decode(continue_prompt(prompt, length, seed + i)) for i in range(n)]
 
             callbacks.append(TextSamples(sample, log_dir))
         return callbacks
 
-    def sample_prompt(self, data: TaskData) -> tf.Tensor:
+    def sample_prompt(self, data: TaskData) -> list[int]:
         """What the text samples in TensorBoard continue: the validation text's first token."""
-        return tf.constant(data.streams["validation"][:1], tf.int32)
+        return [int(i) for i in data.streams["validation"][:1]]
 
     # --- after training: evaluation and serving --------------------------------------------------
 

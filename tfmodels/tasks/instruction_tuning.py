@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import tensorflow as tf
-
 from tfmodels.data.instruction_pipeline import instruction_dataset, instruction_examples
 from tfmodels.data.lm_tokenizers import read_codec
 from tfmodels.errors import DataError
@@ -53,10 +51,10 @@ class InstructionTuning(CausalLanguageModeling):
                                     steps=(epochs - first_epoch) * t.eval_interval)
         return train, {"validation": instruction_dataset(examples["validation"], global_batch, seed, training=False)}
 
-    def sample_prompt(self, data: TaskData) -> tf.Tensor:
+    def sample_prompt(self, data: TaskData) -> list[int]:
         """The first validation prompt, in the template."""
         first = data.splits["validation"].texts[0]
-        return tf.constant(data.preprocessor.encode(self.config.data.text.template.format(prompt=first)), tf.int32)
+        return [int(i) for i in data.preprocessor.encode(self.config.data.text.template.format(prompt=first))]
 
     def evaluation_dataset(self, paths: RunPaths, info: dict, data_spec: str | None, split: str | None):
         """The response tokens' cross-entropy over the validation pairs (or `data_spec`'s)."""

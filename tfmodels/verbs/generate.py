@@ -17,8 +17,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from tfmodels.decoding.generation import SAMPLERS, compiled_generate, make_sampler
-from tfmodels.decoding.streaming import TokenStream, pass_length
+from tfmodels.decoding.generation import SAMPLERS, compiled_generate, make_sampler, pass_window
+from tfmodels.decoding.streaming import TokenStream
 from tfmodels.errors import DataError
 from tfmodels.run_folder import RunPaths, read_run_config, require_finished
 from tfmodels.saving import load_adapters, load_keras_model, read_adapters
@@ -90,18 +90,14 @@ def generate(run_dir: str | os.PathLike, prompt: str, max_new_tokens: int = 200,
     tokens, remaining, cropped, shown = list(ids), max_new_tokens, 0, ""
     while remaining:
         # A single pass when everything fits; else half a block of new tokens after the newest context.
-        n = pass_length(len(tokens), remaining, block)
-        context = tokens[-(block - n):]
-        if len(tokens) == len(ids) and len(context) < len(ids):
-            cropped = len(ids) - len(context)
+        window, mask, n = pass_window(tokens, remaining, block)
+        context = window.shape[1] - n
+        if len(tokens) == len(ids) and context < len(ids):
+            cropped = len(ids) - context
             log(f"the prompt has {len(ids)} {unit} and the block {block}: the model sees its last "
-                f"{len(context)}; its first {cropped} were cut")
-        window = np.zeros((1, len(context) + n), np.int32)
-        window[0, :len(context)] = context
-        mask = np.zeros_like(window, bool)
-        mask[0, :len(context)] = True
+                f"{context}; its first {cropped} were cut")
         out = np.asarray(step(window, mask))[0]
-        tokens += out[len(context):].tolist()
+        tokens += out[context:].tolist()
         remaining -= n
         if stop is not None and stop in tokens[len(ids):]:
             tokens, remaining = tokens[:tokens.index(stop, len(ids))], 0
