@@ -241,3 +241,15 @@ def test_the_training_samples_slide_as_the_exported_generate_and_keep_a_seed():
     sample = text_sampler(model, block, temperature=1.5)
     runs = [sample(prompt, 40, seed) for seed in (7, 7, 8)]
     assert runs[0] == runs[1] and runs[0] != runs[2] and len(runs[2]) == 40
+
+
+def test_the_compiled_one_token_step_is_one_program_for_every_position():
+    """Streaming (`decoding.streaming`) compiles `call_with_cache` for one token: the position must be an
+    input of that program, not a constant of it (a sliced position table made it one: a compilation a token)."""
+    import tensorflow as tf
+
+    model = small_gpt()
+    step = tf.function(lambda token, cache, index: model.call_with_cache(token, cache, index)[0], jit_compile=True)
+    token, cache = tf.constant([[1]], tf.int32), model.init_cache(1, T + 4)
+    programs = [step.experimental_get_compiler_ir(token, cache, tf.constant(i))(stage="hlo") for i in (3, 4)]
+    assert programs[0] == programs[1]

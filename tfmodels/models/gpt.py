@@ -116,7 +116,10 @@ class GPT(keras.Model):
         """The T tokens `token_ids` (B, T) at positions cache_update_index...: (logits (B, T, V),
         hidden states (B, T, C), the cache with their keys and values written in)."""
         tok = ops.cast(self.wte(token_ids), self.compute_dtype)  # (B, T, C) (int8 embeddings return float32)
-        x = tok + self.wpe(tok, start_index=cache_update_index)  # (B, T, C)
+        # The positions looked up, not sliced from `cache_update_index`: XLA takes a slice's start as a
+        # constant, so a compiled one-token step would compile again for every position.
+        positions = cache_update_index + ops.arange(ops.shape(token_ids)[1])  # (T,)
+        x = tok + self.wpe(tok, positions=positions)  # (B, T, C)
         caches = []
         for i, block in enumerate(self.blocks):
             x, layer_cache = block(x, padding_mask=padding_mask, cache=cache[:, i],
