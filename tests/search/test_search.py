@@ -234,3 +234,36 @@ def test_a_study_folder_made_for_another_config_is_refused(tmp_path):
         check_study_dir(other)
     with pytest.raises(ConfigError, match="trains by steps"):
         make_plan(CONFIGS / "gpt_shakespeare_char.yaml", tmp_path / "space.yaml", study_dir=tmp_path / "s")
+
+
+def test_a_trial_that_ends_while_another_worker_checks_it_is_not_taken_for_dead(workdir, monkeypatch):
+    """Two workers: one lists the running trials, the other tells its trial's end and lets go of its lock,
+    then the first finds the lock free. The trial ended; it must not be told failed (Optuna refuses:
+    "Cannot tell a COMPLETE trial", a worker of `test_two_workers_share_one_study` died of it in CI)."""
+    import socket
+
+    from tfmodels.search import open_study
+    from tfmodels.search.study import requeue_dead_trials
+
+    (workdir / "space.yaml").write_text(SPACE)
+    plan = make_plan(MLP, workdir / "space.yaml", [], trials=2, sampler="random", study_dir=workdir / "study")
+    (workdir / "study").mkdir()
+    study = open_study(plan)
+    trial = study.ask()
+    trial.set_user_attr("run", "000")
+    trial.set_user_attr("host", socket.gethostname())
+    listed = study.get_trials(deepcopy=True)  # the first worker's list: trial 0 running
+    study.tell(trial, 0.9)  # the other worker: trial 0 ends, its lock is let go
+    real = study.get_trials
+    calls = []
+
+    def get_trials(deepcopy=True, states=None):
+        calls.append(states)
+        if len(calls) == 1:
+            return [t for t in listed if states is None or t.state in states]
+        return real(deepcopy=deepcopy, states=states)
+
+    monkeypatch.setattr(study, "get_trials", get_trials)
+    requeue_dead_trials(study, plan, log=lambda line: pytest.fail(f"requeued a trial that ended: {line}"))
+    monkeypatch.undo()
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE"] and not stale_trials(workdir / "study")

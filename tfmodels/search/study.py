@@ -80,6 +80,10 @@ def requeue_dead_trials(study, plan: SearchPlan, log: Callable[[str], None]) -> 
         with file_lock(trial_lock(plan, t.number), blocking=False) as free:
             if not free:
                 continue  # alive
+            # Its owner tells the study how it ended before letting go of the lock, and `t` may predate
+            # that tell (two workers, measured in CI): read its state again now that the lock is ours.
+            if t.number not in {r.number for r in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}:
+                continue  # it ended while we looked: not dead
             run = t.user_attrs.get("run")  # None: it died before it was given a folder (nothing ran)
             # Optuna's public API sets no attribute on another process's trial: the study keeps the list.
             study.set_user_attr(STALE, sorted({*stale_trials(study), t.number}))
