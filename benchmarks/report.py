@@ -38,9 +38,9 @@ def machine() -> str:
     cpu = cpuinfo("model name") or platform.processor() or "unknown CPU"
     # A virtual machine may name only the brand ("AMD EPYC"): family and model tell its generation
     # (AMD family 25: Zen 3/4, 26: Zen 5; Intel family 6 model 143: Sapphire Rapids).
-    generation = [f"{key} {cpuinfo(key)}" for key in ("cpu family", "model") if cpuinfo(key)]
-    details = [", ".join(generation)] if generation else []
-    details += [" ".join(cpu_flags())] if cpu_flags() else []
+    family, model, flags = cpuinfo("cpu family"), cpuinfo("model"), cpu_flags()
+    generation = ", ".join(f"{key} {value}" for key, value in (("cpu family", family), ("model", model)) if value)
+    details = [part for part in (generation, " ".join(flags)) if part]
     if details:
         cpu += f" ({'; '.join(details)})"
     memory = ""

@@ -171,8 +171,10 @@ def resolve_precision(setting: str) -> tuple[str, str]:
 
 
 def resolve_xla(setting: str, precision: str, steps_per_execution: int = 1,
-                varying_shapes: bool = False) -> tuple[str, str]:
+                varying_shapes: bool = False, replicas: int = 1) -> tuple[str, str]:
     """(xla mode "off" | "fusible" | "on", why) for `runtime.xla` and the run's resolved precision.
+    Whole-step XLA needs one replica: under several it is off (on a TPU, which compiles every step
+    anyway, it stays on). The other rules are `_xla_mode`'s:
 
     Batches of varying length (`data.batch_by_length`) keep `auto` off: every new length compiles the
     clusters again (measured on MiniLM and SST-2: slower than no XLA at all, docs/benchmarks.md).
@@ -180,6 +182,16 @@ def resolve_xla(setting: str, precision: str, steps_per_execution: int = 1,
     Element-wise clustering and several steps per execution cannot go together: TensorFlow's
     clustering of the multi-step loop fails ("... nodes in a cycle"), so that is refused here.
     """
+    mode, why = _xla_mode(setting, precision, steps_per_execution, varying_shapes)
+    if mode == "on" and replicas > 1 and accelerator().kind != "tpu":
+        # A step compiled whole under a strategy reads another replica's variables ("Trying to access
+        # resource ... located in device CPU:1 from device CPU:0": the shipped GPT config on two replicas);
+        # Keras's own `jit_compile="auto"` is off under tf.distribute.
+        return "off", f"runtime.xla={setting} needs one replica; this run has {replicas}"
+    return mode, why
+
+
+def _xla_mode(setting: str, precision: str, steps_per_execution: int, varying_shapes: bool) -> tuple[str, str]:
     if fusible_xla_active() and steps_per_execution > 1 and setting != "on":
         raise ConfigError(
             f"trainer.steps_per_execution={steps_per_execution} cannot be combined with element-wise XLA clustering "

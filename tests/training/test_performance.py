@@ -40,6 +40,8 @@ def test_precision_auto_follows_the_cpu():
 def test_xla_settings(monkeypatch):
     monkeypatch.delenv("TF_XLA_FLAGS", raising=False)
     assert resolve_xla("on", "float32")[0] == "on"
+    # under several replicas a whole compiled step fails (tests/training/test_distributed.py): off, and why
+    assert resolve_xla("on", "float32", replicas=2) == ("off", "runtime.xla=on needs one replica; this run has 2")
     mode, why = resolve_xla("fusible", "mixed_bfloat16")
     assert mode == "off" and "TensorFlow started without it" in why  # flags set after start do nothing
     assert resolve_xla("auto", "float32")[0] == "off"

@@ -669,7 +669,7 @@ class RuntimeConfig:
     # auto: chosen from the hardware (tfmodels/runtime.py): mixed_bfloat16 on a TPU, a recent GPU or
     # a CPU with fast bfloat16 (AMX, AVX512-BF16), mixed_float16 on an older GPU, else float32.
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"
-    # XLA: on (the whole training step; GPUs and TPUs; one replica only: off under several, as Keras),
+    # XLA: on (the whole training step; GPUs and TPUs; one replica: off under several but on a TPU),
     # fusible (element-wise ops only, products stay on oneDNN; CPUs with fast bfloat16), off, or auto
     # (from the hardware, as above).
     xla: Literal["auto", "off", "fusible", "on"] = "auto"

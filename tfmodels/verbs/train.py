@@ -179,15 +179,10 @@ def set_numerics(config: Config, strategy, log) -> Numerics:
         tf.config.experimental.enable_op_determinism()
     runtime.check_static_shapes(config.data.batch_by_length)
     precision, precision_why = runtime.resolve_precision(config.runtime.precision)
-    xla, xla_why = runtime.resolve_xla(config.runtime.xla, precision, t.steps_per_execution,
-                                      varying_shapes=config.data.batch_by_length)
-    keras.mixed_precision.set_dtype_policy(precision)
     replicas = strategy.num_replicas_in_sync
-    if replicas > 1 and xla == "on":
-        # A step compiled whole under a strategy reads another replica's variables ("Trying to access
-        # resource ... located in device CPU:1 from device CPU:0", the shipped GPT config on two
-        # replicas); Keras's own `jit_compile="auto"` is off under tf.distribute for this reason.
-        xla, xla_why = "off", f"runtime.xla=on needs one replica; this run has {replicas}"
+    xla, xla_why = runtime.resolve_xla(config.runtime.xla, precision, t.steps_per_execution,
+                                      varying_shapes=config.data.batch_by_length, replicas=replicas)
+    keras.mixed_precision.set_dtype_policy(precision)
     global_batch = t.batch_size * replicas
     learning_rate = scaled_learning_rate(t, replicas)
     log(f"devices: {runtime.describe_devices()}; strategy: {runtime.strategy_name(strategy)} "
