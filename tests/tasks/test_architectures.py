@@ -34,7 +34,8 @@ TEXT_MODELS = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(IMAGE_MODELS))
+# The ViT takes ~47 s here (the not-slow suite's second-longest test): with the slow ones.
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.slow) if k == "vit" else k for k in sorted(IMAGE_MODELS)])
 def test_image_architecture_trains_exports_and_serves_pixels(kind, tmp_path):
     config = apply_overrides(demo_config(), [*QUICK, *IMAGE_MODELS[kind], "trainer.epochs=6"])
     result = train(config, tmp_path / "run")

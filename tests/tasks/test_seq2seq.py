@@ -128,6 +128,7 @@ def test_a_split_given_several_specs_is_refused_in_one_line():
         task_for(config).load()
 
 
+@pytest.mark.slow  # ~90 s here (Keras's int8 decoding), the not-slow suite's longest test
 def test_int8_quantization_keeps_the_translations(translator, tmp_path):
     from tfmodels.verbs.quantize import quantize_run
 

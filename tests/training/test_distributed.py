@@ -318,8 +318,11 @@ def test_a_question_answerer_on_two_workers_trains_as_one_process(tmp_path):
 
 @pytest.mark.slow
 def test_an_encoder_decoder_on_two_workers_trains_as_one_process(tmp_path):
-    """The strategy.run loop with dictionary inputs (source and target ids) and the decoding callback."""
-    _two_workers_and_one_process(tmp_path, str(REPO / "configs" / "s2s_synthetic.yaml"), atol=1e-3,
+    """The strategy.run loop with dictionary inputs (source and target ids) and the decoding callback.
+
+    The largest weight difference after two epochs is the summation order's, grown by Adam: measured
+    3.7e-4 before the layer norm's and GELU's written-out gradients, 1.04e-3 after (2026-12-07)."""
+    _two_workers_and_one_process(tmp_path, str(REPO / "configs" / "s2s_synthetic.yaml"), atol=2e-3,
                                  extra=["data.train=synthetic_s2s?size=800", "data.validation=synthetic_s2s?size=100",
                                         "data.seq2seq.beam_size=1", "trainer.warmup_steps=10"], logged="val_bleu")
 

@@ -7,7 +7,9 @@ from tfmodels.layers.decoder_block import DecoderBlock
 from tfmodels.layers.dropout import Dropout16
 from tfmodels.layers.embeddings import TokenAndPositionEmbedding, segment_ids_from_separators
 from tfmodels.layers.encoder_block import TransformerEncoderBlock
+from tfmodels.layers.normalization import LayerNorm, layer_norm
 from tfmodels.layers.transformer_decoder_block import TransformerDecoderBlock
 
-__all__ = ["DecoderBlock", "Dropout16", "MultiHeadCrossAttention", "MultiHeadSelfAttention", "TokenAndPositionEmbedding",
-           "TransformerDecoderBlock", "TransformerEncoderBlock", "segment_ids_from_separators"]
+__all__ = ["DecoderBlock", "Dropout16", "LayerNorm", "MultiHeadCrossAttention", "MultiHeadSelfAttention",
+           "TokenAndPositionEmbedding", "TransformerDecoderBlock", "TransformerEncoderBlock", "layer_norm",
+           "segment_ids_from_separators"]

@@ -66,12 +66,13 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.built = True
 
     def call(self, x, padding_mask=None, training=False, return_attention_scores=False, cache=None,
-             cache_update_index=None):
-        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+             cache_update_index=None, sequence_length=None):
+        # x: (B, T, C), or (B*T, C) with sequence_length = T (an encoder block's residual stream as a matrix).
+        length = ops.shape(x)[1] if sequence_length is None else sequence_length
         heads, head_dim = self.num_heads, self.head_dim
 
         # Project to queries, keys and values, and split the width into heads.
-        q, k, v = (ops.reshape(t, (batch, length, heads, head_dim))
+        q, k, v = (ops.reshape(t, (-1, length, heads, head_dim))
                    for t in ops.split(self.c_attn(x), 3, axis=-1))  # 3 x (B, T, nh, hs)
         start = 0
         if cache is not None:  # write the new keys and values at cache_update_index; attend to all S
@@ -100,8 +101,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
         # Weighted sum of the values, heads joined back into the width.
         y = ops.matmul(self.attn_dropout(ops.cast(weights, v.dtype), training=training), v)  # (B, nh, T, hs)
-        y = ops.reshape(ops.transpose(y, (0, 2, 1, 3)), (batch, length, heads * head_dim))  # (B, T, C)
-        y = self.c_proj(ops.cast(y, self.compute_dtype))  # (B, T, C)
+        y = ops.reshape(ops.transpose(y, (0, 2, 1, 3)), ops.shape(x)[:-1] + (heads * head_dim,))  # x's shape
+        y = self.c_proj(ops.cast(y, self.compute_dtype))  # (B, T, C) or (B*T, C)
         outputs = (y, weights) if return_attention_scores else (y,)
         outputs += (cache,) if cache is not None else ()
         return outputs if len(outputs) > 1 else y

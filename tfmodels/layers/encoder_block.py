@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from tfmodels.layers.attention import MultiHeadSelfAttention
 from tfmodels.layers.dropout import Dropout16
 from tfmodels.layers.initializers import clone_initializer, get_activation
+from tfmodels.layers.normalization import LayerNorm
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
@@ -41,11 +43,11 @@ class TransformerEncoderBlock(keras.layers.Layer):
     def build(self, input_shape):
         width = int(input_shape[-1])
         policy = self.dtype_policy
-        self.ln_1 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_1")
+        self.ln_1 = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_1")
         self.attn = MultiHeadSelfAttention(self.num_heads, dropout=self.dropout,
                                            kernel_initializer=self.kernel_initializer, dtype=policy, name="attn")
         self.attn_out_dropout = Dropout16(self.dropout, dtype=policy, name="attn_out_dropout")
-        self.ln_2 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_2")
+        self.ln_2 = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_2")
         self.c_fc = keras.layers.Dense(self.ffn_dim, activation=get_activation(self.activation),
                                        kernel_initializer=clone_initializer(self.kernel_initializer), dtype=policy,
                                        name="c_fc")
@@ -58,19 +60,27 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, x, padding_mask=None, training=False, return_attention_scores=False):
+        shape = ops.shape(x)  # (B, T, C)
+        # The residual stream as a matrix, a token a row: each Dense is then one matrix product, and every
+        # element-wise step (bias, dropout, residual, norm, GELU and their gradients) sees one view of its
+        # operands (XLA's CPU backend runs a loop that mixes (B, T, C) and (B*T, C) views on one thread).
+        x = ops.reshape(x, (-1, shape[-1]))  # (B*T, C)
+
         # Self-attention sub-block.
-        h = self.ln_1(x) if self.norm_first else x  # (B, T, C)
-        h, scores = self.attn(h, padding_mask=padding_mask, training=training, return_attention_scores=True)
-        x = x + self.attn_out_dropout(h, training=training)  # (B, T, C)
+        h = self.ln_1(x) if self.norm_first else x
+        h, scores = self.attn(h, padding_mask=padding_mask, training=training, return_attention_scores=True,
+                              sequence_length=shape[1])
+        x = x + self.attn_out_dropout(h, training=training)  # (B*T, C)
         if not self.norm_first:
             x = self.ln_1(x)
 
         # Feed-forward sub-block.
         h = self.ln_2(x) if self.norm_first else x
-        h = self.c_proj(self.c_fc(h))  # (B, T, ffn) -> (B, T, C)
+        h = self.c_proj(self.c_fc(h))  # (B*T, ffn) -> (B*T, C)
         x = x + self.ffn_dropout(h, training=training)
         if not self.norm_first:
             x = self.ln_2(x)
+        x = ops.reshape(x, shape)  # (B, T, C)
         return (x, scores) if return_attention_scores else x  # (B, T, C), (B, nh, T, T)
 
     def compute_output_shape(self, input_shape):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tfmodels.layers import Dropout16, TokenAndPositionEmbedding, TransformerEncoderBlock
+from tfmodels.layers import Dropout16, LayerNorm, TokenAndPositionEmbedding, TransformerEncoderBlock
 from tfmodels.networks.encoder import TextEncoder
 
 
@@ -89,7 +89,7 @@ class TransformerEncoder(TextEncoder, keras.Model):
             block.build(hidden_shape)
             self.blocks.append(block)
         norm_name = "ln_f" if self.norm_first else "ln_emb"
-        self.norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name=norm_name)
+        self.norm = LayerNorm(epsilon=self.layer_norm_epsilon, dtype=policy, name=norm_name)
         self.norm.build(hidden_shape)
         self.built = True
 
