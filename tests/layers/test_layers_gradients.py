@@ -58,7 +58,7 @@ def test_layer_norm_and_its_gradients_equal_keras(epsilon, center):
         layer.gamma.assign(RNG.normal(size=16) + 1.0)
     ours.set_weights(theirs.get_weights())
     expected = value_and_gradients(theirs, X, *theirs.trainable_weights)
-    got = value_and_gradients(ours, X, *ours.trainable_weights)
+    got = value_and_gradients(lambda x: ours(x, training=True), X, *ours.trainable_weights)  # training: layer_norm
     assert len(got) == len(expected) == (4 if center else 3)  # y, dx, dgamma (, dbeta)
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
@@ -74,9 +74,10 @@ def test_layer_norm_under_mixed_bfloat16_returns_bfloat16_close_to_float32():
     ours = LayerNorm(epsilon=1e-12, dtype="mixed_bfloat16")
     reference = keras.layers.LayerNormalization(epsilon=1e-12)
     ours.build(X.shape), reference.build(X.shape)
-    y16 = ours(tf.cast(X, tf.bfloat16))
-    assert y16.dtype == tf.bfloat16 and ours.gamma.dtype == "float32"
-    np.testing.assert_allclose(np.asarray(tf.cast(y16, tf.float32)), np.asarray(reference(X)), atol=3e-2)
+    for training in (True, False):  # layer_norm, and Keras's own for inference
+        y16 = ours(tf.cast(X, tf.bfloat16), training=training)
+        assert y16.dtype == tf.bfloat16 and ours.gamma.dtype == "float32"
+        np.testing.assert_allclose(np.asarray(tf.cast(y16, tf.float32)), np.asarray(reference(X)), atol=3e-2)
 
 
 def test_layer_norm_battery(tmp_path):

@@ -161,7 +161,9 @@ def test_litert_int8_keeps_accuracy_within_a_point(runs, kind):
     if not float_file.is_file():
         export_portable(runs / kind, "litert", out=float_file.parent)
     # Four bytes a weight become one; the CNN here has 5,000 weights, so the file's fixed part weighs more.
-    assert description["bytes"] < (0.6 if kind == "cnn" else 0.4) * float_file.stat().st_size
+    # The text model's: 137,232 of 345,844 bytes (39.7%) while its Dense layers ran on (B, T, C); on the
+    # (B*T, C) stream 135,200 of 331,276 (40.8%): both files smaller, the float one more (2026-12-07).
+    assert description["bytes"] < {"cnn": 0.6, "text": 0.42}.get(kind, 0.4) * float_file.stat().st_size
 
 
 def test_portable_export_bad_inputs(runs, monkeypatch, tmp_path):

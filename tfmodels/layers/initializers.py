@@ -46,9 +46,8 @@ def _recomputed(x, dy):
 
 @tf.custom_gradient
 def _gelu_tanh(x):
-    x32 = tf.cast(x, tf.float32)
-    t = tf.tanh(_SQRT_2_OVER_PI * (x32 + _GELU_CUBIC * x32 * x32 * x32))
-    y = 0.5 * x32 * (1.0 + t)
+    # The forward pass is TensorFlow's own op, which the LiteRT and ONNX converters know as GELU.
+    y = tf.nn.gelu(tf.cast(x, tf.float32), approximate=True)
 
     def grad(dy):
         x32, dy32 = _recomputed(x, dy)
@@ -61,8 +60,7 @@ def _gelu_tanh(x):
 
 @tf.custom_gradient
 def _gelu_erf(x):
-    x32 = tf.cast(x, tf.float32)
-    cdf = 0.5 * (1.0 + tf.math.erf(x32 / _SQRT_2))  # Phi(x)
+    y = tf.nn.gelu(tf.cast(x, tf.float32), approximate=False)  # x Phi(x), as above TensorFlow's own op
 
     def grad(dy):
         x32, dy32 = _recomputed(x, dy)
@@ -70,7 +68,7 @@ def _gelu_erf(x):
         pdf = tf.exp(-0.5 * x32 * x32) / math.sqrt(2.0 * math.pi)  # phi(x)
         return tf.reshape(tf.cast(dy32 * (cdf + x32 * pdf), x.dtype), tf.shape(x))
 
-    return tf.cast(x32 * cdf, x.dtype), grad
+    return tf.cast(y, x.dtype), grad
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")

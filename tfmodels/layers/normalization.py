@@ -57,14 +57,15 @@ def layer_norm(x, gamma, beta, epsilon):
 
 @keras.saving.register_keras_serializable(package="tfmodels")
 class LayerNorm(keras.layers.LayerNormalization):
-    """`keras.layers.LayerNormalization` (same arguments, weights and config) computed by `layer_norm` when it
-    normalizes the last axis with a scale, as every Transformer here does (with or without an offset: GPT-2
-    has one, nanoGPT's `bias=False` not); otherwise Keras's own."""
+    """`keras.layers.LayerNormalization` (same arguments, weights and config) computed by `layer_norm` in
+    training, when it normalizes the last axis with a scale, as every Transformer here does (with or without
+    an offset: GPT-2 has one, nanoGPT's `bias=False` not). Otherwise, and for inference, Keras's own: an
+    exported model holds the ops the LiteRT and ONNX converters know."""
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         axes = [self.axis] if isinstance(self.axis, int) else list(self.axis)
         last = len(inputs.shape) - 1
-        if axes not in ([-1], [last]) or self.rms_scaling or not self.scale:
+        if not training or axes not in ([-1], [last]) or self.rms_scaling or not self.scale:
             return super().call(inputs)
         beta = self.beta if self.center else None
         return tf.cast(layer_norm(inputs, self.gamma, beta, self.epsilon), self.compute_dtype)
