@@ -7,7 +7,7 @@ import tensorflow as tf
 from helpers import run_layer_test
 
 from tfmodels.layers import LayerNorm, MultiHeadSelfAttention, layer_norm
-from tfmodels.layers.initializers import gelu, gelu_approximate, get_activation
+from tfmodels.layers.activations import gelu, gelu_approximate, get_activation
 from tfmodels.models import MaskedLMModel
 from tfmodels.networks import TransformerEncoder
 

@@ -61,8 +61,12 @@ for name, (kind, overrides) in cases.items():
         data = task.prepare(task.load(), RunPaths(f"{work}/{name}"))
         raw, inputs = np.array(sentences), data.preprocessor(tf.constant(sentences)).numpy()
     logits = np.asarray(result.model(inputs, training=False), dtype="float32")
-    # Compiled into a graph, as the SavedModel runs it: bfloat16 ops fuse differently than eagerly.
-    graph_logits = np.asarray(tf.function(lambda x: result.model(x, training=False))(inputs), dtype="float32")
+    # Compiled into a graph as the SavedModel runs it, with the batch size unknown: in bfloat16 the graph
+    # optimizer's fusions (a product with its bias, GELU or residual) round differently from eager
+    # execution, and it fuses more where every shape is known.
+    signature = [tf.TensorSpec((None, *inputs.shape[1:]), inputs.dtype)]
+    graph = tf.function(lambda x: result.model(x, training=False), input_signature=signature)
+    graph_logits = np.asarray(graph(inputs), dtype="float32")
     np.savez(f"{work}/{name}-trained.npz", raw=raw, inputs=inputs, logits=logits, graph_logits=graph_logits)
 print("TRAINED")
 """

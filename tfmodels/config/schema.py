@@ -17,7 +17,7 @@ from tfmodels.errors import ConfigError
 RESERVED_TOKEN_COUNT = 5
 # What LoRA can adapt (tfmodels/transforms/lora.py; kept here so that reading a config needs no TensorFlow).
 LORA_TARGET_NAMES = ("attention", "feed_forward", "token_embedding")
-# Activations that are not Keras names (tfmodels/layers/initializers.py).
+# Activations that are not Keras names (tfmodels/layers/activations.py).
 EXTRA_ACTIVATIONS = ("gelu_approximate",)
 
 

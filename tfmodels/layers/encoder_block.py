@@ -5,9 +5,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tfmodels.layers.activations import get_activation
 from tfmodels.layers.attention import MultiHeadSelfAttention
 from tfmodels.layers.dropout import Dropout16
-from tfmodels.layers.initializers import clone_initializer, get_activation
+from tfmodels.layers.initializers import clone_initializer
 from tfmodels.layers.normalization import LayerNorm
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import keras
 
+from tfmodels.layers.activations import get_activation
 from tfmodels.layers.attention import MultiHeadSelfAttention
 from tfmodels.layers.cross_attention import MultiHeadCrossAttention
 from tfmodels.layers.dropout import Dropout16
-from tfmodels.layers.initializers import clone_initializer, get_activation
+from tfmodels.layers.initializers import clone_initializer
 
 
 @keras.saving.register_keras_serializable(package="tfmodels")
