@@ -2,8 +2,9 @@
 `import tfmodels` alone) and from its SavedModel, in a fresh process, with the outputs it had when
 training ended (1e-5): float32 and mixed precision, the
 Transformer and the bag of words, LoRA fine-tuning (merged on save), a run under `mirrored`.
-The SavedModel is compared with the trained model run as a graph (`tf.function`), as the SavedModel
-runs: in bfloat16/float16, graph and eager execution fuse ops differently and differ by ~1e-3.
+The SavedModel is compared with the trained model run as a graph (`tf.function`) with the batch size
+unknown, as the SavedModel runs: in bfloat16/float16, graph and eager execution, and graphs traced with
+and without the batch size, fuse ops differently and differ by ~1e-3.
 
 One process trains and exports every case and records the trained model's logits on fixed inputs;
 another, which never saw those models, loads them and computes the same outputs.
